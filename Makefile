@@ -1,0 +1,121 @@
+# racerepro: build variants, soak, fuzz, bench, test, deps, clean.
+#
+#   make [SAN=none|asan|tsan|ubsan]     build/<san>/racerepro
+#   make soak SCENARIO=broken_pipe [VARIANT=both] [DURATION=60s] [SAN=none] [STRATEGY=portfolio] [JOBS=1]
+#   make test                           unit + end-to-end tests, plain, ASan and TSan builds
+#   make fuzz SCENARIO=x ENGINE=libfuzzer|afl [DURATION=60s] [JOBS=1]
+#   make bench [BENCH=quick]            reports/bench.{md,json,svg}
+#   make deps                           install what is missing (scripts/install-deps.sh)
+
+SAN ?= none
+SANITIZERS := none asan tsan ubsan
+ifeq ($(filter $(SAN),$(SANITIZERS)),)
+$(error SAN=$(SAN) is not a known build; use one of: $(SANITIZERS))
+endif
+
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+
+BUILDROOT ?= build
+BUILD := $(BUILDROOT)/$(SAN)
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+# snprintf into fixed buffers truncates on purpose (names, messages); gcc's
+# guess that it might is not a finding. clang has no such warning.
+ifneq ($(findstring gcc,$(CC)),)
+WARN += -Wno-format-truncation
+endif
+BASE_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -pthread $(WARN) -Iharness/include -Iharness -Iscenarios
+SAN_FLAGS_none :=
+SAN_FLAGS_asan := -fsanitize=address -fno-sanitize-recover=all -DRR_BUILD_ASAN
+SAN_FLAGS_tsan := -fsanitize=thread -DRR_BUILD_TSAN
+SAN_FLAGS_ubsan := -fsanitize=undefined -fno-sanitize-recover=all -DRR_BUILD_UBSAN
+CFLAGS_ALL := $(BASE_CFLAGS) $(SAN_FLAGS_$(SAN)) -DRR_BUILD_NAME=\"$(SAN)\" $(CFLAGS)
+LDLIBS_ALL := -pthread -luring -lssl -lcrypto -ljansson -lm $(LDLIBS)
+
+HARNESS_SRC := $(filter-out harness/main.c harness/registry.c,$(wildcard harness/*.c))
+SCENARIO_SRC := $(wildcard scenarios/*.c)
+ENGINE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HARNESS_SRC) $(SCENARIO_SRC))
+MAIN_OBJ := $(BUILD)/obj/harness/main.o
+REGISTRY_OBJ := $(BUILD)/obj/harness/registry.o
+TEST_REGISTRY_OBJ := $(BUILD)/obj/harness/registry-test.o
+TEST_SCENARIO_OBJ := $(BUILD)/obj/tests/test_scenarios.o
+BIN := $(BUILD)/racerepro
+TEST_BIN := $(BUILD)/racerepro-test
+DEPS_STAMP := $(BUILDROOT)/.deps-$(shell id -u)
+
+.PHONY: all deps soak test fuzz bench clean lint check-tests
+all: $(BIN)
+
+# Installs what is missing once; scripts/install-deps.sh --check is cheap.
+$(DEPS_STAMP):
+	@mkdir -p $(BUILDROOT)
+	@scripts/install-deps.sh --check build test tools 2>/dev/null || scripts/install-deps.sh build test tools
+	@touch $@
+deps:
+	scripts/install-deps.sh all
+
+$(BUILD)/obj/%.o: %.c $(DEPS_STAMP) $(wildcard harness/*.h harness/include/*.h scenarios/*.def tests/*.def)
+	@mkdir -p $(dir $@)
+	@echo "  CC [$(SAN)] $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(TEST_REGISTRY_OBJ): harness/registry.c $(DEPS_STAMP) $(wildcard scenarios/*.def tests/*.def)
+	@mkdir -p $(dir $@)
+	@echo "  CC [$(SAN)] $< (with test scenarios)"
+	@$(CC) $(CFLAGS_ALL) -Itests -DRR_WITH_TEST_SCENARIOS -c $< -o $@
+
+$(BIN): $(ENGINE_OBJ) $(REGISTRY_OBJ) $(MAIN_OBJ)
+	@echo "  LD [$(SAN)] $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# The same binary plus scenarios that exist only to test the driver (a worker
+# that crashes, one that hangs, a plain data race): never in the product.
+$(TEST_BIN): $(ENGINE_OBJ) $(TEST_REGISTRY_OBJ) $(TEST_SCENARIO_OBJ) $(MAIN_OBJ)
+	@echo "  LD [$(SAN)] $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+# ---- tests ---------------------------------------------------------------
+TEST_SRC := $(filter-out tests/testlib.c tests/test_scenarios.c,$(wildcard tests/test_*.c))
+TEST_PROGS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
+
+build/tests/%: tests/%.c tests/testlib.c tests/testlib.h $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O1 -g $(WARN) -Iharness/include -Iharness -Itests -o $@ $< tests/testlib.c \
+		$(if $(filter unit_%,$*),$(filter-out build/none/obj/harness/main.o,$(patsubst %.c,build/none/obj/%.o,$(HARNESS_SRC))) build/none/obj/harness/registry.o,) \
+		-lcmocka -ljansson -luring -lssl -lcrypto -lm -pthread
+
+check-tests: $(TEST_PROGS)
+
+test:
+	@$(MAKE) --no-print-directory SAN=none all $(BUILD:none=none)/racerepro-test
+	@$(MAKE) --no-print-directory SAN=asan build/asan/racerepro build/asan/racerepro-test
+	@$(MAKE) --no-print-directory SAN=tsan build/tsan/racerepro build/tsan/racerepro-test
+	@$(MAKE) --no-print-directory SAN=none check-tests
+	@scripts/run-tests.sh $(TEST_PROGS)
+
+# ---- soak, fuzz, bench ----------------------------------------------------
+SCENARIO ?=
+VARIANT ?= both
+DURATION ?= 60s
+STRATEGY ?= portfolio
+JOBS ?= 1
+soak: $(BIN)
+	$(BIN) soak $(SCENARIO) --variant $(VARIANT) --duration $(DURATION) --strategy $(STRATEGY) --jobs $(JOBS)
+
+ENGINE ?= libfuzzer
+fuzz:
+	@scripts/fuzz.sh "$(SCENARIO)" "$(ENGINE)" "$(DURATION)" "$(JOBS)"
+
+BENCH ?= full
+bench: $(BIN)
+	@scripts/bench.sh $(BENCH)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
+		--std=c11 -Iharness/include -Iharness harness scenarios fuzz
+	clang-tidy --quiet $(HARNESS_SRC) $(SCENARIO_SRC) -- $(BASE_CFLAGS)
+
+clean:
+	rm -rf build

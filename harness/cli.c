@@ -1,0 +1,851 @@
+/*
+ * cli.c: the racerepro subcommands. Every bad input gets one line naming the
+ * problem and the fix, and exit status 2; an environment failure exits 3.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+int rr__run_in_process(const struct rr__run_config *cfg, struct rr__cell *cell);
+int rr__cmd_report(int argc, char **argv);
+extern double rr__progress_planned_s;
+
+static const char *cmd_name = "racerepro";
+static const char *self_path = "racerepro"; /* argv[0], for the commands we print */
+
+RR_NORETURN RR_PRINTF(1, 2) static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", cmd_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(RR_EXIT_USAGE);
+}
+
+static const char *const usage_text =
+	"usage: racerepro COMMAND [ARGS]\n"
+	"\n"
+	"  list                         the scenarios, their variants, roles and parameters\n"
+	"  run SCENARIO [OPTIONS]       run one variant of a scenario\n"
+	"  soak [SCENARIO...] [OPTIONS] run buggy and fixed variants and check the verdict\n"
+	"  replay FILE [--check N]      rerun a saved reproducer\n"
+	"  explain FILE                 print a reproducer's interleaving step by step\n"
+	"  minimize FILE [-o OUT]       shorten a controlled reproducer's schedule\n"
+	"  report DIR                   rebuild summary.* and junit.xml from events.jsonl\n"
+	"  ftok-audit [--proj ID] PATH...  find System V keys that collide\n"
+	"\n"
+	"Run 'racerepro COMMAND --help' for a command's options.\n"
+	"Exit status: 0 the verdict holds (no finding), 1 a finding or a failed verdict,\n"
+	"2 a usage error, 3 an environment error.\n";
+
+static const char *const run_help =
+	"usage: racerepro run SCENARIO [OPTIONS]\n"
+	"       racerepro soak [SCENARIO...] [OPTIONS]\n"
+	"\n"
+	"  --variant V       run: buggy (default), fixed, or another variant;\n"
+	"                    soak: both (default), buggy, fixed, or a variant name\n"
+	"  --strategy S      none | noise | random | pct | input | portfolio\n"
+	"                    (run: noise, soak: portfolio by default)\n"
+	"  --seed S          64-bit run seed (default: from the clock; always printed)\n"
+	"  --iterations N    stop after N iterations\n"
+	"  --duration D      stop after D (90, 500ms, 30s, 5m, 2h); soak splits D over its cells\n"
+	"                    (defaults: run 10s, soak 60s)\n"
+	"  --jobs N          worker processes in parallel (default 1)\n"
+	"  --param NAME=VAL  set a scenario parameter (racerepro list shows them)\n"
+	"  --backend B       the same as --param backend=B\n"
+	"  --depth D         pct: the bug depth d (default 3)\n"
+	"  --steps K         pct: expected decisions per iteration (default: learned)\n"
+	"  --input HEX       input: the decision bytes, e.g. 00ff01\n"
+	"  --timeout D       per-iteration watchdog (default 10s, x2 ASan, x4 TSan)\n"
+	"  --out DIR         report folder (default reports/<run-id>, linked as reports/latest)\n"
+	"  --no-fork         run iterations in this process (for gdb); a finding aborts\n"
+	"  --quiet           no progress line\n";
+
+/* ------------------------------------------------------------------------ */
+/* list                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static int cmd_list(int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: racerepro list\n\nLists every scenario with its upstream reference, "
+		       "variants, thread roles and parameters.\n");
+		return 0;
+	}
+	if (argc > 1)
+		usage_error("list: unexpected argument '%s' (list takes none)", argv[1]);
+	for (int i = 0; rr__registry[i]; i++) {
+		const struct rr_scenario *sc = rr__registry[i];
+		printf("%s\n  %s\n  upstream: %s\n  symptom:  %s\n  variants:", sc->name,
+		       sc->summary, sc->upstream, sc->symptom);
+		for (const struct rr_variant *v = sc->variants; v && v->name; v++)
+			printf(" %s%s", v->name, v->expect_failure ? " (expected to fail)" : "");
+		printf("\n  roles:   ");
+		for (int k = 0; sc->roles[k]; k++)
+			printf(" %s", sc->roles[k]);
+		printf("\n");
+		for (const struct rr_param *p = sc->params; p && p->name; p++)
+			printf("  param %s=%s: %s\n", p->name, p->def, p->help);
+		printf("\n");
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Options shared by run and soak                                            */
+/* ------------------------------------------------------------------------ */
+
+struct options {
+	const char *scenarios[RR_MAX_CELLS];
+	int nscenarios;
+	const char *variant;
+	const char *strategy;
+	const char *out;
+	uint64_t seed;
+	int seed_given;
+	uint64_t iterations;
+	uint64_t duration_ns;
+	uint64_t timeout_ns;
+	int jobs;
+	uint32_t depth, steps;
+	uint8_t input[RR_MAX_SCHEDULE];
+	uint32_t ninput;
+	int no_fork, quiet;
+	int nparams;
+	const char *pnames[RR_MAX_PARAMS];
+	const char *pvalues[RR_MAX_PARAMS];
+};
+
+static const char *need_arg(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc)
+		usage_error("option %s needs a value (see --help)", argv[*i]);
+	return argv[++*i];
+}
+
+static int parse_hex(const char *s, uint8_t *out, uint32_t cap, uint32_t *n)
+{
+	*n = 0;
+	while (*s) {
+		if (*s == ' ' || *s == ':') {
+			s++;
+			continue;
+		}
+		unsigned v;
+		if (!s[1] || sscanf(s, "%2x", &v) != 1 || *n >= cap)
+			return -1;
+		out[(*n)++] = (uint8_t)v;
+		s += 2;
+	}
+	return 0;
+}
+
+static void add_param(struct options *o, const char *name, const char *value)
+{
+	for (int i = 0; i < o->nparams; i++) {
+		if (!strcmp(o->pnames[i], name)) {
+			o->pvalues[i] = value;
+			return;
+		}
+	}
+	if (o->nparams >= RR_MAX_PARAMS)
+		usage_error("too many --param options (at most %d)", RR_MAX_PARAMS);
+	o->pnames[o->nparams] = name;
+	o->pvalues[o->nparams++] = value;
+}
+
+static void parse_options(int argc, char **argv, struct options *o, int is_soak)
+{
+	memset(o, 0, sizeof *o);
+	o->jobs = 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(run_help, stdout);
+			exit(0);
+		} else if (!strcmp(a, "--variant")) {
+			o->variant = need_arg(argc, argv, &i);
+		} else if (!strcmp(a, "--strategy")) {
+			o->strategy = need_arg(argc, argv, &i);
+			if (rr__strategy_parse(o->strategy) < 0)
+				usage_error("unknown strategy '%s' (use none, noise, random, pct, input "
+					    "or portfolio)",
+					    o->strategy);
+		} else if (!strcmp(a, "--seed")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (rr__parse_u64(v, &o->seed))
+				usage_error("malformed seed '%s' (use a number such as 42 or 0x2a)", v);
+			o->seed_given = 1;
+		} else if (!strcmp(a, "--iterations")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (rr__parse_u64(v, &o->iterations) || o->iterations == 0)
+				usage_error("--iterations '%s' must be a positive whole number", v);
+		} else if (!strcmp(a, "--duration")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (rr__parse_duration(v, &o->duration_ns))
+				usage_error("malformed duration '%s' (use e.g. 90, 500ms, 30s, 5m or 2h)",
+					    v);
+		} else if (!strcmp(a, "--timeout")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (rr__parse_duration(v, &o->timeout_ns))
+				usage_error("malformed timeout '%s' (use e.g. 500ms, 10s or 1m)", v);
+		} else if (!strcmp(a, "--jobs") || !strcmp(a, "-j")) {
+			const char *v = need_arg(argc, argv, &i);
+			uint64_t j;
+			if (rr__parse_u64(v, &j) || j == 0 || j > 256)
+				usage_error("--jobs '%s' must be a whole number from 1 to 256", v);
+			o->jobs = (int)j;
+		} else if (!strcmp(a, "--param")) {
+			char *v = argv[i + 1 < argc ? i + 1 : i];
+			need_arg(argc, argv, &i);
+			char *eq = strchr(v, '=');
+			if (!eq || eq == v)
+				usage_error("--param '%s' must look like NAME=VALUE", v);
+			*eq = '\0';
+			add_param(o, v, eq + 1);
+		} else if (!strcmp(a, "--backend")) {
+			add_param(o, "backend", need_arg(argc, argv, &i));
+		} else if (!strcmp(a, "--depth") || !strcmp(a, "--steps")) {
+			const char *v = need_arg(argc, argv, &i);
+			uint64_t d;
+			if (rr__parse_u64(v, &d) || d == 0 || d > (a[2] == 'd' ? 16 : 100000))
+				usage_error("%s '%s' must be a positive whole number%s", a, v,
+					    a[2] == 'd' ? " up to 16" : "");
+			if (a[2] == 'd')
+				o->depth = (uint32_t)d;
+			else
+				o->steps = (uint32_t)d;
+		} else if (!strcmp(a, "--input")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (parse_hex(v, o->input, RR_MAX_SCHEDULE, &o->ninput))
+				usage_error("malformed --input '%s' (use hex bytes such as 00ff01)", v);
+		} else if (!strcmp(a, "--out")) {
+			o->out = need_arg(argc, argv, &i);
+		} else if (!strcmp(a, "--no-fork")) {
+			o->no_fork = 1;
+		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+			o->quiet = 1;
+		} else if (a[0] == '-') {
+			usage_error("unknown option '%s' (see racerepro %s --help)", a,
+				    is_soak ? "soak" : "run");
+		} else {
+			if (o->nscenarios >= RR_MAX_CELLS / 2)
+				usage_error("too many scenarios");
+			o->scenarios[o->nscenarios++] = a;
+		}
+	}
+	for (int i = 0; i < o->nscenarios; i++)
+		if (!rr__scenario_find(o->scenarios[i]))
+			usage_error("unknown scenario '%s' (racerepro list shows the %s)",
+				    o->scenarios[i], "available ones");
+	if (o->iterations && o->duration_ns)
+		usage_error("give --iterations or --duration, not both");
+	if (!o->seed_given) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t st = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
+		o->seed = rr__splitmix64(&st);
+	}
+}
+
+static void check_params(const struct rr_scenario *sc, const struct options *o)
+{
+	for (int i = 0; i < o->nparams; i++) {
+		const struct rr_param *p;
+		for (p = sc->params; p && p->name; p++)
+			if (!strcmp(p->name, o->pnames[i]))
+				break;
+		if (!p || !p->name) {
+			char names[512] = "";
+			size_t len = 0;
+			for (p = sc->params; p && p->name && len < sizeof names - 40; p++)
+				len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
+							len ? ", " : "", p->name);
+			usage_error("scenario %s has no parameter '%s' (it has: %s)", sc->name,
+				    o->pnames[i], len ? names : "none");
+		}
+	}
+}
+
+static void make_config(struct rr__run_config *cfg, const struct options *o,
+			const struct rr_scenario *sc, const struct rr_variant *v, int strategy)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->scenario = sc;
+	cfg->variant = v;
+	cfg->strategy = strategy;
+	cfg->seed = o->seed;
+	cfg->seed_given = 1;
+	cfg->pct_depth = o->depth;
+	cfg->pct_steps = o->steps;
+	cfg->input = (uint8_t *)o->input;
+	cfg->ninput = o->ninput;
+	cfg->iterations = o->iterations;
+	cfg->duration_ns = o->duration_ns;
+	cfg->jobs = o->jobs;
+	cfg->timeout_ns = o->timeout_ns;
+	cfg->no_fork = o->no_fork;
+	cfg->quiet = o->quiet;
+	for (int i = 0; i < o->nparams; i++) {
+		const struct rr_param *p;
+		for (p = sc->params; p && p->name; p++)
+			if (!strcmp(p->name, o->pnames[i]))
+				break;
+		if (p && p->name) {
+			cfg->param_names[cfg->nparams] = o->pnames[i];
+			cfg->param_values[cfg->nparams++] = o->pvalues[i];
+		}
+	}
+}
+
+static int finish_run(struct rr__run *run, int want_findings_fail)
+{
+	int holds = rr__report_finish(run);
+	rr__report_print_summary(run, stdout);
+	if (run->write_failed)
+		return RR_EXIT_ENV;
+	if (run->interrupted) {
+		fprintf(stderr, "%s: interrupted; the reports so far are in %s\n", cmd_name, run->dir);
+		return 128 + rr__driver_interrupted();
+	}
+	if (want_findings_fail) {
+		for (int i = 0; i < run->ncells; i++) {
+			const struct rr__cell *c = &run->cells[i];
+			if (c->nsigs && c->counts[RR_ERROR] < c->iterations)
+				return RR_EXIT_FINDING;
+			if (c->counts[RR_ERROR] && c->counts[RR_ERROR] == c->iterations)
+				return RR_EXIT_ENV;
+		}
+		return RR_EXIT_OK;
+	}
+	for (int i = 0; i < run->ncells; i++)
+		if (!strcmp(run->cells[i].verdict, "error"))
+			return RR_EXIT_ENV;
+	return holds ? RR_EXIT_OK : RR_EXIT_FINDING;
+}
+
+static void print_env_once(const struct rr__run_config *cfg)
+{
+	fprintf(stderr, "%s: %s/%s, strategy %s, seed 0x%016" PRIx64 ", build %s\n", cmd_name,
+		cfg->scenario->name, cfg->variant->name, rr__strategy_names[cfg->strategy], cfg->seed,
+		RR_BUILD_NAME);
+	if (!rr__strategy_controlled(cfg->strategy) && cfg->strategy != RR_STRAT_PORTFOLIO)
+		fprintf(stderr,
+			"%s: note: %s is free-running: its seeds replay statistically, not exactly\n",
+			cmd_name, rr__strategy_names[cfg->strategy]);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct options o;
+	parse_options(argc, argv, &o, 0);
+	if (o.nscenarios != 1)
+		usage_error("run takes exactly one scenario (racerepro list shows them)");
+	const struct rr_scenario *sc = rr__scenario_find(o.scenarios[0]);
+	const char *vname = o.variant ? o.variant : "buggy";
+	const struct rr_variant *v = rr__variant_find(sc, vname);
+	if (!v)
+		usage_error("scenario %s has no variant '%s' (racerepro list shows its variants)",
+			    sc->name, vname);
+	check_params(sc, &o);
+	int strategy = rr__strategy_parse(o.strategy ? o.strategy : "noise");
+	if (!o.iterations && !o.duration_ns)
+		o.duration_ns = 10000000000ull;
+	struct rr__run_config cfg;
+	make_config(&cfg, &o, sc, v, strategy);
+	rr__ctx.cfg = &cfg;
+	rr__driver_signals();
+	if (o.no_fork) {
+		struct rr__cell cell;
+		int rc = rr__run_in_process(&cfg, &cell);
+		printf("%s/%s: %" PRIu64 " iterations in-process, no finding%s\n", sc->name, v->name,
+		       cell.iterations, cell.skipped ? " (skipped)" : "");
+		return rc;
+	}
+	static struct rr__run run;
+	if (rr__report_open(&run, o.out, argc + 1, argv - 1) < 0)
+		return RR_EXIT_ENV;
+	print_env_once(&cfg);
+	rr__progress_planned_s = o.duration_ns ? (double)o.duration_ns / 1e9 : 0;
+	run.ncells = 1;
+	int rc = rr__run_cell(&cfg, &run, &run.cells[0]);
+	run.interrupted = rr__driver_interrupted() != 0;
+	int frc = finish_run(&run, 1);
+	return rc == RR_EXIT_ENV ? RR_EXIT_ENV : frc;
+}
+
+static int cmd_soak(int argc, char **argv)
+{
+	struct options o;
+	parse_options(argc, argv, &o, 1);
+	const char *vsel = o.variant ? o.variant : "both";
+	int strategy = rr__strategy_parse(o.strategy ? o.strategy : "portfolio");
+	if (!o.iterations && !o.duration_ns)
+		o.duration_ns = 60000000000ull;
+	if (o.no_fork)
+		usage_error("soak runs in worker processes; use run --no-fork for gdb");
+	const struct rr_scenario *list[RR_MAX_CELLS];
+	int n = 0;
+	if (o.nscenarios)
+		for (int i = 0; i < o.nscenarios; i++)
+			list[n++] = rr__scenario_find(o.scenarios[i]);
+	else
+		for (int i = 0; rr__registry[i] && n < RR_MAX_CELLS / 2; i++)
+			list[n++] = rr__registry[i];
+	/* The cells: buggy variants first, so that each fixed variant's fix
+	 * confidence can use its buggy twin's hit rate. */
+	struct cellspec {
+		const struct rr_scenario *sc;
+		const struct rr_variant *v;
+	} cells[RR_MAX_CELLS];
+	int ncells = 0;
+	for (int i = 0; i < n; i++) {
+		check_params(list[i], &o);
+		int matched = 0;
+		for (int pass = 0; pass < 2; pass++) {
+			for (const struct rr_variant *v = list[i]->variants; v && v->name; v++) {
+				if ((pass == 0) != (v->expect_failure != 0))
+					continue;
+				int want = !strcmp(vsel, "both") || !strcmp(vsel, "all") ||
+					   !strcmp(vsel, v->name);
+				if (want && ncells < RR_MAX_CELLS) {
+					cells[ncells].sc = list[i];
+					cells[ncells++].v = v;
+					matched = 1;
+				}
+			}
+		}
+		if (!matched)
+			usage_error("scenario %s has no variant '%s' (use both, buggy, fixed or a "
+				    "variant racerepro list shows)",
+				    list[i]->name, vsel);
+	}
+	static struct rr__run run;
+	if (rr__report_open(&run, o.out, argc + 1, argv - 1) < 0)
+		return RR_EXIT_ENV;
+	fprintf(stderr, "%s: soak of %d cells, strategy %s, seed 0x%016" PRIx64 ", build %s\n",
+		cmd_name, ncells, rr__strategy_names[strategy], o.seed, RR_BUILD_NAME);
+	rr__driver_signals();
+	uint64_t share = o.duration_ns ? o.duration_ns / (uint64_t)ncells : 0;
+	int env_failed = 0;
+	for (int i = 0; i < ncells && !rr__driver_interrupted(); i++) {
+		struct options oc = o;
+		oc.duration_ns = share;
+		struct rr__run_config cfg;
+		make_config(&cfg, &oc, cells[i].sc, cells[i].v, strategy);
+		rr__ctx.cfg = &cfg;
+		rr__progress_planned_s = share ? (double)share / 1e9 : 0;
+		run.ncells = i + 1;
+		if (rr__run_cell(&cfg, &run, &run.cells[i]) == RR_EXIT_ENV)
+			env_failed = 1;
+		if (run.write_failed)
+			break;
+	}
+	run.interrupted = rr__driver_interrupted() != 0;
+	int rc = finish_run(&run, 0);
+	return env_failed && rc == RR_EXIT_OK ? RR_EXIT_ENV : rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* replay, explain, minimize                                                 */
+/* ------------------------------------------------------------------------ */
+
+struct loaded {
+	struct rr__repro r;
+	struct rr__run_config cfg;
+	int raw; /* a raw fuzzer input, not a reproducer file */
+};
+
+static void load_repro(const char *path, const char *scenario, const char *variant,
+		       struct loaded *l)
+{
+	char err[512];
+	memset(l, 0, sizeof *l);
+	if (scenario) {
+		/* A raw crash file from a fuzzer: its bytes are the decisions. */
+		if (!rr__scenario_find(scenario))
+			usage_error("unknown scenario '%s' (racerepro list shows them)", scenario);
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			usage_error("%s: %s", path, strerror(errno));
+		size_t n = fread(l->r.schedule, 1, RR_MAX_SCHEDULE, f);
+		fclose(f);
+		struct rr__repro tmp;
+		if (rr__repro_parse((const char *)l->r.schedule, n, &tmp, err, sizeof err) == 0) {
+			l->r = tmp;
+		} else {
+			l->raw = 1;
+			l->r.nschedule = (uint32_t)n;
+			snprintf(l->r.scenario, sizeof l->r.scenario, "%s", scenario);
+			snprintf(l->r.variant, sizeof l->r.variant, "%s", variant ? variant : "buggy");
+			snprintf(l->r.strategy, sizeof l->r.strategy, "input");
+			snprintf(l->r.build, sizeof l->r.build, "%s", RR_BUILD_NAME);
+			snprintf(l->r.signature, sizeof l->r.signature, "?");
+		}
+	} else if (rr__repro_read(path, &l->r, err, sizeof err) < 0) {
+		usage_error("%s: %s (pass --scenario NAME for a raw fuzzer input)", path, err);
+	}
+	const struct rr_scenario *sc = rr__scenario_find(l->r.scenario);
+	if (!sc)
+		usage_error("%s: unknown scenario '%s' (racerepro list shows them)", path,
+			    l->r.scenario);
+	const struct rr_variant *v = rr__variant_find(sc, l->r.variant);
+	if (!v)
+		usage_error("%s: scenario %s has no variant '%s'", path, sc->name, l->r.variant);
+	struct rr__run_config *c = &l->cfg;
+	memset(c, 0, sizeof *c);
+	c->scenario = sc;
+	c->variant = v;
+	c->strategy = rr__strategy_parse(l->r.strategy);
+	c->seed = l->r.seed;
+	c->seed_given = 1;
+	c->exact_seed = 1;
+	c->pct_depth = l->r.pct_depth;
+	c->pct_steps = l->r.pct_steps;
+	if (c->strategy == RR_STRAT_INPUT) {
+		c->input = l->r.schedule;
+		c->ninput = l->r.nschedule;
+	}
+	c->jobs = 1;
+	c->quiet = 1;
+	for (int i = 0; i < l->r.nparams; i++) {
+		const struct rr_param *p;
+		for (p = sc->params; p && p->name; p++)
+			if (!strcmp(p->name, l->r.param_names[i]))
+				break;
+		if (!p || !p->name)
+			usage_error("%s: scenario %s has no parameter '%s'", path, sc->name,
+				    l->r.param_names[i]);
+		c->param_names[c->nparams] = l->r.param_names[i];
+		c->param_values[c->nparams++] = l->r.param_values[i];
+	}
+	rr__ctx.cfg = c;
+}
+
+static void print_divergence(const struct rr__sched *a, const struct rr__sched *b, int run)
+{
+	long step = rr__trace_diverge(a, b);
+	if (step < 0) {
+		printf("  run 1 and run %d took the same steps but ended differently\n", run);
+		return;
+	}
+	const struct rr__event *ea = NULL, *eb = NULL;
+	long k = 0;
+	for (uint32_t i = 0; i < a->nevents && i < RR_MAX_EVENTS; i++)
+		if (a->events[i].kind != RR_EV_NOTE && k++ == step) {
+			ea = &a->events[i];
+			break;
+		}
+	k = 0;
+	for (uint32_t i = 0; i < b->nevents && i < RR_MAX_EVENTS; i++)
+		if (b->events[i].kind != RR_EV_NOTE && k++ == step) {
+			eb = &b->events[i];
+			break;
+		}
+	printf("  run 1 and run %d diverge at step %ld: run 1 had %s at %s, run %d had %s at %s\n",
+	       run, step + 1, ea ? a->slots[ea->thread].role : "(end)", ea ? ea->point : "-", run,
+	       eb ? b->slots[eb->thread].role : "(end)", eb ? eb->point : "-");
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+	const char *path = NULL, *scenario = NULL, *variant = NULL;
+	uint64_t check = 0, attempts = 1000;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: racerepro replay FILE [--check N] [--attempts N]\n"
+			       "       racerepro replay --scenario NAME [--variant V] CRASHFILE\n\n"
+			       "Reruns a reproducer in this binary's build. Exits 1 when the recorded\n"
+			       "failure shows again, 0 when it does not. --check N replays N times and\n"
+			       "exits 0 only when every run took the same steps to the same end.\n"
+			       "Free-running reproducers (none, noise) replay statistically: the same\n"
+			       "seed for up to --attempts iterations (default 1000).\n");
+			return 0;
+		} else if (!strcmp(argv[i], "--check")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (rr__parse_u64(v, &check) || !check || check > 100000)
+				usage_error("--check '%s' must be a whole number from 1 to 100000", v);
+		} else if (!strcmp(argv[i], "--attempts")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (rr__parse_u64(v, &attempts) || !attempts)
+				usage_error("--attempts '%s' must be a positive whole number", v);
+		} else if (!strcmp(argv[i], "--scenario")) {
+			scenario = need_arg(argc, argv, &i);
+		} else if (!strcmp(argv[i], "--variant")) {
+			variant = need_arg(argc, argv, &i);
+		} else if (argv[i][0] == '-') {
+			usage_error("replay: unknown option '%s' (see racerepro replay --help)", argv[i]);
+		} else if (!path) {
+			path = argv[i];
+		} else {
+			usage_error("replay takes one file");
+		}
+	}
+	if (!path)
+		usage_error("replay needs a reproducer file (see racerepro replay --help)");
+	struct loaded *l = calloc(1, sizeof *l);
+	load_repro(path, scenario, variant, l);
+	rr__driver_signals();
+	if (strcmp(l->r.build, RR_BUILD_NAME))
+		fprintf(stderr,
+			"%s: note: recorded in the %s build, replaying in this binary's %s build\n",
+			cmd_name, l->r.build, RR_BUILD_NAME);
+	if (!rr__strategy_controlled(l->cfg.strategy)) {
+		if (check)
+			usage_error("--check needs a controlled reproducer (random, pct or input); "
+				    "this one is %s, which replays statistically",
+				    l->r.strategy);
+		printf("statistical replay: %s is free-running, so the same seed is tried for up to "
+		       "%" PRIu64 " iterations\n",
+		       l->r.strategy, attempts);
+		static struct rr__cell cell;
+		l->cfg.iterations = attempts;
+		rr__run_cell(&l->cfg, NULL, &cell);
+		for (int i = 0; i < cell.nsigs; i++) {
+			if (!strcmp(cell.sigs[i].sig, l->r.signature)) {
+				printf("reproduced %s after %" PRIu64 " of %" PRIu64 " iterations\n",
+				       l->r.signature, cell.sigs[i].first_iteration, cell.iterations);
+				return RR_EXIT_FINDING;
+			}
+		}
+		printf("not reproduced in %" PRIu64 " iterations%s%s\n", cell.iterations,
+		       cell.nsigs ? "; saw " : "", cell.nsigs ? cell.sigs[0].sig : "");
+		return RR_EXIT_OK;
+	}
+	uint64_t runs = check ? check : 1;
+	struct rr__once *first = malloc(sizeof *first), *cur = malloc(sizeof *cur);
+	uint64_t first_hash = 0;
+	for (uint64_t k = 0; k < runs; k++) {
+		struct rr__once *o = k ? cur : first;
+		rr__run_once(&l->cfg, o);
+		if (rr__driver_interrupted())
+			return 128 + rr__driver_interrupted();
+		if (o->outcome == RR_ERROR) {
+			fprintf(stderr, "%s: replay failed: %s\n", cmd_name, o->message);
+			return RR_EXIT_ENV;
+		}
+		uint64_t h = rr__trace_hash(&o->sched);
+		if (k == 0) {
+			first_hash = h;
+			continue;
+		}
+		if (h != first_hash || strcmp(o->sig, first->sig)) {
+			printf("replay --check: run %" PRIu64 " of %" PRIu64 " differs from run 1 "
+			       "(run 1: %s; run %" PRIu64 ": %s)\n",
+			       k + 1, runs, first->sig, k + 1, o->sig);
+			print_divergence(&first->sched, &o->sched, (int)k + 1);
+			return RR_EXIT_FINDING;
+		}
+	}
+	int same = !strcmp(first->sig, l->r.signature);
+	if (check)
+		printf("replay --check: %" PRIu64 " of %" PRIu64 " runs identical (%u events, %u "
+		       "preemptions), ending in %s\n",
+		       runs, runs, first->sched.nevents, first->sched.preemptions, first->sig);
+	else
+		printf("replayed %s/%s (%s): %s\n", l->r.scenario, l->r.variant, l->r.strategy,
+		       first->outcome == RR_PASS ? "no failure" : first->message);
+	if (!l->raw)
+		printf("%s\n", same ? "the recorded failure showed again"
+				    : "the recorded signature did not show");
+	if (check)
+		return RR_EXIT_OK;
+	return first->outcome != RR_PASS && (same || l->raw) ? RR_EXIT_FINDING : RR_EXIT_OK;
+}
+
+static int cmd_explain(int argc, char **argv)
+{
+	const char *path = NULL, *scenario = NULL, *variant = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: racerepro explain FILE [--scenario NAME]\n\n"
+			       "Replays a controlled reproducer once and prints its interleaving: each\n"
+			       "step's thread role, race point and what happened there; the steps that\n"
+			       "matter for the failure are marked with '*'.\n");
+			return 0;
+		} else if (!strcmp(argv[i], "--scenario")) {
+			scenario = need_arg(argc, argv, &i);
+		} else if (!strcmp(argv[i], "--variant")) {
+			variant = need_arg(argc, argv, &i);
+		} else if (argv[i][0] == '-') {
+			usage_error("explain: unknown option '%s'", argv[i]);
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path)
+		usage_error("explain needs a reproducer file");
+	struct loaded *l = calloc(1, sizeof *l);
+	load_repro(path, scenario, variant, l);
+	if (!rr__strategy_controlled(l->cfg.strategy))
+		usage_error("explain needs a controlled reproducer (random, pct or input); %s runs "
+			    "free and has no fixed interleaving",
+			    l->r.strategy);
+	rr__driver_signals();
+	struct rr__once *o = malloc(sizeof *o);
+	rr__run_once(&l->cfg, o);
+	printf("%s/%s, strategy %s, seed 0x%016" PRIx64 ", build %s\n", l->r.scenario,
+	       l->r.variant, l->r.strategy, l->r.seed, RR_BUILD_NAME);
+	printf("outcome: %s\n\n", o->outcome == RR_PASS ? "pass (no failure)" : o->message);
+	rr__trace_print(stdout, &o->sched, o->outcome == RR_PASS ? NULL : o->message, 40);
+	printf("\n%u scheduling decisions, %u preemptions; '*' marks the steps that change shared "
+	       "state\n",
+	       o->sched.ndecisions, o->sched.preemptions);
+	printf("replay: %s replay %s\n", self_path, path);
+	return o->outcome == RR_PASS ? RR_EXIT_OK : RR_EXIT_FINDING;
+}
+
+/* Does SCHEDULE, as an input, still end in SIG? */
+static int still_fails(struct loaded *l, const uint8_t *schedule, uint32_t n, const char *sig,
+		       struct rr__once *o)
+{
+	l->cfg.strategy = RR_STRAT_INPUT;
+	l->cfg.input = (uint8_t *)schedule;
+	l->cfg.ninput = n;
+	rr__run_once(&l->cfg, o);
+	return !strcmp(o->sig, sig);
+}
+
+static int cmd_minimize(int argc, char **argv)
+{
+	const char *path = NULL, *out = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: racerepro minimize FILE [-o OUT]\n\n"
+			       "Turns a controlled reproducer into an input schedule and shortens it,\n"
+			       "delta-debugging style, while the failure's signature holds. Writes OUT\n"
+			       "(default FILE with .min.repro) and prints the preemptions before and "
+			       "after.\n");
+			return 0;
+		} else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) {
+			out = need_arg(argc, argv, &i);
+		} else if (argv[i][0] == '-') {
+			usage_error("minimize: unknown option '%s'", argv[i]);
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path)
+		usage_error("minimize needs a reproducer file");
+	struct loaded *l = calloc(1, sizeof *l);
+	load_repro(path, NULL, NULL, l);
+	if (!rr__strategy_controlled(l->cfg.strategy))
+		usage_error("minimize needs a controlled reproducer (random, pct or input); this one "
+			    "is %s",
+			    l->r.strategy);
+	rr__driver_signals();
+	struct rr__once *o = malloc(sizeof *o);
+	rr__run_once(&l->cfg, o);
+	if (o->outcome == RR_PASS || o->outcome == RR_ERROR) {
+		fprintf(stderr, "%s: %s does not fail in this build (%s); nothing to minimize\n",
+			cmd_name, path, o->outcome == RR_PASS ? "it passed" : o->message);
+		return RR_EXIT_FINDING;
+	}
+	char sig[256];
+	snprintf(sig, sizeof sig, "%s", o->sig);
+	/* The decisions the failing run took, as an input schedule. */
+	static uint8_t best[RR_MAX_SCHEDULE], trial[RR_MAX_SCHEDULE];
+	uint32_t n = o->sched.ndecisions;
+	memcpy(best, o->sched.decisions, n);
+	uint32_t before = o->sched.preemptions;
+	if (!still_fails(l, best, n, sig, o)) {
+		fprintf(stderr, "%s: the failing run's decisions do not replay as an input schedule; "
+			"keeping the original\n", cmd_name);
+		return RR_EXIT_FINDING;
+	}
+	int tries = 0;
+	/* 1. Drop trailing decisions: past the end of the input the default
+	 * (keep running the current thread) applies. */
+	while (n > 0 && tries < 2000) {
+		tries++;
+		if (!still_fails(l, best, n - 1, sig, o))
+			break;
+		n--;
+	}
+	/* 2. Turn preemptions into the default choice, one at a time. */
+	for (uint32_t i = 0; i < n && tries < 4000; i++) {
+		if (!best[i])
+			continue;
+		memcpy(trial, best, n);
+		trial[i] = 0;
+		tries++;
+		if (still_fails(l, trial, n, sig, o))
+			best[i] = 0;
+	}
+	while (n > 0 && best[n - 1] == 0)
+		n--;
+	still_fails(l, best, n, sig, o);
+	uint32_t after = o->sched.preemptions;
+	struct rr__repro m = l->r;
+	snprintf(m.strategy, sizeof m.strategy, "input");
+	m.nschedule = n;
+	memcpy(m.schedule, best, n);
+	snprintf(m.signature, sizeof m.signature, "%s", sig);
+	snprintf(m.build, sizeof m.build, "%s", RR_BUILD_NAME);
+	char outbuf[PATH_MAX];
+	if (!out) {
+		snprintf(outbuf, sizeof outbuf, "%.*s.min.repro",
+			 (int)(strlen(path) > 6 && !strcmp(path + strlen(path) - 6, ".repro")
+				       ? strlen(path) - 6
+				       : strlen(path)),
+			 path);
+		out = outbuf;
+	}
+	int rc = rr__repro_write(out, &m);
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot write %s: %s\n", cmd_name, out, strerror(-rc));
+		return RR_EXIT_ENV;
+	}
+	printf("minimized %s: %u decisions, %u preemptions -> %u decisions, %u preemptions "
+	       "(%d trial runs)\nwrote %s\n",
+	       sig, o->sched.ndecisions > 0 ? l->r.nschedule : 0, before, n, after, tries, out);
+	return RR_EXIT_OK;
+}
+
+int rr__cli_main(int argc, char **argv);
+int rr__cli_main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	self_path = argv[0];
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return RR_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	static char name[64];
+	snprintf(name, sizeof name, "racerepro %s", cmd);
+	cmd_name = name;
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "list"))
+		return cmd_list(argc - 1, argv + 1);
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "soak"))
+		return cmd_soak(argc - 1, argv + 1);
+	if (!strcmp(cmd, "replay"))
+		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(cmd, "explain"))
+		return cmd_explain(argc - 1, argv + 1);
+	if (!strcmp(cmd, "minimize"))
+		return cmd_minimize(argc - 1, argv + 1);
+	if (!strcmp(cmd, "report"))
+		return rr__cmd_report(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ftok-audit"))
+		return rr__cmd_ftok_audit(argc - 1, argv + 1);
+	cmd_name = "racerepro";
+	usage_error("unknown command '%s' (racerepro --help lists the commands)", cmd);
+}

@@ -1,0 +1,229 @@
+/*
+ * context.c: the run context a scenario sees: its variant and parameters, the
+ * three error channels (rr_bug for a finding, rr_env_error for an environment
+ * failure, rr__fatal for a harness failure), environment notes, and the
+ * resources the driver cleans up after a worker however it ends.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rr_internal.h"
+
+struct rr__context rr__ctx;
+
+const struct rr_variant rr_variants_buggy_fixed[] = {
+	{"buggy", 1, "the race as it shipped"},
+	{"fixed", 0, "with the upstream fix"},
+	{NULL, 0, NULL},
+};
+
+const char *const rr__outcome_names[RR_NOUTCOMES] = {"pass", "bug",  "sanitizer",
+						     "crash", "hang", "error"};
+
+int rr_variant_is(const char *name)
+{
+	const struct rr__run_config *c = rr__ctx.cfg;
+	return c && c->variant && !strcmp(c->variant->name, name);
+}
+
+const char *rr_param_str(const char *name)
+{
+	const struct rr__run_config *c = rr__ctx.cfg;
+	if (!c)
+		rr__fatal("rr_param_str(%s) outside a run", name);
+	for (int i = 0; i < c->nparams; i++)
+		if (!strcmp(c->param_names[i], name))
+			return c->param_values[i];
+	for (const struct rr_param *p = c->scenario->params; p && p->name; p++)
+		if (!strcmp(p->name, name))
+			return p->def;
+	rr__fatal("scenario %s asked for parameter '%s', which it does not declare",
+		  c->scenario->name, name);
+}
+
+long long rr_param_int(const char *name)
+{
+	const char *s = rr_param_str(name);
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 0);
+	if (errno || end == s || *end)
+		rr__fatal("parameter %s=%s is not an integer", name, s);
+	return v;
+}
+
+static void record(int outcome, const char *fmt, va_list ap)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	if (!w)
+		return;
+	vsnprintf(w->message, sizeof w->message, fmt, ap);
+	snprintf(w->finding_role, sizeof w->finding_role, "%s", rr_role());
+	__atomic_store_n(&w->finding, outcome, __ATOMIC_SEQ_CST);
+}
+
+void rr_bug(const char *fmt, ...)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	/* The first finding of an iteration wins; a second thread that trips
+	 * over the same damage while the process exits must not overwrite it. */
+	int expected = RR_PASS;
+	if (w && !__atomic_compare_exchange_n(&w->finding, &expected, -1, 0, __ATOMIC_SEQ_CST,
+					      __ATOMIC_SEQ_CST)) {
+		for (;;)
+			pause();
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	record(RR_BUG, fmt, ap);
+	va_end(ap);
+	va_start(ap, fmt);
+	rr__trace_note("bug", "BUG: %s", w ? w->message : "");
+	va_end(ap);
+	if (rr__ctx.in_process || !w) {
+		va_start(ap, fmt);
+		fprintf(stderr, "racerepro: bug in %s: ", rr_role());
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+		abort();
+	}
+	_exit(RR_WEXIT_BUG);
+}
+
+int rr_env_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	record(RR_ERROR, fmt, ap);
+	va_end(ap);
+	va_start(ap, fmt);
+	fprintf(stderr, "racerepro: environment error in %s: ", rr_role());
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return err > 0 ? -err : (err ? err : -EIO);
+}
+
+int rr_skip(const char *fmt, ...)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	if (w) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(w->message, sizeof w->message, fmt, ap);
+		va_end(ap);
+	}
+	return RR_SKIP;
+}
+
+void rr_env_note(const char *key, const char *fmt, ...)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	if (!w)
+		return;
+	int i;
+	for (i = 0; i < w->nnotes; i++)
+		if (!strcmp(w->notes[i][0], key))
+			break;
+	if (i == RR_MAX_NOTES)
+		return;
+	snprintf(w->notes[i][0], sizeof w->notes[i][0], "%s", key);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->notes[i][1], sizeof w->notes[i][1], fmt, ap);
+	va_end(ap);
+	if (i == w->nnotes)
+		w->nnotes++;
+}
+
+const char *rr_scratch_dir(void)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	static char local[256];
+	char *dir = w ? w->scratch : local;
+	if (dir[0])
+		return dir;
+	/* tmpfs when there is one: fast, and inode numbers are sequential. */
+	const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+	if (!base || !*base)
+		base = "/tmp";
+	char tmpl[256];
+	snprintf(tmpl, sizeof tmpl, "%s/racerepro-%d-XXXXXX", base, (int)getpid());
+	if (!mkdtemp(tmpl))
+		rr__fatal("mkdtemp(%s): %s", tmpl, strerror(errno));
+	snprintf(dir, 256, "%s", tmpl);
+	return dir;
+}
+
+void rr_track_shm(int shmid)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	if (!w)
+		return;
+	int n = __atomic_load_n(&w->ntracked, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < n; i++) {
+		if (w->tracked_shm[i] == -1) {
+			w->tracked_shm[i] = shmid;
+			return;
+		}
+	}
+	if (n == RR_MAX_TRACKED)
+		rr__fatal("more than %d tracked System V segments", RR_MAX_TRACKED);
+	w->tracked_shm[n] = shmid;
+	__atomic_store_n(&w->ntracked, n + 1, __ATOMIC_SEQ_CST);
+}
+
+void rr_untrack_shm(int shmid)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	if (!w)
+		return;
+	for (int i = 0; i < w->ntracked; i++)
+		if (w->tracked_shm[i] == shmid)
+			w->tracked_shm[i] = -1;
+}
+
+void rr__fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct rr__worker_shm *w = rr__ctx.shm;
+	if (w) {
+		va_list cp;
+		va_copy(cp, ap);
+		record(RR_ERROR, fmt, cp);
+		va_end(cp);
+	}
+	fprintf(stderr, "racerepro: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	if (w && !rr__ctx.in_process)
+		_exit(RR_WEXIT_ERROR);
+	exit(RR_EXIT_ENV);
+}
+
+/* A child process of the scenario ended in a finding: end this worker with
+ * the same one, so that the driver classifies it as it would the child. */
+void rr__propagate_child(int status)
+{
+	if (WIFEXITED(status)) {
+		int code = WEXITSTATUS(status);
+		if (rr__ctx.in_process && code == RR_WEXIT_BUG)
+			abort();
+		_exit(code);
+	}
+	int sig = WTERMSIG(status);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig);
+}

@@ -1,0 +1,39 @@
+/*
+ * registry.c: the table of scenarios, built from scenarios/scenarios.def (and,
+ * in the test binary only, tests/test_scenarios.def).
+ */
+#include <string.h>
+
+#include "rr_internal.h"
+
+#define RR_SCENARIO(id) extern const struct rr_scenario rr_scenario_##id;
+#include "scenarios.def"
+#ifdef RR_WITH_TEST_SCENARIOS
+#include "test_scenarios.def"
+#endif
+#undef RR_SCENARIO
+
+#define RR_SCENARIO(id) &rr_scenario_##id,
+const struct rr_scenario *const rr__registry[] = {
+#include "scenarios.def"
+#ifdef RR_WITH_TEST_SCENARIOS
+#include "test_scenarios.def"
+#endif
+	NULL};
+#undef RR_SCENARIO
+
+const struct rr_scenario *rr__scenario_find(const char *name)
+{
+	for (int i = 0; rr__registry[i]; i++)
+		if (!strcmp(rr__registry[i]->name, name))
+			return rr__registry[i];
+	return NULL;
+}
+
+const struct rr_variant *rr__variant_find(const struct rr_scenario *sc, const char *name)
+{
+	for (const struct rr_variant *v = sc->variants; v && v->name; v++)
+		if (!strcmp(v->name, name))
+			return v;
+	return NULL;
+}

@@ -1,0 +1,627 @@
+/*
+ * report.c: what a run leaves behind, and the progress line.
+ *
+ *   events.jsonl   one JSON object per line, written with one write(2) each
+ *                  as the run goes, so a killed run loses nothing written
+ *   summary.json   the cells, their outcomes, signatures and verdicts
+ *   summary.md     the same for people
+ *   junit.xml      one test case per scenario and variant
+ *   failures/      one folder per signature (written by the driver)
+ *
+ * The emitters are small and write only; whatever reads these files back
+ * uses jansson (see cli.c `report`), and the tests check every file with
+ * independent parsers.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+char *rr__json_escape(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p && n + 8 < cap; p++) {
+		switch (*p) {
+		case '"':
+			n += (size_t)snprintf(out + n, cap - n, "\\\"");
+			break;
+		case '\\':
+			n += (size_t)snprintf(out + n, cap - n, "\\\\");
+			break;
+		case '\n':
+			n += (size_t)snprintf(out + n, cap - n, "\\n");
+			break;
+		case '\t':
+			n += (size_t)snprintf(out + n, cap - n, "\\t");
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p);
+			else
+				out[n++] = (char)*p;
+		}
+	}
+	/* Never cut inside a UTF-8 sequence. */
+	while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80)
+		n--;
+	if (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0xc0)
+		n--;
+	out[n] = '\0';
+	return out;
+}
+
+static void xml_escape(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&apos;", f);
+			break;
+		default:
+			if (*p < 0x20 && *p != '\n' && *p != '\t')
+				fputc('?', f);
+			else
+				fputc(*p, f);
+		}
+	}
+}
+
+static void report_error(struct rr__run *run, const char *what, int err)
+{
+	if (!run->write_failed)
+		fprintf(stderr,
+			"racerepro: cannot write %s: %s; free space or pick another folder with "
+			"--out DIR (what was written so far is kept)\n",
+			what, strerror(err));
+	run->write_failed = 1;
+}
+
+static void write_line(struct rr__run *run, const char *line)
+{
+	if (run->events_fd < 0 || run->write_failed)
+		return;
+	size_t len = strlen(line);
+	ssize_t n = write(run->events_fd, line, len);
+	if (n != (ssize_t)len) {
+		/* A partial line would make the file unparseable: cut it back. */
+		if (n > 0) {
+			off_t end = lseek(run->events_fd, 0, SEEK_END);
+			if (end >= n && ftruncate(run->events_fd, end - n) < 0)
+				n = -1;
+		}
+		report_error(run, "events.jsonl", n < 0 ? errno : ENOSPC);
+	}
+}
+
+static double now_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void iso_time(double t, char *buf, size_t cap)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* mkdir -p: --out may name a folder whose parents do not exist yet. */
+static int make_dirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
+{
+	run->started_ns = rr__mono_ns();
+	run->started_wall = now_wall();
+	run->events_fd = -1;
+	size_t len = 0;
+	for (int i = 0; i < argc && len < sizeof run->command - 2; i++)
+		len += (size_t)snprintf(run->command + len, sizeof run->command - len, "%s%s",
+					i ? " " : "", argv[i]);
+	snprintf(run->self_path, sizeof run->self_path, "%s",
+		 strchr(argv[0], '/') ? argv[0] : "racerepro");
+	char stamp[32];
+	time_t t = (time_t)run->started_wall;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+	snprintf(run->run_id, sizeof run->run_id, "%s-%s-%d", stamp, argv[1], (int)getpid());
+	if (dir) {
+		snprintf(run->dir, sizeof run->dir, "%s", dir);
+	} else {
+		if (mkdir("reports", 0755) < 0 && errno != EEXIST) {
+			fprintf(stderr, "racerepro: cannot make reports/: %s; pass --out DIR\n",
+				strerror(errno));
+			return -1;
+		}
+		snprintf(run->dir, sizeof run->dir, "reports/%s", run->run_id);
+	}
+	if (make_dirs(run->dir, 0700) < 0) {
+		fprintf(stderr, "racerepro: cannot make report folder %s: %s; pass --out DIR\n",
+			run->dir, strerror(errno));
+		return -1;
+	}
+	if (!dir) {
+		unlink("reports/latest.tmp");
+		if (symlink(run->run_id, "reports/latest.tmp") == 0)
+			rename("reports/latest.tmp", "reports/latest");
+	}
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/events.jsonl", run->dir);
+	run->events_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (run->events_fd < 0) {
+		fprintf(stderr, "racerepro: cannot create %s: %s; pass --out DIR\n", path,
+			strerror(errno));
+		return -1;
+	}
+	char when[32], cmd[4096];
+	iso_time(run->started_wall, when, sizeof when);
+	char line[8192];
+	snprintf(line, sizeof line,
+		 "{\"event\":\"start\",\"run_id\":\"%s\",\"time\":\"%s\",\"build\":\"%s\","
+		 "\"command\":\"%s\"}\n",
+		 run->run_id, when, RR_BUILD_NAME, rr__json_escape(run->command, cmd, sizeof cmd));
+	write_line(run, line);
+	return 0;
+}
+
+void rr__report_event(struct rr__run *run, const char *json_fields)
+{
+	char line[8192];
+	snprintf(line, sizeof line, "{%s,\"t\":%.3f}\n", json_fields,
+		 (double)(rr__mono_ns() - run->started_ns) / 1e9);
+	write_line(run, line);
+}
+
+static void replay_command(const struct rr__run *run, const struct rr__signature *s, char *buf,
+			   size_t cap)
+{
+	snprintf(buf, cap, "%s replay %s/%s/failure.repro", run->self_path, run->dir, s->dir);
+}
+
+void rr__report_failure(struct rr__run *run, const struct rr__cell *cell,
+			const struct rr__signature *s, uint64_t iteration, const char *strategy,
+			uint64_t seed, int is_new)
+{
+	char sig[600], msg[1200], replay[PATH_MAX * 2], rep[PATH_MAX * 3], fields[6000];
+	replay_command(run, s, replay, sizeof replay);
+	snprintf(fields, sizeof fields,
+		 "\"event\":\"failure\",\"scenario\":\"%s\",\"variant\":\"%s\",\"class\":\"%s\","
+		 "\"signature\":\"%s\",\"message\":\"%s\",\"new\":%s,\"count\":%" PRIu64
+		 ",\"iteration\":%" PRIu64 ",\"strategy\":\"%s\",\"seed\":\"0x%016" PRIx64
+		 "\",\"repro\":\"%s/failure.repro\",\"replay\":\"%s\"",
+		 cell->scenario->name, cell->variant->name, rr__outcome_names[s->klass],
+		 rr__json_escape(s->sig, sig, sizeof sig),
+		 rr__json_escape(s->message, msg, sizeof msg), is_new ? "true" : "false", s->count,
+		 iteration, strategy, seed, s->dir, rr__json_escape(replay, rep, sizeof rep));
+	rr__report_event(run, fields);
+}
+
+static void fmt_clock(double s, char *buf, size_t cap)
+{
+	long t = (long)s;
+	if (t >= 3600)
+		snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(buf, cap, "%02ld:%02ld", t / 60, t % 60);
+}
+
+static uint64_t failures_of(const struct rr__cell *c)
+{
+	return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] +
+	       c->counts[RR_HANG];
+}
+
+/* Set by cli.c: the cell's planned duration, for "remaining". */
+double rr__progress_planned_s;
+
+void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int final)
+{
+	static int tty = -1;
+	static uint64_t last_event_ns;
+	if (tty < 0)
+		tty = isatty(2);
+	double el = cell->elapsed_s;
+	double rate = el > 0 ? (double)cell->iterations / el : 0;
+	char e[32], left[48] = "";
+	fmt_clock(el, e, sizeof e);
+	if (rr__progress_planned_s > 0 && !final) {
+		char r[32];
+		fmt_clock(rr__progress_planned_s > el ? rr__progress_planned_s - el : 0, r, sizeof r);
+		snprintf(left, sizeof left, ", %s left", r);
+	}
+	char line[512];
+	snprintf(line, sizeof line,
+		 "%s/%s [%s]: %" PRIu64 " iterations, %.0f/s, %" PRIu64 " failures, %" PRIu64
+		 " errors, %s elapsed%s",
+		 cell->scenario->name, cell->variant->name, rr__strategy_names[cell->strategy],
+		 cell->iterations, rate, failures_of(cell), cell->counts[RR_ERROR], e, left);
+	if (tty) {
+		fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
+	} else if (final || cell->iterations > 0) {
+		fprintf(stderr, "%s\n", line);
+	}
+	uint64_t now = rr__mono_ns();
+	if (final || now - last_event_ns >= 5000000000ull) {
+		last_event_ns = now;
+		char fields[1024];
+		snprintf(fields, sizeof fields,
+			 "\"event\":\"%s\",\"scenario\":\"%s\",\"variant\":\"%s\",\"iterations\":%" PRIu64
+			 ",\"failures\":%" PRIu64 ",\"errors\":%" PRIu64
+			 ",\"elapsed_s\":%.3f,\"rate\":%.1f",
+			 final ? "cell_end" : "progress", cell->scenario->name, cell->variant->name,
+			 cell->iterations, failures_of(cell), cell->counts[RR_ERROR], el, rate);
+		rr__report_event(run, fields);
+	}
+}
+
+/* Does this cell count as having shown the documented failure? A hang or an
+ * environment error is not the documented symptom of any scenario. */
+static int reproduced(const struct rr__cell *c)
+{
+	return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] > 0;
+}
+
+void rr__cell_verdict(struct rr__run *run, struct rr__cell *c)
+{
+	uint64_t fails = failures_of(c);
+	c->hit_rate = c->iterations ? (double)fails / (double)c->iterations : 0;
+	if (c->skipped)
+		c->verdict = "skipped";
+	else if (c->variant->expect_failure)
+		c->verdict = reproduced(c)                             ? "reproduced"
+			     : c->counts[RR_ERROR] && !c->counts[RR_PASS] ? "error"
+									  : "missed";
+	else
+		c->verdict = fails                                     ? "failed"
+			     : c->counts[RR_ERROR] && !c->counts[RR_PASS] ? "error"
+									  : "clean";
+	c->fix_p = -1;
+	c->fix_miss = -1;
+	if (c->variant->expect_failure || !run)
+		return;
+	/* Fix confidence: with the buggy variant's hit rate p under the same
+	 * strategy and build, n clean iterations leave (1-p)^n of chance that an
+	 * ineffective fix went unnoticed. */
+	for (int i = 0; i < run->ncells; i++) {
+		const struct rr__cell *b = &run->cells[i];
+		if (b->scenario == c->scenario && b->variant->expect_failure && b->iterations &&
+		    b->strategy == c->strategy) {
+			c->fix_p = (double)failures_of(b) / (double)b->iterations;
+			c->fix_miss = pow(1.0 - c->fix_p, (double)c->counts[RR_PASS]);
+			break;
+		}
+	}
+}
+
+static int verdict_ok(const struct rr__cell *c)
+{
+	return !strcmp(c->verdict, "reproduced") || !strcmp(c->verdict, "clean") ||
+	       !strcmp(c->verdict, "skipped");
+}
+
+static FILE *open_out(struct rr__run *run, const char *name, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/%s.tmp", run->dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		report_error(run, path, errno);
+	return f;
+}
+
+/* Writes NAME atomically: a full disk leaves the previous file, not half. */
+static int close_out(struct rr__run *run, FILE *f, const char *name, const char *tmp)
+{
+	int bad = ferror(f);
+	if (fflush(f) || fsync(fileno(f)))
+		bad = 1;
+	int err = errno;
+	if (fclose(f))
+		bad = 1;
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s/%s", run->dir, name);
+	if (bad || rename(tmp, path) < 0) {
+		unlink(tmp);
+		report_error(run, path, err ? err : EIO);
+		return -1;
+	}
+	return 0;
+}
+
+static void write_summary_json(struct rr__run *run, int holds)
+{
+	char tmp[PATH_MAX + 64], esc[2400], when[32];
+	FILE *f = open_out(run, "summary.json", tmp, sizeof tmp);
+	if (!f)
+		return;
+	iso_time(run->started_wall, when, sizeof when);
+	fprintf(f, "{\n  \"format\": 1,\n  \"tool\": \"racerepro\",\n  \"run_id\": \"%s\",\n",
+		run->run_id);
+	fprintf(f, "  \"started\": \"%s\",\n  \"build\": \"%s\",\n  \"command\": \"%s\",\n", when,
+		RR_BUILD_NAME, rr__json_escape(run->command, esc, sizeof esc));
+	fprintf(f, "  \"elapsed_s\": %.3f,\n  \"interrupted\": %s,\n  \"verdict_holds\": %s,\n",
+		(double)(rr__mono_ns() - run->started_ns) / 1e9, run->interrupted ? "true" : "false",
+		holds ? "true" : "false");
+	fprintf(f, "  \"cells\": [");
+	for (int i = 0; i < run->ncells; i++) {
+		const struct rr__cell *c = &run->cells[i];
+		fprintf(f, "%s\n    {\n      \"scenario\": \"%s\",\n      \"variant\": \"%s\",\n",
+			i ? "," : "", c->scenario->name, c->variant->name);
+		fprintf(f, "      \"upstream\": \"%s\",\n",
+			rr__json_escape(c->scenario->upstream, esc, sizeof esc));
+		fprintf(f, "      \"expect_failure\": %s,\n      \"strategy\": \"%s\",\n",
+			c->variant->expect_failure ? "true" : "false",
+			rr__strategy_names[c->strategy]);
+		fprintf(f, "      \"seed\": \"0x%016" PRIx64 "\",\n", c->seed);
+		fprintf(f, "      \"verdict\": \"%s\",\n", c->verdict);
+		if (c->skipped)
+			fprintf(f, "      \"skip_reason\": \"%s\",\n",
+				rr__json_escape(c->skip_reason, esc, sizeof esc));
+		fprintf(f, "      \"iterations\": %" PRIu64 ",\n      \"elapsed_s\": %.3f,\n",
+			c->iterations, c->elapsed_s);
+		fprintf(f, "      \"rate\": %.1f,\n      \"hit_rate\": %.6g,\n",
+			c->elapsed_s > 0 ? (double)c->iterations / c->elapsed_s : 0.0, c->hit_rate);
+		fprintf(f, "      \"outcomes\": {");
+		for (int k = 0; k < RR_NOUTCOMES; k++)
+			fprintf(f, "%s\"%s\": %" PRIu64, k ? ", " : "", rr__outcome_names[k],
+				c->counts[k]);
+		fprintf(f, "},\n      \"by_strategy\": {");
+		int first = 1;
+		for (int k = 0; k < RR_NSTRATEGIES; k++) {
+			if (!c->strat_iterations[k])
+				continue;
+			fprintf(f, "%s\"%s\": {\"iterations\": %" PRIu64 ", \"failures\": %" PRIu64 "}",
+				first ? "" : ", ", rr__strategy_names[k], c->strat_iterations[k],
+				c->strat_failures[k]);
+			first = 0;
+		}
+		fprintf(f, "},\n");
+		if (c->has_failure)
+			fprintf(f,
+				"      \"first_failure\": {\"iteration\": %" PRIu64
+				", \"seconds\": %.4f},\n",
+				c->first_failure_iteration, c->first_failure_s);
+		if (c->fix_p >= 0)
+			fprintf(f,
+				"      \"fix_confidence\": {\"buggy_hit_rate\": %.6g, "
+				"\"clean_iterations\": %" PRIu64 ", \"miss_probability\": %.6g},\n",
+				c->fix_p, c->counts[RR_PASS], c->fix_miss);
+		fprintf(f, "      \"params\": {");
+		int np = 0;
+		for (const struct rr_param *p = c->scenario->params; p && p->name; p++) {
+			const char *v = p->def;
+			const struct rr__run_config *cfg = rr__ctx.cfg;
+			for (int k = 0; cfg && k < cfg->nparams; k++)
+				if (!strcmp(cfg->param_names[k], p->name))
+					v = cfg->param_values[k];
+			fprintf(f, "%s\"%s\": \"%s\"", np++ ? ", " : "", p->name,
+				rr__json_escape(v, esc, sizeof esc));
+		}
+		fprintf(f, "},\n      \"env\": {");
+		for (int k = 0; k < c->nnotes; k++) {
+			char key[300];
+			fprintf(f, "%s\"%s\": ", k ? ", " : "",
+				rr__json_escape(c->notes[k][0], key, sizeof key));
+			fprintf(f, "\"%s\"", rr__json_escape(c->notes[k][1], esc, sizeof esc));
+		}
+		fprintf(f, "},\n      \"signatures\": [");
+		for (int k = 0; k < c->nsigs; k++) {
+			const struct rr__signature *s = &c->sigs[k];
+			char replay[PATH_MAX * 2], msg[1200];
+			replay_command(run, s, replay, sizeof replay);
+			fprintf(f, "%s\n        {\"signature\": \"%s\", ", k ? "," : "",
+				rr__json_escape(s->sig, esc, sizeof esc));
+			fprintf(f,
+				"\"class\": \"%s\", \"count\": %" PRIu64 ", \"message\": \"%s\", "
+				"\"role\": \"%s\", \"strategy\": \"%s\", ",
+				rr__outcome_names[s->klass], s->count,
+				rr__json_escape(s->message, msg, sizeof msg), s->role, s->strategy);
+			fprintf(f,
+				"\"first_iteration\": %" PRIu64 ", \"first_seconds\": %.4f, "
+				"\"dir\": \"%s\", \"repro\": \"%s/failure.repro\", ",
+				s->first_iteration, s->first_s, s->dir, s->dir);
+			fprintf(f, "\"replay\": \"%s\"}", rr__json_escape(replay, esc, sizeof esc));
+		}
+		fprintf(f, "%s]\n    }", c->nsigs ? "\n      " : "");
+	}
+	fprintf(f, "\n  ]\n}\n");
+	close_out(run, f, "summary.json", tmp);
+}
+
+static void write_junit(struct rr__run *run)
+{
+	char tmp[PATH_MAX + 64];
+	FILE *f = open_out(run, "junit.xml", tmp, sizeof tmp);
+	if (!f)
+		return;
+	int failures = 0, errors = 0, skipped = 0;
+	double total = 0;
+	for (int i = 0; i < run->ncells; i++) {
+		const char *v = run->cells[i].verdict;
+		failures += !strcmp(v, "failed") || !strcmp(v, "missed");
+		errors += !strcmp(v, "error");
+		skipped += !strcmp(v, "skipped");
+		total += run->cells[i].elapsed_s;
+	}
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	fprintf(f,
+		"<testsuites name=\"racerepro\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
+		"skipped=\"%d\" time=\"%.3f\">\n",
+		run->ncells, failures, errors, skipped, total);
+	fprintf(f,
+		"  <testsuite name=\"racerepro\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
+		"skipped=\"%d\" time=\"%.3f\">\n",
+		run->ncells, failures, errors, skipped, total);
+	for (int i = 0; i < run->ncells; i++) {
+		const struct rr__cell *c = &run->cells[i];
+		fprintf(f, "    <testcase classname=\"racerepro.%s\" name=\"%s\" time=\"%.3f\">\n",
+			c->scenario->name, c->variant->name, c->elapsed_s);
+		char replay[PATH_MAX * 2] = "";
+		const struct rr__signature *s0 = c->nsigs ? &c->sigs[0] : NULL;
+		if (s0)
+			replay_command(run, s0, replay, sizeof replay);
+		if (!strcmp(c->verdict, "failed")) {
+			fprintf(f, "      <failure message=\"");
+			xml_escape(f, s0->sig);
+			fprintf(f, "\" type=\"%s\">", rr__outcome_names[s0->klass]);
+			for (int k = 0; k < c->nsigs; k++) {
+				replay_command(run, &c->sigs[k], replay, sizeof replay);
+				char text[PATH_MAX * 3];
+				snprintf(text, sizeof text, "%s (%" PRIu64 "x)\n%s\nreplay: %s\n",
+					 c->sigs[k].sig, c->sigs[k].count, c->sigs[k].message, replay);
+				xml_escape(f, text);
+			}
+			fprintf(f, "</failure>\n");
+		} else if (!strcmp(c->verdict, "missed")) {
+			fprintf(f,
+				"      <failure message=\"detection miss: the buggy variant did not "
+				"reproduce in %" PRIu64 " iterations\" type=\"missed\"/>\n",
+				c->iterations);
+		} else if (!strcmp(c->verdict, "error")) {
+			fprintf(f, "      <error message=\"");
+			xml_escape(f, s0 ? s0->message : "environment error");
+			fprintf(f, "\"/>\n");
+		} else if (!strcmp(c->verdict, "skipped")) {
+			fprintf(f, "      <skipped message=\"");
+			xml_escape(f, c->skip_reason);
+			fprintf(f, "\"/>\n");
+		}
+		char out[PATH_MAX * 3];
+		snprintf(out, sizeof out, "%s: %" PRIu64 " iterations, verdict %s%s%s%s%s\n",
+			 c->variant->expect_failure ? "expected failure" : "must not fail",
+			 c->iterations, c->verdict, s0 ? "; first signature " : "",
+			 s0 ? s0->sig : "", s0 ? "; replay: " : "", s0 ? replay : "");
+		fprintf(f, "      <system-out>");
+		xml_escape(f, out);
+		fprintf(f, "</system-out>\n    </testcase>\n");
+	}
+	fprintf(f, "  </testsuite>\n</testsuites>\n");
+	close_out(run, f, "junit.xml", tmp);
+}
+
+static void write_summary_md(struct rr__run *run, int holds)
+{
+	char tmp[PATH_MAX + 64];
+	FILE *f = open_out(run, "summary.md", tmp, sizeof tmp);
+	if (!f)
+		return;
+	fprintf(f, "# racerepro run %s\n\n", run->run_id);
+	fprintf(f, "Command: `%s` (build `%s`)%s\n\n", run->command, RR_BUILD_NAME,
+		run->interrupted ? ", **interrupted**" : "");
+	fprintf(f, "Verdict: **%s**\n\n", holds ? "holds" : "does not hold");
+	fprintf(f, "| scenario | variant | strategy | iterations | failures | rate/s | verdict |\n");
+	fprintf(f, "|---|---|---|---:|---:|---:|---|\n");
+	for (int i = 0; i < run->ncells; i++) {
+		const struct rr__cell *c = &run->cells[i];
+		fprintf(f, "| %s | %s | %s | %" PRIu64 " | %" PRIu64 " | %.0f | %s |\n",
+			c->scenario->name, c->variant->name, rr__strategy_names[c->strategy],
+			c->iterations, failures_of(c),
+			c->elapsed_s > 0 ? (double)c->iterations / c->elapsed_s : 0.0, c->verdict);
+	}
+	for (int i = 0; i < run->ncells; i++) {
+		const struct rr__cell *c = &run->cells[i];
+		if (c->fix_p >= 0)
+			fprintf(f,
+				"\nFix confidence for %s/%s: buggy hit rate p = %.4g per iteration; "
+				"%" PRIu64 " clean iterations leave (1-p)^n = %.3g.\n",
+				c->scenario->name, c->variant->name, c->fix_p, c->counts[RR_PASS],
+				c->fix_miss);
+		for (int k = 0; k < c->nnotes; k++)
+			fprintf(f, "\n%s/%s %s: %s\n", c->scenario->name, c->variant->name,
+				c->notes[k][0], c->notes[k][1]);
+	}
+	for (int i = 0; i < run->ncells; i++) {
+		const struct rr__cell *c = &run->cells[i];
+		for (int k = 0; k < c->nsigs; k++) {
+			const struct rr__signature *s = &c->sigs[k];
+			char replay[PATH_MAX * 2];
+			replay_command(run, s, replay, sizeof replay);
+			fprintf(f, "\n## %s/%s: `%s` (%" PRIu64 "x)\n\n%s\n\nFirst at iteration %" PRIu64
+				   " (%.3f s), strategy %s. Evidence in `%s/`.\n\n    %s\n",
+				c->scenario->name, c->variant->name, s->sig, s->count, s->message,
+				s->first_iteration, s->first_s, s->strategy, s->dir, replay);
+		}
+	}
+	close_out(run, f, "summary.md", tmp);
+}
+
+int rr__report_finish(struct rr__run *run)
+{
+	int holds = !run->interrupted;
+	for (int i = 0; i < run->ncells; i++) {
+		rr__cell_verdict(run, &run->cells[i]);
+		holds = holds && verdict_ok(&run->cells[i]);
+	}
+	write_summary_json(run, holds);
+	write_summary_md(run, holds);
+	write_junit(run);
+	char fields[256];
+	snprintf(fields, sizeof fields, "\"event\":\"end\",\"verdict_holds\":%s,\"interrupted\":%s",
+		 holds ? "true" : "false", run->interrupted ? "true" : "false");
+	rr__report_event(run, fields);
+	if (run->events_fd >= 0)
+		close(run->events_fd);
+	run->events_fd = -1;
+	return holds;
+}
+
+void rr__report_print_summary(const struct rr__run *run, FILE *f)
+{
+	fprintf(f, "\n");
+	for (int i = 0; i < run->ncells; i++) {
+		const struct rr__cell *c = &run->cells[i];
+		fprintf(f, "%-16s %-12s %-10s %10" PRIu64 " iterations %6" PRIu64 " failures  %s\n",
+			c->scenario->name, c->variant->name, rr__strategy_names[c->strategy],
+			c->iterations, failures_of(c), c->verdict);
+		if (c->skipped)
+			fprintf(f, "    skipped: %s\n", c->skip_reason);
+		if (c->fix_p >= 0)
+			fprintf(f, "    fix confidence: p = %.4g, (1-p)^%" PRIu64 " = %.3g\n", c->fix_p,
+				c->counts[RR_PASS], c->fix_miss);
+		for (int k = 0; k < c->nsigs; k++) {
+			const struct rr__signature *s = &c->sigs[k];
+			char replay[PATH_MAX * 2];
+			replay_command(run, s, replay, sizeof replay);
+			fprintf(f, "    %s x%" PRIu64 ": %s\n      replay: %s\n",
+				rr__outcome_names[s->klass], s->count, s->message, replay);
+		}
+	}
+	fprintf(f, "reports: %s\n", run->dir);
+}

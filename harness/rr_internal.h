@@ -1,0 +1,267 @@
+/*
+ * rr_internal.h: the harness's own interfaces between its modules. Nothing
+ * here is for scenarios (they use racerepro.h only). Internal names use the
+ * rr__ prefix.
+ */
+#ifndef RR_INTERNAL_H
+#define RR_INTERNAL_H
+
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "racerepro.h"
+
+#ifndef RR_BUILD_NAME
+#define RR_BUILD_NAME "none"
+#endif
+
+/* Exit codes of the racerepro CLI (documented in README.md). */
+enum { RR_EXIT_OK = 0, RR_EXIT_FINDING = 1, RR_EXIT_USAGE = 2, RR_EXIT_ENV = 3 };
+
+/* Exit codes of a worker process, read by the driver. Anything else, or a
+ * signal, is a crash. */
+enum {
+	RR_WEXIT_DONE = 0,
+	RR_WEXIT_BUG = 65,
+	RR_WEXIT_SANITIZER = 66, /* set as exitcode= in the sanitizer options */
+	RR_WEXIT_HANG = 67,      /* the scheduler found a deadlock */
+	RR_WEXIT_ERROR = 68,     /* rr_env_error, harness failure */
+	RR_WEXIT_SKIP = 69,
+};
+
+/* Outcome classes, in report order. */
+enum rr_outcome {
+	RR_PASS,
+	RR_BUG,
+	RR_SANITIZER,
+	RR_CRASH,
+	RR_HANG,
+	RR_ERROR,
+	RR_NOUTCOMES
+};
+extern const char *const rr__outcome_names[RR_NOUTCOMES];
+
+/* ---- strategies (strategy.c) ---- */
+enum rr_strategy_id {
+	RR_STRAT_NONE,
+	RR_STRAT_NOISE,
+	RR_STRAT_RANDOM,
+	RR_STRAT_PCT,
+	RR_STRAT_INPUT,
+	RR_STRAT_PORTFOLIO,
+	RR_NSTRATEGIES
+};
+extern const char *const rr__strategy_names[RR_NSTRATEGIES];
+int rr__strategy_parse(const char *name); /* -1 if unknown */
+int rr__strategy_controlled(int id);
+/* The concrete strategy portfolio uses for iteration INDEX. */
+int rr__portfolio_pick(uint64_t index);
+
+/* ---- the scheduler's shared state (sched.c) ----
+ * Lives in a MAP_SHARED region made by the driver before it forks the worker,
+ * so that processes a scenario forks share it (the run token spans them) and
+ * the driver can read the trace of an iteration whose worker died. */
+#define RR_MAX_THREADS 16
+#define RR_MAX_EVENTS 4096
+#define RR_MAX_SCHEDULE 8192
+#define RR_MAX_FDS 8
+#define RR_NAME 40
+#define RR_DETAIL 72
+
+enum rr_slot_state { RR_SLOT_FREE, RR_SLOT_RUNNABLE, RR_SLOT_PARKED, RR_SLOT_EXITED };
+enum rr_wait_kind {
+	RR_WAIT_NONE,
+	RR_WAIT_OBJECT, /* mutex or condition: woken explicitly */
+	RR_WAIT_FD,     /* poll() readiness, same process only */
+	RR_WAIT_PRED,   /* predicate, same process only */
+	RR_WAIT_SLOT,   /* a thread or process to exit */
+	RR_WAIT_TIME,   /* only the deadline */
+};
+
+struct rr__slot {
+	int32_t state;
+	int32_t pid;
+	char role[24];
+	int32_t wait_kind;
+	int32_t woken;
+	int32_t timed_out;
+	int32_t nfds;
+	uint64_t wait_obj;
+	uint64_t wait_seq;
+	uint64_t deadline; /* 0: none */
+	struct pollfd fds[RR_MAX_FDS];
+	int (*pred)(void *);
+	void *pred_arg;
+	char waiting_on[RR_NAME];
+	char last_point[RR_NAME];
+	uint64_t priority; /* pct */
+	uint64_t noise_rng;
+	int32_t exit_status; /* processes */
+};
+
+enum rr_event_kind { RR_EV_POINT, RR_EV_NOTE, RR_EV_SWITCH, RR_EV_TIME, RR_EV_START, RR_EV_EXIT };
+
+struct rr__event {
+	uint32_t step;
+	int16_t thread;
+	int16_t kind;
+	char point[RR_NAME];
+	char detail[RR_DETAIL];
+};
+
+struct rr__sched {
+	int32_t controlled;
+	int32_t strategy; /* the concrete strategy of this iteration */
+	uint32_t token;   /* futex word: slot that holds the run token */
+	int32_t nslots;
+	uint64_t vtime;
+	uint64_t steps;
+	uint64_t seed;
+	uint64_t rng;
+	uint64_t wait_seq_next;
+	uint32_t pct_depth;
+	uint32_t pct_steps; /* expected steps: change points are drawn in [1, pct_steps] */
+	uint64_t pct_change[16];
+	uint32_t ninput;
+	uint32_t input_pos;
+	uint32_t ndecisions;
+	uint32_t preemptions;
+	uint32_t nevents; /* may exceed RR_MAX_EVENTS: later events are dropped */
+	uint8_t input[RR_MAX_SCHEDULE];
+	uint8_t decisions[RR_MAX_SCHEDULE];
+	struct rr__slot slots[RR_MAX_THREADS];
+	struct rr__event events[RR_MAX_EVENTS];
+};
+
+/* ---- per-worker shared status (driver.c) ---- */
+#define RR_MAX_NOTES 8
+#define RR_MAX_TRACKED 64
+#define RR_MSG 512
+
+enum rr_worker_state { RR_W_STARTING, RR_W_IDLE, RR_W_ITERATING, RR_W_DONE };
+
+struct rr__worker_shm {
+	int32_t state;
+	int32_t finding; /* enum rr_outcome set by the worker for bug, hang, error */
+	uint64_t iter_index;
+	uint64_t iter_seed;
+	uint64_t iter_started_ns; /* CLOCK_MONOTONIC */
+	uint64_t passes;
+	uint64_t strat_passes[RR_NSTRATEGIES];
+	char message[RR_MSG];
+	char finding_role[24];
+	int32_t nnotes;
+	char notes[RR_MAX_NOTES][2][128];
+	int32_t ntracked;
+	int32_t tracked_shm[RR_MAX_TRACKED];
+	char scratch[256];
+	struct rr__sched sched;
+};
+
+/* The run-wide shared counters: workers claim iteration indices here. */
+struct rr__run_shm {
+	uint64_t next_iteration;
+	uint64_t budget; /* 0: unlimited */
+	int32_t stop;
+};
+
+/* ---- run configuration (driver.c) ---- */
+#define RR_MAX_PARAMS 16
+struct rr__run_config {
+	const struct rr_scenario *scenario;
+	const struct rr_variant *variant;
+	int strategy;
+	uint64_t seed;
+	int seed_given;
+	int exact_seed; /* replay: every iteration uses SEED itself, not a derived one */
+	uint32_t pct_depth;
+	uint32_t pct_steps; /* 0: learn from the first iterations */
+	uint8_t *input;
+	uint32_t ninput;
+	uint64_t iterations; /* 0: until duration */
+	uint64_t duration_ns; /* 0: until iterations */
+	int jobs;
+	uint64_t timeout_ns; /* per-iteration watchdog */
+	int no_fork;
+	int quiet;
+	int nparams;
+	const char *param_names[RR_MAX_PARAMS];
+	const char *param_values[RR_MAX_PARAMS];
+};
+
+/* The context a worker (or the fuzz adapter, or --no-fork) runs iterations
+ * in. Set once per process. */
+struct rr__context {
+	const struct rr__run_config *cfg;
+	struct rr__worker_shm *shm;
+	int in_process; /* no worker: rr_bug aborts instead of exiting */
+};
+extern struct rr__context rr__ctx;
+
+/* sched.c */
+void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uint8_t *input,
+		     uint32_t ninput, uint32_t pct_depth, uint32_t pct_steps, const char *main_role);
+void rr__sched_end(struct rr__sched *s);
+int rr__sched_self(void);
+void rr__trace_note(const char *point, const char *fmt, ...) RR_PRINTF(2, 3);
+uint64_t rr__mono_ns(void);
+/* The trace as a readable table; returns the number of lines written. */
+int rr__trace_print(FILE *f, const struct rr__sched *s, const char *failure, int max_lines);
+/* The sequence of (thread, point) pairs, for replay --check. */
+uint64_t rr__trace_hash(const struct rr__sched *s);
+/* First step at which two traces differ, or -1. */
+long rr__trace_diverge(const struct rr__sched *a, const struct rr__sched *b);
+
+/* seed.c: seeds and the reproducer file format */
+uint64_t rr__splitmix64(uint64_t *state);
+uint64_t rr__iteration_seed(uint64_t run_seed, uint64_t index);
+int rr__parse_u64(const char *s, uint64_t *out);
+int rr__parse_duration(const char *s, uint64_t *ns);
+
+struct rr__repro {
+	char scenario[64];
+	char variant[32];
+	char strategy[16];
+	uint64_t seed;
+	uint32_t pct_depth;
+	uint32_t pct_steps;
+	uint8_t schedule[RR_MAX_SCHEDULE];
+	uint32_t nschedule;
+	char build[16];
+	char signature[256];
+	char found_by[16];
+	int nparams;
+	char param_names[RR_MAX_PARAMS][32];
+	char param_values[RR_MAX_PARAMS][64];
+};
+int rr__repro_write(const char *path, const struct rr__repro *r);
+/* Returns 0, or -1 after writing a one-line error naming the line to ERR. */
+int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errlen);
+int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err, size_t errlen);
+
+/* lifetime.c: the quarantine oracle for builds without ASan. The driver calls
+ * this after every iteration (and the fuzz adapters after every input): it
+ * checks the poison of quarantined objects and calls rr_bug on a change. */
+void rr__lifetime_iteration_end(void);
+
+/* ftok_audit.c: `racerepro ftok-audit ...`; ARGV[0] is "ftok-audit".
+ * Returns the process exit code (0 no collision, 1 collision, 2 bad input). */
+int rr__cmd_ftok_audit(int argc, char **argv);
+
+/* registry.c */
+extern const struct rr_scenario *const rr__registry[];
+const struct rr_scenario *rr__scenario_find(const char *name);
+const struct rr_variant *rr__variant_find(const struct rr_scenario *sc, const char *name);
+
+/* A scenario child process ended in a finding: end this worker the same way. */
+RR_NORETURN void rr__propagate_child(int status);
+/* The scheduler found every thread parked with nothing able to wake one. */
+RR_NORETURN void rr__deadlock(const char *why);
+
+/* Harness failure: prints "racerepro: WHAT" and exits the worker with the
+ * error code (the CLI with RR_EXIT_ENV). */
+RR_NORETURN void rr__fatal(const char *fmt, ...) RR_PRINTF(1, 2);
+
+#endif /* RR_INTERNAL_H */

@@ -1,0 +1,958 @@
+/*
+ * sched.c: race points, the run token, the thread registry and the blocking
+ * wrappers.
+ *
+ * Under a controlled strategy exactly one registered thread holds the run
+ * token (struct rr__sched.token, a futex word in shared memory so that forked
+ * scenario processes take part too). The holder gives it up only at a race
+ * point or inside a blocking wrapper; the strategy picks the next holder among
+ * the runnable threads. A blocking wrapper first tries its operation without
+ * blocking; if it would block, the caller is parked on the object and becomes
+ * runnable when the object is ready. Virtual time advances only when every
+ * thread is parked, straight to the earliest deadline.
+ *
+ * The hand-off must be invisible to ThreadSanitizer: if passing the token gave
+ * TSan a happens-before edge, every two steps of different threads would look
+ * ordered and TSan would miss exactly the races we are looking for. So the
+ * token moves through atomics and raw futex syscalls (TSan does not intercept
+ * those), and in TSan builds the scheduler's own bookkeeping runs inside
+ * TSan's ignore-reads/writes/sync annotations.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rr_internal.h"
+#include "strategy.h"
+
+#if defined(RR_BUILD_TSAN)
+void AnnotateIgnoreReadsBegin(const char *f, int l);
+void AnnotateIgnoreReadsEnd(const char *f, int l);
+void AnnotateIgnoreWritesBegin(const char *f, int l);
+void AnnotateIgnoreWritesEnd(const char *f, int l);
+void AnnotateIgnoreSyncBegin(const char *f, int l);
+void AnnotateIgnoreSyncEnd(const char *f, int l);
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TSAN_IGNORE_BEGIN()                                                                        \
+	do {                                                                                       \
+		AnnotateIgnoreReadsBegin(__FILE__, __LINE__);                                      \
+		AnnotateIgnoreWritesBegin(__FILE__, __LINE__);                                     \
+		AnnotateIgnoreSyncBegin(__FILE__, __LINE__);                                       \
+	} while (0)
+#define TSAN_IGNORE_END()                                                                          \
+	do {                                                                                       \
+		AnnotateIgnoreSyncEnd(__FILE__, __LINE__);                                         \
+		AnnotateIgnoreWritesEnd(__FILE__, __LINE__);                                       \
+		AnnotateIgnoreReadsEnd(__FILE__, __LINE__);                                        \
+	} while (0)
+#else
+#define TSAN_IGNORE_BEGIN() ((void)0)
+#define TSAN_IGNORE_END() ((void)0)
+#endif
+
+#define VTIME_BASE 1000000000ull /* virtual time starts at 1 s, never 0 */
+
+static struct rr__sched *sched;      /* this iteration's scheduler, or NULL */
+static _Thread_local int self = -1;  /* slot of the calling thread */
+
+struct rr_thread {
+	pthread_t tid;
+	int slot;
+	void *(*fn)(void *);
+	void *arg;
+	void *result;
+};
+static struct rr_thread thread_pool[RR_MAX_THREADS];
+
+uint64_t rr__mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int rr__sched_self(void)
+{
+	return self;
+}
+
+int rr_controlled(void)
+{
+	return sched && sched->controlled && self >= 0;
+}
+
+static int futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	return (int)syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The trace                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void copy_name(char *dst, size_t cap, const char *src)
+{
+	size_t n = strnlen(src, cap - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static struct rr__event *trace_add(int kind, const char *point)
+{
+	if (!sched)
+		return NULL;
+	uint32_t i = __atomic_fetch_add(&sched->nevents, 1, __ATOMIC_RELAXED);
+	if (i >= RR_MAX_EVENTS)
+		return NULL;
+	struct rr__event *e = &sched->events[i];
+	e->step = i;
+	e->thread = (int16_t)self;
+	e->kind = (int16_t)kind;
+	copy_name(e->point, sizeof e->point, point ? point : "");
+	e->detail[0] = '\0';
+	return e;
+}
+
+static void trace_vnote(const char *point, const char *fmt, va_list ap)
+{
+	struct rr__event *e = trace_add(RR_EV_NOTE, point);
+	if (e)
+		vsnprintf(e->detail, sizeof e->detail, fmt, ap);
+}
+
+void rr__trace_note(const char *point, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	trace_vnote(point, fmt, ap);
+	va_end(ap);
+}
+
+void rr_event(const char *fmt, ...)
+{
+	if (!sched || self < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	trace_vnote(sched->slots[self].last_point, fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Choosing the next thread                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int slot_ready(struct rr__slot *sl)
+{
+	if (sl->state == RR_SLOT_RUNNABLE)
+		return 1;
+	if (sl->state != RR_SLOT_PARKED)
+		return 0;
+	if (sl->deadline && sched->vtime >= sl->deadline) {
+		sl->timed_out = 1;
+		return 1;
+	}
+	switch (sl->wait_kind) {
+	case RR_WAIT_OBJECT:
+		return sl->woken;
+	case RR_WAIT_SLOT:
+		return sched->slots[sl->wait_obj].state == RR_SLOT_EXITED;
+	case RR_WAIT_FD:
+		/* Readiness of another process's fds cannot be seen from here;
+		 * its owner rechecks when it gets the token some other way. */
+		if (sl->pid != getpid())
+			return 0;
+		{
+			struct pollfd fds[RR_MAX_FDS];
+			memcpy(fds, sl->fds, sizeof fds);
+			return poll(fds, (nfds_t)sl->nfds, 0) != 0;
+		}
+	case RR_WAIT_PRED:
+		return sl->pid == getpid() && sl->pred(sl->pred_arg);
+	case RR_WAIT_TIME:
+	default:
+		return 0;
+	}
+}
+
+static void describe_deadlock(char *buf, size_t cap)
+{
+	size_t len = (size_t)snprintf(buf, cap, "deadlock: every thread is parked:");
+	for (int i = 0; i < sched->nslots && len < cap; i++) {
+		struct rr__slot *sl = &sched->slots[i];
+		if (sl->state == RR_SLOT_PARKED)
+			len += (size_t)snprintf(buf + len, cap - len, " %s waits on %s;", sl->role,
+						sl->waiting_on);
+	}
+}
+
+/* Fills RUNNABLE (slot ids, ascending, rotated so that CURRENT comes first if
+ * it is runnable) and returns how many; advances virtual time when nothing is
+ * runnable; ends the iteration as a hang when nothing can ever be. */
+static int collect_runnable(int current, int *runnable)
+{
+	uint64_t grace_until = 0;
+	for (;;) {
+		int n = 0, first = -1;
+		for (int i = 0; i < sched->nslots; i++) {
+			if (slot_ready(&sched->slots[i])) {
+				if (i == current)
+					first = n;
+				runnable[n++] = i;
+			}
+		}
+		if (n > 0) {
+			if (first > 0) { /* rotate: the current thread is choice 0 */
+				int tmp[RR_MAX_THREADS];
+				for (int k = 0; k < n; k++)
+					tmp[k] = runnable[(first + k) % n];
+				memcpy(runnable, tmp, (size_t)n * sizeof *runnable);
+			}
+			return n;
+		}
+		uint64_t next = 0;
+		for (int i = 0; i < sched->nslots; i++) {
+			struct rr__slot *sl = &sched->slots[i];
+			if (sl->state == RR_SLOT_PARKED && sl->deadline &&
+			    (next == 0 || sl->deadline < next))
+				next = sl->deadline;
+		}
+		if (next) {
+			sched->vtime = next;
+			struct rr__event *e = trace_add(RR_EV_TIME, "time");
+			if (e)
+				snprintf(e->detail, sizeof e->detail, "virtual clock advances to %.3f ms",
+					 (double)(next - VTIME_BASE) / 1e6);
+			continue;
+		}
+		/* Nothing ready and no timer: the kernel may still be delivering
+		 * (a datagram, an io_uring completion); give it a moment of real
+		 * time before calling it a deadlock. */
+		uint64_t now = rr__mono_ns();
+		if (!grace_until)
+			grace_until = now + 200000000ull;
+		if (now > grace_until) {
+			char why[RR_MSG];
+			describe_deadlock(why, sizeof why);
+			rr__deadlock(why);
+		}
+		struct timespec ts = {0, 50000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Gives the token to NEXT and, unless NEXT is the caller, waits until the
+ * token comes back. Called with the TSan ignore annotations active. */
+static void hand_off(int next)
+{
+	__atomic_store_n(&sched->token, (uint32_t)next, __ATOMIC_SEQ_CST);
+	if (next == self)
+		return;
+	futex(&sched->token, FUTEX_WAKE, INT_MAX, NULL);
+	if (sched->slots[self].state == RR_SLOT_EXITED)
+		return;
+	for (;;) {
+		uint32_t cur = __atomic_load_n(&sched->token, __ATOMIC_SEQ_CST);
+		if (cur == (uint32_t)self)
+			return;
+		futex(&sched->token, FUTEX_WAIT, cur, NULL);
+	}
+}
+
+static void wait_for_token(void)
+{
+	for (;;) {
+		uint32_t cur = __atomic_load_n(&sched->token, __ATOMIC_SEQ_CST);
+		if (cur == (uint32_t)self)
+			return;
+		futex(&sched->token, FUTEX_WAIT, cur, NULL);
+	}
+}
+
+/* A scheduling decision by the token holder. */
+static void reschedule(void)
+{
+	int runnable[RR_MAX_THREADS];
+	int n = collect_runnable(self, runnable);
+	int current_runnable = runnable[0] == self;
+	int choice = 0;
+	sched->steps++;
+	if (n > 1) {
+		choice = rr__strategy_choose(sched, runnable, n, current_runnable);
+		if (sched->ndecisions < RR_MAX_SCHEDULE)
+			sched->decisions[sched->ndecisions++] = (uint8_t)choice;
+		if (current_runnable && choice != 0)
+			sched->preemptions++;
+	}
+	int next = runnable[choice];
+	struct rr__slot *ns = &sched->slots[next];
+	if (ns->state == RR_SLOT_PARKED) {
+		ns->state = RR_SLOT_RUNNABLE;
+		ns->wait_kind = RR_WAIT_NONE;
+	}
+	if (next != self) {
+		struct rr__event *e = trace_add(RR_EV_SWITCH, "switch");
+		if (e)
+			snprintf(e->detail, sizeof e->detail, "%s -> %s", sched->slots[self].role,
+				 ns->role);
+	}
+	hand_off(next);
+}
+
+static void point_controlled(const char *name)
+{
+	TSAN_IGNORE_BEGIN();
+	copy_name(sched->slots[self].last_point, RR_NAME, name);
+	trace_add(RR_EV_POINT, name);
+	reschedule();
+	TSAN_IGNORE_END();
+}
+
+void rr_point(const char *name)
+{
+	if (!sched || self < 0)
+		return;
+	if (sched->controlled) {
+		point_controlled(name);
+		return;
+	}
+	trace_add(RR_EV_POINT, name);
+	rr__strategy_perturb(sched, &sched->slots[self]);
+}
+
+/* Parks the caller until its wait is satisfied (or its deadline passes).
+ * Returns ETIMEDOUT if the deadline ended the wait. */
+static int park(int kind, uint64_t obj, uint64_t timeout_ns, const char *what)
+{
+	TSAN_IGNORE_BEGIN();
+	struct rr__slot *sl = &sched->slots[self];
+	sl->wait_kind = kind;
+	sl->wait_obj = obj;
+	sl->wait_seq = sched->wait_seq_next++;
+	sl->woken = 0;
+	sl->timed_out = 0;
+	sl->deadline = timeout_ns ? sched->vtime + timeout_ns : 0;
+	copy_name(sl->waiting_on, RR_NAME, what);
+	sl->state = RR_SLOT_PARKED;
+	struct rr__event *e = trace_add(RR_EV_NOTE, sl->last_point);
+	if (e)
+		snprintf(e->detail, sizeof e->detail, "waits for %s", what);
+	reschedule();
+	int rc = sl->timed_out ? ETIMEDOUT : 0;
+	sl->state = RR_SLOT_RUNNABLE;
+	sl->wait_kind = RR_WAIT_NONE;
+	sl->deadline = 0;
+	TSAN_IGNORE_END();
+	return rc;
+}
+
+/* Wakes the threads parked on OBJ: all of them, or the longest waiting. */
+static void wake_object(uint64_t obj, int all)
+{
+	TSAN_IGNORE_BEGIN();
+	int best = -1;
+	for (int i = 0; i < sched->nslots; i++) {
+		struct rr__slot *sl = &sched->slots[i];
+		if (sl->state != RR_SLOT_PARKED || sl->wait_kind != RR_WAIT_OBJECT ||
+		    sl->wait_obj != obj || sl->woken)
+			continue;
+		if (all)
+			sl->woken = 1;
+		else if (best < 0 || sl->wait_seq < sched->slots[best].wait_seq)
+			best = i;
+	}
+	if (best >= 0)
+		sched->slots[best].woken = 1;
+	TSAN_IGNORE_END();
+}
+
+/* ------------------------------------------------------------------------ */
+/* Iterations                                                                */
+/* ------------------------------------------------------------------------ */
+
+void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uint8_t *input,
+		     uint32_t ninput, uint32_t pct_depth, uint32_t pct_steps, const char *main_role)
+{
+	/* Only the header is reset: events and decisions are overwritten as they
+	 * are appended, and clearing 400 KiB per iteration would cost more than
+	 * many scenarios' whole episode. */
+	memset(s, 0, offsetof(struct rr__sched, input));
+	memset(s->slots, 0, sizeof s->slots);
+	s->strategy = strategy;
+	s->controlled = rr__strategy_controlled(strategy);
+	s->seed = seed;
+	s->rng = seed;
+	s->vtime = VTIME_BASE;
+	s->pct_depth = pct_depth;
+	s->pct_steps = pct_steps;
+	if (input && ninput) {
+		s->ninput = ninput > RR_MAX_SCHEDULE ? RR_MAX_SCHEDULE : ninput;
+		memcpy(s->input, input, s->ninput);
+	}
+	s->nslots = 1;
+	struct rr__slot *sl = &s->slots[0];
+	sl->state = RR_SLOT_RUNNABLE;
+	sl->pid = getpid();
+	copy_name(sl->role, sizeof sl->role, main_role);
+	rr__strategy_begin(s);
+	rr__strategy_thread_added(s, 0);
+	s->token = 0;
+	self = 0;
+	sched = s;
+}
+
+void rr__sched_end(struct rr__sched *s)
+{
+	for (int i = 1; i < s->nslots; i++) {
+		if (s->slots[i].state != RR_SLOT_EXITED)
+			rr__fatal("scenario left thread %d (%s) running at the end of the iteration: "
+				  "join every thread before iterate() returns",
+				  i, s->slots[i].role);
+	}
+	sched = NULL;
+	self = -1;
+}
+
+RR_NORETURN void rr__deadlock(const char *why)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	if (w) {
+		copy_name(w->message, sizeof w->message, why);
+		copy_name(w->finding_role, sizeof w->finding_role, rr_role());
+		__atomic_store_n(&w->finding, RR_HANG, __ATOMIC_SEQ_CST);
+	}
+	if (rr__ctx.in_process) {
+		fprintf(stderr, "racerepro: hang: %s\n", why);
+		abort();
+	}
+	_exit(RR_WEXIT_HANG);
+}
+
+const char *rr_role(void)
+{
+	if (!sched || self < 0)
+		return "?";
+	return sched->slots[self].role;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Threads and processes                                                     */
+/* ------------------------------------------------------------------------ */
+
+static int add_slot(const char *role, int pid)
+{
+	if (sched->nslots >= RR_MAX_THREADS)
+		rr__fatal("more than %d threads in one iteration", RR_MAX_THREADS);
+	int id = sched->nslots;
+	struct rr__slot *sl = &sched->slots[id];
+	memset(sl, 0, sizeof *sl);
+	sl->state = RR_SLOT_RUNNABLE;
+	sl->pid = pid;
+	copy_name(sl->role, sizeof sl->role, role);
+	rr__strategy_thread_added(sched, id);
+	__atomic_store_n(&sched->nslots, id + 1, __ATOMIC_SEQ_CST);
+	return id;
+}
+
+static void *thread_trampoline(void *p)
+{
+	struct rr_thread *t = p;
+	self = t->slot;
+	if (sched->controlled) {
+		TSAN_IGNORE_BEGIN();
+		wait_for_token();
+		TSAN_IGNORE_END();
+	}
+	t->result = t->fn(t->arg);
+	if (sched->controlled) {
+		TSAN_IGNORE_BEGIN();
+		trace_add(RR_EV_EXIT, "exit");
+		sched->slots[self].state = RR_SLOT_EXITED;
+		reschedule();
+		TSAN_IGNORE_END();
+	} else {
+		__atomic_store_n(&sched->slots[self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
+	}
+	self = -1;
+	return NULL;
+}
+
+struct rr_thread *rr_thread_start(const char *role, void *(*fn)(void *), void *arg)
+{
+	if (!sched || self < 0)
+		rr__fatal("rr_thread_start(%s) called outside an iteration", role);
+	TSAN_IGNORE_BEGIN();
+	int id = add_slot(role, getpid());
+	TSAN_IGNORE_END();
+	struct rr_thread *t = &thread_pool[id];
+	t->slot = id;
+	t->fn = fn;
+	t->arg = arg;
+	t->result = NULL;
+	int rc = pthread_create(&t->tid, NULL, thread_trampoline, t);
+	if (rc != 0) {
+		sched->slots[id].state = RR_SLOT_EXITED;
+		rr_env_error(rc, "pthread_create(%s): %s", role, strerror(rc));
+		return NULL;
+	}
+	struct rr__event *e = trace_add(RR_EV_START, "start");
+	if (e)
+		snprintf(e->detail, sizeof e->detail, "started thread %s", role);
+	if (sched->controlled)
+		point_controlled("thread_start");
+	return t;
+}
+
+void *rr_thread_join(struct rr_thread *t)
+{
+	if (!t)
+		return NULL;
+	if (rr_controlled()) {
+		point_controlled("join");
+		if (sched->slots[t->slot].state != RR_SLOT_EXITED)
+			park(RR_WAIT_SLOT, (uint64_t)t->slot, 0, sched->slots[t->slot].role);
+	}
+	int rc = pthread_join(t->tid, NULL);
+	if (rc != 0)
+		rr__fatal("pthread_join: %s", strerror(rc));
+	return t->result;
+}
+
+int rr_process_start(const char *role, int (*fn)(void *), void *arg)
+{
+	if (!sched || self < 0)
+		rr__fatal("rr_process_start(%s) called outside an iteration", role);
+	TSAN_IGNORE_BEGIN();
+	int id = add_slot(role, 0);
+	TSAN_IGNORE_END();
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		sched->slots[id].state = RR_SLOT_EXITED;
+		return rr_env_error(e, "fork(%s): %s", role, strerror(e));
+	}
+	if (pid == 0) {
+		self = id;
+		sched->slots[id].pid = getpid();
+		if (sched->controlled)
+			wait_for_token();
+		int rc = fn(arg);
+		sched->slots[self].exit_status = rc;
+		if (sched->controlled) {
+			trace_add(RR_EV_EXIT, "exit");
+			sched->slots[self].state = RR_SLOT_EXITED;
+			reschedule();
+		} else {
+			__atomic_store_n(&sched->slots[self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
+		}
+		_exit(rc & 0xff);
+	}
+	/* The parent records the pid too, so that it is set before anyone
+	 * evaluates the child's waits, whichever process runs first. */
+	sched->slots[id].pid = pid;
+	struct rr__event *e = trace_add(RR_EV_START, "start");
+	if (e)
+		snprintf(e->detail, sizeof e->detail, "started process %s", role);
+	if (sched->controlled)
+		point_controlled("process_start");
+	return pid;
+}
+
+static int slot_of_pid(int pid)
+{
+	for (int i = 1; i < sched->nslots; i++)
+		if (sched->slots[i].pid == pid)
+			return i;
+	return -1;
+}
+
+int rr_process_wait(int pid)
+{
+	if (rr_controlled()) {
+		int id = slot_of_pid(pid);
+		point_controlled("process_wait");
+		if (id > 0 && sched->slots[id].state != RR_SLOT_EXITED)
+			park(RR_WAIT_SLOT, (uint64_t)id, 0, sched->slots[id].role);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			rr__fatal("waitpid(%d): %s", pid, strerror(errno));
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) < RR_WEXIT_BUG)
+		return WEXITSTATUS(st);
+	rr__propagate_child(st);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Mutexes and conditions                                                    */
+/* ------------------------------------------------------------------------ */
+
+void rr_mutex_init(struct rr_mutex *m, const char *name)
+{
+	int rc = pthread_mutex_init(&m->m, NULL);
+	if (rc)
+		rr__fatal("pthread_mutex_init(%s): %s", name, strerror(rc));
+	m->name = name;
+}
+
+void rr_mutex_destroy(struct rr_mutex *m)
+{
+	int rc = pthread_mutex_destroy(&m->m);
+	if (rc)
+		rr__fatal("pthread_mutex_destroy(%s): %s", m->name, strerror(rc));
+}
+
+static void lock_controlled(struct rr_mutex *m)
+{
+	for (;;) {
+		int rc = pthread_mutex_trylock(&m->m);
+		if (rc == 0)
+			return;
+		if (rc != EBUSY)
+			rr__fatal("pthread_mutex_trylock(%s): %s", m->name, strerror(rc));
+		park(RR_WAIT_OBJECT, (uint64_t)(uintptr_t)m, 0, m->name);
+	}
+}
+
+void rr_mutex_lock(struct rr_mutex *m)
+{
+	if (rr_controlled()) {
+		point_controlled("lock");
+		lock_controlled(m);
+		rr__trace_note("lock", "locked %s", m->name);
+		return;
+	}
+	int rc = pthread_mutex_lock(&m->m);
+	if (rc)
+		rr__fatal("pthread_mutex_lock(%s): %s", m->name, strerror(rc));
+}
+
+void rr_mutex_unlock(struct rr_mutex *m)
+{
+	int rc = pthread_mutex_unlock(&m->m);
+	if (rc)
+		rr__fatal("pthread_mutex_unlock(%s): %s", m->name, strerror(rc));
+	if (rr_controlled()) {
+		rr__trace_note("unlock", "unlocked %s", m->name);
+		wake_object((uint64_t)(uintptr_t)m, 1);
+	}
+}
+
+void rr_cond_init(struct rr_cond *c, const char *name)
+{
+	pthread_condattr_t a;
+	int rc = pthread_condattr_init(&a);
+	if (!rc)
+		rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (!rc)
+		rc = pthread_cond_init(&c->c, &a);
+	if (rc)
+		rr__fatal("pthread_cond_init(%s): %s", name, strerror(rc));
+	pthread_condattr_destroy(&a);
+	c->name = name;
+}
+
+void rr_cond_destroy(struct rr_cond *c)
+{
+	int rc = pthread_cond_destroy(&c->c);
+	if (rc)
+		rr__fatal("pthread_cond_destroy(%s): %s", c->name, strerror(rc));
+}
+
+static int cond_wait_controlled(struct rr_cond *c, struct rr_mutex *m, uint64_t timeout_ns)
+{
+	rr_mutex_unlock(m);
+	int rc = park(RR_WAIT_OBJECT, (uint64_t)(uintptr_t)c, timeout_ns, c->name);
+	lock_controlled(m);
+	return rc;
+}
+
+void rr_cond_wait(struct rr_cond *c, struct rr_mutex *m)
+{
+	if (rr_controlled()) {
+		cond_wait_controlled(c, m, 0);
+		return;
+	}
+	int rc = pthread_cond_wait(&c->c, &m->m);
+	if (rc)
+		rr__fatal("pthread_cond_wait(%s): %s", c->name, strerror(rc));
+}
+
+int rr_cond_timedwait(struct rr_cond *c, struct rr_mutex *m, uint64_t timeout_ns)
+{
+	if (rr_controlled())
+		return cond_wait_controlled(c, m, timeout_ns ? timeout_ns : 1);
+	uint64_t at = rr__mono_ns() + timeout_ns;
+	struct timespec ts = {(time_t)(at / 1000000000ull), (long)(at % 1000000000ull)};
+	int rc = pthread_cond_timedwait(&c->c, &m->m, &ts);
+	if (rc && rc != ETIMEDOUT)
+		rr__fatal("pthread_cond_timedwait(%s): %s", c->name, strerror(rc));
+	return rc;
+}
+
+void rr_cond_signal(struct rr_cond *c)
+{
+	if (rr_controlled()) {
+		wake_object((uint64_t)(uintptr_t)c, 0);
+		return;
+	}
+	pthread_cond_signal(&c->c);
+}
+
+void rr_cond_broadcast(struct rr_cond *c)
+{
+	if (rr_controlled()) {
+		wake_object((uint64_t)(uintptr_t)c, 1);
+		return;
+	}
+	pthread_cond_broadcast(&c->c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* File descriptors                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define FD_NAMES 64
+static char fd_names[FD_NAMES][24];
+
+void rr_fd_name(int fd, const char *name)
+{
+	if (fd >= 0 && fd < FD_NAMES)
+		copy_name(fd_names[fd], sizeof fd_names[fd], name);
+}
+
+static const char *fd_label(int fd, char *buf, size_t cap)
+{
+	if (fd >= 0 && fd < FD_NAMES && fd_names[fd][0])
+		return fd_names[fd];
+	snprintf(buf, cap, "fd %d", fd);
+	return buf;
+}
+
+/* Parks until FDS poll ready (or TIMEOUT_MS passes on the harness clock).
+ * Returns poll()'s result: 0 on timeout. */
+static int poll_controlled(struct pollfd *fds, nfds_t nfds, int timeout_ms, const char *what)
+{
+	if (nfds > RR_MAX_FDS)
+		rr__fatal("rr_poll: at most %d fds under a controlled strategy", RR_MAX_FDS);
+	for (;;) {
+		int rc = poll(fds, nfds, 0);
+		if (rc != 0 || timeout_ms == 0)
+			return rc;
+		TSAN_IGNORE_BEGIN();
+		struct rr__slot *sl = &sched->slots[self];
+		memcpy(sl->fds, fds, nfds * sizeof *fds);
+		sl->nfds = (int32_t)nfds;
+		TSAN_IGNORE_END();
+		uint64_t t = timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000ull : 0;
+		if (park(RR_WAIT_FD, 0, t, what) == ETIMEDOUT)
+			return poll(fds, nfds, 0);
+	}
+}
+
+int rr_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
+{
+	if (rr_controlled()) {
+		char buf[24];
+		point_controlled("poll");
+		return poll_controlled(fds, nfds, timeout_ms,
+				       nfds ? fd_label(fds[0].fd, buf, sizeof buf) : "poll timeout");
+	}
+	return poll(fds, nfds, timeout_ms);
+}
+
+static void wait_fd(int fd, short events, const char *point)
+{
+	char buf[24];
+	point_controlled(point);
+	if (fd < 0)
+		return; /* poll() would ignore it; the call itself fails with EBADF */
+	struct pollfd p = {.fd = fd, .events = events};
+	poll_controlled(&p, 1, -1, fd_label(fd, buf, sizeof buf));
+}
+
+static void note_io(const char *op, int fd, ssize_t rc, int err)
+{
+	char buf[24];
+	const char *name = fd_label(fd, buf, sizeof buf);
+	if (rc >= 0)
+		rr__trace_note(op, "%s %s: %zd bytes", op, name, rc);
+	else
+		rr__trace_note(op, "%s %s failed: %s", op, name, strerror(err));
+}
+
+#define IO_WRAPPER(op, events, call)                                                               \
+	do {                                                                                       \
+		if (!rr_controlled())                                                              \
+			return call;                                                               \
+		wait_fd(fd, events, op);                                                           \
+		ssize_t rc_ = call;                                                                \
+		int err_ = errno;                                                                  \
+		note_io(op, fd, rc_, err_);                                                        \
+		errno = err_;                                                                      \
+		return rc_;                                                                        \
+	} while (0)
+
+ssize_t rr_read(int fd, void *buf, size_t len)
+{
+	IO_WRAPPER("read", POLLIN, read(fd, buf, len));
+}
+
+ssize_t rr_write(int fd, const void *buf, size_t len)
+{
+	IO_WRAPPER("write", POLLOUT, write(fd, buf, len));
+}
+
+ssize_t rr_recv(int fd, void *buf, size_t len, int flags)
+{
+	IO_WRAPPER("recv", POLLIN, recv(fd, buf, len, flags));
+}
+
+ssize_t rr_send(int fd, const void *buf, size_t len, int flags)
+{
+	IO_WRAPPER("send", POLLOUT, send(fd, buf, len, flags));
+}
+
+ssize_t rr_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+		    socklen_t *fromlen)
+{
+	IO_WRAPPER("recvfrom", POLLIN, recvfrom(fd, buf, len, flags, from, fromlen));
+}
+
+ssize_t rr_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+		  socklen_t tolen)
+{
+	IO_WRAPPER("sendto", POLLOUT, sendto(fd, buf, len, flags, to, tolen));
+}
+
+int rr_close(int fd)
+{
+	char buf[24];
+	if (sched && self >= 0)
+		rr__trace_note("close", "closed %s", fd_label(fd, buf, sizeof buf));
+	if (fd >= 0 && fd < FD_NAMES)
+		fd_names[fd][0] = '\0';
+	return close(fd);
+}
+
+int rr_wait_until(int (*ready)(void *arg), void *arg, const char *what, uint64_t timeout_ns)
+{
+	if (rr_controlled()) {
+		point_controlled("wait");
+		if (ready(arg))
+			return 0;
+		TSAN_IGNORE_BEGIN();
+		sched->slots[self].pred = ready;
+		sched->slots[self].pred_arg = arg;
+		TSAN_IGNORE_END();
+		return park(RR_WAIT_PRED, 0, timeout_ns, what);
+	}
+	uint64_t deadline = timeout_ns ? rr__mono_ns() + timeout_ns : 0;
+	long nap = 1000;
+	while (!ready(arg)) {
+		if (deadline && rr__mono_ns() >= deadline)
+			return ETIMEDOUT;
+		struct timespec ts = {0, nap};
+		nanosleep(&ts, NULL);
+		if (nap < 1000000)
+			nap *= 2;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Time                                                                      */
+/* ------------------------------------------------------------------------ */
+
+uint64_t rr_now_ns(void)
+{
+	if (rr_controlled())
+		return sched->vtime;
+	return rr__mono_ns();
+}
+
+void rr_sleep_ns(uint64_t ns)
+{
+	if (rr_controlled()) {
+		point_controlled("sleep");
+		park(RR_WAIT_TIME, 0, ns ? ns : 1, "sleep");
+		return;
+	}
+	struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void rr_timer_start(struct rr_timer *t, const char *name, uint64_t delay_ns)
+{
+	t->name = name;
+	t->deadline_ns = rr_now_ns() + delay_ns;
+	t->armed = 1;
+}
+
+void rr_timer_cancel(struct rr_timer *t)
+{
+	t->armed = 0;
+}
+
+int rr_timer_due(const struct rr_timer *t)
+{
+	return t->armed && rr_now_ns() >= t->deadline_ns;
+}
+
+int rr_timer_poll_ms(const struct rr_timer *t)
+{
+	if (!t->armed)
+		return -1;
+	uint64_t now = rr_now_ns();
+	if (now >= t->deadline_ns)
+		return 0;
+	uint64_t ms = (t->deadline_ns - now + 999999ull) / 1000000ull;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+void rr_work_us(long long us)
+{
+	if (us <= 0)
+		return;
+	uint64_t until = rr__mono_ns() + (uint64_t)us * 1000ull;
+	while (rr__mono_ns() < until)
+		__asm__ __volatile__("" ::: "memory");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Kernel hand-offs                                                          */
+/* ------------------------------------------------------------------------ */
+
+void rr_handoff_send(const void *key)
+{
+#if defined(RR_BUILD_TSAN)
+	__tsan_release((void *)(uintptr_t)key);
+#else
+	(void)key;
+#endif
+}
+
+void rr_handoff_recv(const void *key)
+{
+#if defined(RR_BUILD_TSAN)
+	__tsan_acquire((void *)(uintptr_t)key);
+#else
+	(void)key;
+#endif
+}

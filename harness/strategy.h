@@ -1,0 +1,20 @@
+/*
+ * strategy.h: what a strategy does at a race point. Each strategy is a small
+ * table of callbacks; the scheduler calls them with its state.
+ */
+#ifndef RR_STRATEGY_H
+#define RR_STRATEGY_H
+
+#include "rr_internal.h"
+
+/* Once per iteration, after the scheduler state is reset. */
+void rr__strategy_begin(struct rr__sched *s);
+/* A thread took slot ID (start order). */
+void rr__strategy_thread_added(struct rr__sched *s, int id);
+/* Controlled strategies: picks an index into RUNNABLE (N >= 2 slot ids;
+ * index 0 is the current thread when CURRENT_RUNNABLE). */
+int rr__strategy_choose(struct rr__sched *s, const int *runnable, int n, int current_runnable);
+/* Free-running strategies: the perturbation at a race point. */
+void rr__strategy_perturb(struct rr__sched *s, struct rr__slot *slot);
+
+#endif
