@@ -281,13 +281,43 @@ void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int f
 	uint64_t now = rr__mono_ns();
 	if (final || now - last_event_ns >= 5000000000ull) {
 		last_event_ns = now;
-		char fields[1024];
-		snprintf(fields, sizeof fields,
-			 "\"event\":\"%s\",\"scenario\":\"%s\",\"variant\":\"%s\",\"iterations\":%" PRIu64
-			 ",\"failures\":%" PRIu64 ",\"errors\":%" PRIu64
-			 ",\"elapsed_s\":%.3f,\"rate\":%.1f",
-			 final ? "cell_end" : "progress", cell->scenario->name, cell->variant->name,
-			 cell->iterations, failures_of(cell), cell->counts[RR_ERROR], el, rate);
+		char fields[4096];
+		size_t n = (size_t)snprintf(
+			fields, sizeof fields,
+			"\"event\":\"%s\",\"scenario\":\"%s\",\"variant\":\"%s\",\"strategy\":\"%s\","
+			"\"seed\":\"0x%016" PRIx64 "\",\"iterations\":%" PRIu64 ",\"failures\":%" PRIu64
+			",\"errors\":%" PRIu64 ",\"elapsed_s\":%.3f,\"rate\":%.1f,\"outcomes\":{",
+			final ? "cell_end" : "progress", cell->scenario->name, cell->variant->name,
+			rr__strategy_names[cell->strategy], cell->seed, cell->iterations,
+			failures_of(cell), cell->counts[RR_ERROR], el, rate);
+		for (int k = 0; k < RR_NOUTCOMES && n < sizeof fields; k++)
+			n += (size_t)snprintf(fields + n, sizeof fields - n, "%s\"%s\":%" PRIu64,
+					      k ? "," : "", rr__outcome_names[k], cell->counts[k]);
+		n += (size_t)snprintf(fields + n, sizeof fields - n, "},\"by_strategy\":{");
+		for (int k = 0, first = 1; k < RR_NSTRATEGIES && n < sizeof fields; k++) {
+			if (!cell->strat_iterations[k])
+				continue;
+			n += (size_t)snprintf(fields + n, sizeof fields - n,
+					      "%s\"%s\":{\"iterations\":%" PRIu64
+					      ",\"failures\":%" PRIu64 "}",
+					      first ? "" : ",", rr__strategy_names[k],
+					      cell->strat_iterations[k], cell->strat_failures[k]);
+			first = 0;
+		}
+		n += (size_t)snprintf(fields + n, sizeof fields - n, "},\"env\":{");
+		for (int k = 0; k < cell->nnotes && n < sizeof fields; k++) {
+			char key[300], val[300];
+			n += (size_t)snprintf(fields + n, sizeof fields - n, "%s\"%s\":\"%s\"",
+					      k ? "," : "",
+					      rr__json_escape(cell->notes[k][0], key, sizeof key),
+					      rr__json_escape(cell->notes[k][1], val, sizeof val));
+		}
+		if (n < sizeof fields)
+			n += (size_t)snprintf(fields + n, sizeof fields - n, "}");
+		if (cell->has_failure && n < sizeof fields)
+			snprintf(fields + n, sizeof fields - n,
+				 ",\"first_failure\":{\"iteration\":%" PRIu64 ",\"seconds\":%.4f}",
+				 cell->first_failure_iteration, cell->first_failure_s);
 		rr__report_event(run, fields);
 	}
 }
@@ -582,6 +612,8 @@ static void write_summary_md(struct rr__run *run, int holds)
 	close_out(run, f, "summary.md", tmp);
 }
 
+void rr__report_html(struct rr__run *run);
+
 int rr__report_finish(struct rr__run *run)
 {
 	int holds = !run->interrupted;
@@ -599,6 +631,7 @@ int rr__report_finish(struct rr__run *run)
 	if (run->events_fd >= 0)
 		close(run->events_fd);
 	run->events_fd = -1;
+	rr__report_html(run); /* harness/report_html.c */
 	return holds;
 }
 

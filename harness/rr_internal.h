@@ -186,6 +186,7 @@ struct rr__run_config {
 	uint64_t timeout_ns; /* per-iteration watchdog */
 	int no_fork;
 	int quiet;
+	int stop_at_first_failure; /* bench: end the cell at its first finding */
 	int nparams;
 	const char *param_names[RR_MAX_PARAMS];
 	const char *param_values[RR_MAX_PARAMS];
@@ -201,6 +202,10 @@ struct rr__context {
 extern struct rr__context rr__ctx;
 
 /* sched.c */
+/* Interleaving feedback for the fuzz adapters: called (when set) each time a
+ * race point is taken by a different thread than the previous one, with
+ * hashes of the two points' names. Set once per process. */
+extern void (*rr__pair_hook)(uint32_t prev_point, uint32_t point);
 void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uint8_t *input,
 		     uint32_t ninput, uint32_t pct_depth, uint32_t pct_steps, const char *main_role);
 void rr__sched_end(struct rr__sched *s);

@@ -66,6 +66,7 @@ void __tsan_release(void *addr);
 #define VTIME_BASE 1000000000ull /* virtual time starts at 1 s, never 0 */
 
 static struct rr__sched *sched;      /* this iteration's scheduler, or NULL */
+void (*rr__pair_hook)(uint32_t prev_point, uint32_t point);
 static _Thread_local int self = -1;  /* slot of the calling thread */
 
 struct rr_thread {
@@ -110,10 +111,35 @@ static void copy_name(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+/* The last race point taken and by whom, for rr__pair_hook. Per process:
+ * under a controlled strategy only one thread runs at a time; under a free
+ * one the pairs are approximate, which is all feedback needs. */
+static int last_point_thread = -1;
+static uint32_t last_point_hash;
+
+static void feed_pair(const char *point)
+{
+	uint32_t h = name_hash(point);
+	int prev = __atomic_exchange_n(&last_point_thread, self, __ATOMIC_RELAXED);
+	uint32_t prev_hash = __atomic_exchange_n(&last_point_hash, h, __ATOMIC_RELAXED);
+	if (prev >= 0 && prev != self)
+		rr__pair_hook(prev_hash, h);
+}
+
 static struct rr__event *trace_add(int kind, const char *point)
 {
 	if (!sched)
 		return NULL;
+	if (rr__pair_hook && kind == RR_EV_POINT)
+		feed_pair(point);
 	uint32_t i = __atomic_fetch_add(&sched->nevents, 1, __ATOMIC_RELAXED);
 	if (i >= RR_MAX_EVENTS)
 		return NULL;
@@ -411,6 +437,7 @@ void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uin
 	rr__strategy_thread_added(s, 0);
 	s->token = 0;
 	self = 0;
+	last_point_thread = -1;
 	sched = s;
 }
 
@@ -730,17 +757,24 @@ void rr_cond_broadcast(struct rr_cond *c)
 #define FD_NAMES 64
 static char fd_names[FD_NAMES][24];
 
+/* fd names are trace labels only; threads that race on them race on the
+ * labels, not on anything the scenario does, so TSan is told to look away. */
 void rr_fd_name(int fd, const char *name)
 {
+	TSAN_IGNORE_BEGIN();
 	if (fd >= 0 && fd < FD_NAMES)
 		copy_name(fd_names[fd], sizeof fd_names[fd], name);
+	TSAN_IGNORE_END();
 }
 
 static const char *fd_label(int fd, char *buf, size_t cap)
 {
+	TSAN_IGNORE_BEGIN();
 	if (fd >= 0 && fd < FD_NAMES && fd_names[fd][0])
-		return fd_names[fd];
-	snprintf(buf, cap, "fd %d", fd);
+		copy_name(buf, cap, fd_names[fd]);
+	else
+		snprintf(buf, cap, "fd %d", fd);
+	TSAN_IGNORE_END();
 	return buf;
 }
 
@@ -845,8 +879,10 @@ int rr_close(int fd)
 	char buf[24];
 	if (sched && self >= 0)
 		rr__trace_note("close", "closed %s", fd_label(fd, buf, sizeof buf));
+	TSAN_IGNORE_BEGIN();
 	if (fd >= 0 && fd < FD_NAMES)
 		fd_names[fd][0] = '\0';
+	TSAN_IGNORE_END();
 	return close(fd);
 }
 

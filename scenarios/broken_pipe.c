@@ -68,9 +68,12 @@ static int loop_done(const struct event_loop *loop)
 	return loop->num_clients == 0 && loop->nfns == 0;
 }
 
-static void post_wakeup(int fd)
+/* The wake-up byte orders the writer's past before the loop's future, in the
+ * kernel where TSan cannot see it: tell TSan, keyed by the loop. */
+static void post_wakeup(struct event_loop *loop, int fd)
 {
 	char buffer = 0;
+	rr_handoff_send(loop);
 	if (rr_write(fd, &buffer, 1) != 1)
 		/* Upstream: KJ_SYSCALL throws, nothing catches it on the async
 		 * thread, and the node terminates with this message. */
@@ -89,7 +92,7 @@ static void remove_client(struct event_loop *loop)
 		/* The window: the count is 0 and the lock is free, but the
 		 * wake-up byte is not written yet; the loop may close now. */
 		rr_point("remove_client.write_post_fd");
-		post_wakeup(loop->post_fd);
+		post_wakeup(loop, loop->post_fd);
 		rr_mutex_lock(&loop->mutex);
 	}
 	if (RR_FIXED && loop_done(loop)) {
@@ -97,7 +100,7 @@ static void remove_client(struct event_loop *loop)
 		int post_fd = loop->post_fd; /* copied under the lock */
 		rr_mutex_unlock(&loop->mutex);
 		rr_point("remove_client.write_post_fd");
-		post_wakeup(post_fd);
+		post_wakeup(loop, post_fd);
 		rr_mutex_lock(&loop->mutex);
 	}
 }
@@ -153,6 +156,7 @@ static void event_loop_run(struct event_loop *loop)
 		ssize_t n = rr_read(loop->wait_fd, &buffer, 1);
 		if (n != 1)
 			rr_bug("read(m_wait_fd) returned %zd: %s", n, n < 0 ? strerror(errno) : "EOF");
+		rr_handoff_recv(loop);
 		rr_work_us(loop->wake_us); /* the wake-up's own work (kj event dispatch) */
 		/* Between the wake-up and the exit check, the async thread may be
 		 * anywhere in its cleanup. */
