@@ -77,14 +77,24 @@ $(TEST_BIN): $(ENGINE_OBJ) $(TEST_REGISTRY_OBJ) $(TEST_SCENARIO_OBJ) $(MAIN_OBJ)
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # ---- tests ---------------------------------------------------------------
+# tests/test_unit_*.c link the plain build's engine objects; the other test
+# programs drive the racerepro binaries as a person would.
 TEST_SRC := $(filter-out tests/testlib.c tests/test_scenarios.c,$(wildcard tests/test_*.c))
-TEST_PROGS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRC))
+TEST_PROGS := $(patsubst tests/%.c,$(BUILDROOT)/tests/%,$(TEST_SRC))
+UNIT_OBJ := $(patsubst %.c,$(BUILDROOT)/none/obj/%.o,$(HARNESS_SRC) $(SCENARIO_SRC)) \
+	$(BUILDROOT)/none/obj/harness/registry.o
+TEST_CFLAGS := -std=gnu11 -O1 -g -pthread $(WARN) -Iharness/include -Iharness -Itests
+TEST_LIBS := -lcmocka -ljansson -luring -lssl -lcrypto -lm -pthread
 
-build/tests/%: tests/%.c tests/testlib.c tests/testlib.h $(DEPS_STAMP)
+$(BUILDROOT)/tests/test_unit_%: tests/test_unit_%.c tests/testlib.c tests/testlib.h $(UNIT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O1 -g $(WARN) -Iharness/include -Iharness -Itests -o $@ $< tests/testlib.c \
-		$(if $(filter unit_%,$*),$(filter-out build/none/obj/harness/main.o,$(patsubst %.c,build/none/obj/%.o,$(HARNESS_SRC))) build/none/obj/harness/registry.o,) \
-		-lcmocka -ljansson -luring -lssl -lcrypto -lm -pthread
+	@echo "  CC [test] $<"
+	@$(CC) $(TEST_CFLAGS) -o $@ $< tests/testlib.c $(UNIT_OBJ) $(TEST_LIBS)
+
+$(BUILDROOT)/tests/test_%: tests/test_%.c tests/testlib.c tests/testlib.h $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC [test] $<"
+	@$(CC) $(TEST_CFLAGS) -o $@ $< tests/testlib.c $(TEST_LIBS)
 
 check-tests: $(TEST_PROGS)
 
@@ -92,6 +102,7 @@ test:
 	@$(MAKE) --no-print-directory SAN=none all $(BUILD:none=none)/racerepro-test
 	@$(MAKE) --no-print-directory SAN=asan build/asan/racerepro build/asan/racerepro-test
 	@$(MAKE) --no-print-directory SAN=tsan build/tsan/racerepro build/tsan/racerepro-test
+	@$(MAKE) --no-print-directory fuzz-targets
 	@$(MAKE) --no-print-directory SAN=none check-tests
 	@scripts/run-tests.sh $(TEST_PROGS)
 
@@ -105,8 +116,10 @@ soak: $(BIN)
 	$(BIN) soak $(SCENARIO) --variant $(VARIANT) --duration $(DURATION) --strategy $(STRATEGY) --jobs $(JOBS)
 
 ENGINE ?= libfuzzer
+# scripts/fuzz.sh builds what it needs with the fuzz-* targets of fuzz/fuzz.mk.
 fuzz:
-	@scripts/fuzz.sh "$(SCENARIO)" "$(ENGINE)" "$(DURATION)" "$(JOBS)"
+	@BUILDROOT="$(BUILDROOT)" VARIANT="$(VARIANT)" scripts/fuzz.sh "$(SCENARIO)" "$(ENGINE)" "$(DURATION)" "$(JOBS)"
+include fuzz/fuzz.mk
 
 BENCH ?= full
 bench: $(BIN)

@@ -17,6 +17,7 @@
 
 int rr__run_in_process(const struct rr__run_config *cfg, struct rr__cell *cell);
 int rr__cmd_report(int argc, char **argv);
+int rr__cmd_bench(int argc, char **argv);
 extern double rr__progress_planned_s;
 
 static const char *cmd_name = "racerepro";
@@ -69,6 +70,7 @@ static const char *const run_help =
 	"  --input HEX       input: the decision bytes, e.g. 00ff01\n"
 	"  --timeout D       per-iteration watchdog (default 10s, x2 ASan, x4 TSan)\n"
 	"  --out DIR         report folder (default reports/<run-id>, linked as reports/latest)\n"
+	"  --stop-on-failure end each cell at its first finding\n"
 	"  --no-fork         run iterations in this process (for gdb); a finding aborts\n"
 	"  --quiet           no progress line\n";
 
@@ -121,7 +123,7 @@ struct options {
 	uint32_t depth, steps;
 	uint8_t input[RR_MAX_SCHEDULE];
 	uint32_t ninput;
-	int no_fork, quiet;
+	int no_fork, quiet, stop_on_failure;
 	int nparams;
 	const char *pnames[RR_MAX_PARAMS];
 	const char *pvalues[RR_MAX_PARAMS];
@@ -234,6 +236,8 @@ static void parse_options(int argc, char **argv, struct options *o, int is_soak)
 			o->out = need_arg(argc, argv, &i);
 		} else if (!strcmp(a, "--no-fork")) {
 			o->no_fork = 1;
+		} else if (!strcmp(a, "--stop-on-failure")) {
+			o->stop_on_failure = 1;
 		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
 			o->quiet = 1;
 		} else if (a[0] == '-') {
@@ -297,6 +301,7 @@ static void make_config(struct rr__run_config *cfg, const struct options *o,
 	cfg->timeout_ns = o->timeout_ns;
 	cfg->no_fork = o->no_fork;
 	cfg->quiet = o->quiet;
+	cfg->stop_at_first_failure = o->stop_on_failure;
 	for (int i = 0; i < o->nparams; i++) {
 		const struct rr_param *p;
 		for (p = sc->params; p && p->name; p++)
@@ -844,6 +849,8 @@ int rr__cli_main(int argc, char **argv)
 		return cmd_minimize(argc - 1, argv + 1);
 	if (!strcmp(cmd, "report"))
 		return rr__cmd_report(argc - 1, argv + 1);
+	if (!strcmp(cmd, "bench"))
+		return rr__cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ftok-audit"))
 		return rr__cmd_ftok_audit(argc - 1, argv + 1);
 	cmd_name = "racerepro";

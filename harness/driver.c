@@ -168,11 +168,15 @@ static int iterate_loop(const struct rr__run_config *cfg, struct rr__run_shm *rs
 }
 
 static void worker_main(const struct rr__run_config *cfg, struct rr__worker_shm *w,
-			struct rr__run_shm *rs, const char *log_path, const char *san_prefix)
+			struct rr__run_shm *rs, const char *log_path, const char *san_prefix,
+			pid_t driver)
 {
 	setpgid(0, 0);
-	/* A driver killed with SIGKILL must not leave workers looping. */
+	/* A driver killed with SIGKILL must not leave workers looping. If it
+	 * died before the prctl, no signal will come: check by hand. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != driver)
+		_exit(RR_WEXIT_DONE);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
@@ -242,11 +246,12 @@ static int spawn_worker(const struct rr__run_config *cfg, struct rr__run_shm *rs
 	snprintf(wk->san_prefix, sizeof wk->san_prefix, "%s/w%d-%d.san", logdir, wk->index,
 		 wk->generation);
 	fflush(NULL);
+	pid_t driver = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0)
-		worker_main(cfg, w, rs, wk->log_path, wk->san_prefix);
+		worker_main(cfg, w, rs, wk->log_path, wk->san_prefix, driver);
 	setpgid(pid, pid);
 	wk->pid = pid;
 	wk->spawned_ns = rr__mono_ns();
@@ -627,7 +632,8 @@ int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct r
 			stopping = 1;
 			__atomic_store_n(&rs->stop, 1, __ATOMIC_SEQ_CST);
 		}
-		if (cell->skipped || consecutive_errors >= 3 || (run && run->write_failed)) {
+		if (cell->skipped || consecutive_errors >= 3 || (run && run->write_failed) ||
+		    (cfg->stop_at_first_failure && cell->has_failure)) {
 			stopping = 1;
 			__atomic_store_n(&rs->stop, 1, __ATOMIC_SEQ_CST);
 			for (int i = 0; i < jobs; i++)

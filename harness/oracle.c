@@ -59,7 +59,7 @@ static int frame_function(const char *line, char *fn, size_t cap)
 /* Parses the first report in LOG into a signature and a message. */
 static int parse_sanitizer(const char *log, char *sig, size_t sigcap, char *msg, size_t msgcap)
 {
-	const char *head = NULL, *tool = NULL;
+	const char *head = NULL, *tool = NULL, *kind = NULL;
 	static const struct {
 		const char *marker, *tool;
 	} markers[] = {{"ERROR: AddressSanitizer: ", "asan"},
@@ -72,13 +72,11 @@ static int parse_sanitizer(const char *log, char *sig, size_t sigcap, char *msg,
 		if (p && (!head || p < head)) {
 			head = p;
 			tool = markers[i].tool;
+			kind = p + strlen(markers[i].marker);
 		}
 	}
 	if (!head)
 		return 0;
-	const char *kind = strstr(head, ": ") + 2;
-	if (!strcmp(tool, "ubsan"))
-		kind = head + strlen("runtime error: ");
 	size_t klen = strcspn(kind, "\n");
 	const char *on = strstr(kind, " on ");
 	if (on && (size_t)(on - kind) < klen)

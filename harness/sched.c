@@ -355,6 +355,8 @@ void rr_point(const char *name)
 		point_controlled(name);
 		return;
 	}
+	/* Each thread writes only its own slot: where it was, should it die. */
+	copy_name(sched->slots[self].last_point, RR_NAME, name);
 	trace_add(RR_EV_POINT, name);
 	rr__strategy_perturb(sched, &sched->slots[self]);
 }
@@ -877,6 +879,11 @@ ssize_t rr_sendto(int fd, const void *buf, size_t len, int flags, const struct s
 int rr_close(int fd)
 {
 	char buf[24];
+	/* Closing is an interleaving-relevant step: another thread may still be
+	 * about to use the fd (the EPIPE of broken_pipe needs a write between
+	 * the two closes of a socketpair). */
+	if (rr_controlled())
+		point_controlled("close");
 	if (sched && self >= 0)
 		rr__trace_note("close", "closed %s", fd_label(fd, buf, sizeof buf));
 	TSAN_IGNORE_BEGIN();

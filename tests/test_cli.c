@@ -1,0 +1,421 @@
+/*
+ * test_cli.c: end-to-end tests of the racerepro CLI, run as a person would
+ * run it, with the reports checked by independent parsers (jansson for JSON,
+ * xmllint for XML). Outcome checks use controlled strategies or generous caps
+ * with --stop-on-failure, so they do not depend on the machine's speed.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* One line on stderr that names WHAT, exit status 2, nothing on stdout. */
+static void expect_usage_error(const char *args, const char *what)
+{
+	struct rrt_result r;
+	rrt_run(&r, "%s %s", rrt_bin("none"), args);
+	if (r.status != 2 || count_lines(r.err) != 1 || !strstr(r.err, what))
+		fail_msg("racerepro %s: want exit 2 and one line naming '%s'; got %d:\n%s", args, what,
+			 r.status, r.err);
+	rrt_free(&r);
+}
+
+static void test_bad_input_gets_one_line_and_exit_2(void **state)
+{
+	(void)state;
+	expect_usage_error("run no_such_scenario", "no_such_scenario");
+	expect_usage_error("run broken_pipe --variant nope", "nope");
+	expect_usage_error("run broken_pipe --strategy nope", "nope");
+	expect_usage_error("run broken_pipe --duration 5x", "5x");
+	expect_usage_error("run broken_pipe --duration -3s", "-3s");
+	expect_usage_error("run broken_pipe --iterations 0", "--iterations");
+	expect_usage_error("run broken_pipe --iterations -5", "-5");
+	expect_usage_error("run broken_pipe --jobs 0", "--jobs");
+	expect_usage_error("run broken_pipe --param nope=1", "nope");
+	expect_usage_error("run broken_pipe --seed xyz", "xyz");
+	expect_usage_error("soak no_such_scenario", "no_such_scenario");
+	expect_usage_error("frobnicate", "frobnicate");
+	expect_usage_error("replay /nonexistent/file.repro", "/nonexistent/file.repro");
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_malformed_reproducers_are_rejected(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *text, *what;
+	} cases[] = {
+		{"empty", "", "line 1"},
+		{"garbage", "hello world\n", "line 1"},
+		{"version", "racerepro-repro 9\nscenario broken_pipe\n", "version"},
+		{"truncated",
+		 "racerepro-repro 1\nscenario broken_pipe\nvariant buggy\nstrategy pct\nseed 0x1\n",
+		 "truncated"},
+		{"badsched",
+		 "racerepro-repro 1\nscenario broken_pipe\nvariant buggy\nstrategy input\nseed 0x1\n"
+		 "schedule 0g\nbuild none\nsignature x\n",
+		 "line 6"},
+		{"badkey",
+		 "racerepro-repro 1\nscenario broken_pipe\nvariant buggy\nstrategy input\nseed 0x1\n"
+		 "colour blue\n",
+		 "line 6"},
+		{"badscenario",
+		 "racerepro-repro 1\nscenario nope\nvariant buggy\nstrategy input\nseed 0x1\n"
+		 "schedule\nbuild none\nsignature x\n",
+		 "nope"},
+	};
+	const char *dir = rrt_tmpdir();
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char path[512], args[600];
+		snprintf(path, sizeof path, "%s/%s.repro", dir, cases[i].name);
+		write_file(path, cases[i].text);
+		snprintf(args, sizeof args, "replay %s", path);
+		expect_usage_error(args, cases[i].what);
+		snprintf(args, sizeof args, "explain %s", path);
+		expect_usage_error(args, cases[i].what);
+	}
+}
+
+static json_t *run_json(const char *build, const char *args, int want_status, const char **dirp)
+{
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r, "%s %s --out %s/run --quiet", rrt_bin(build), args, dir);
+	if (r.status != want_status)
+		fail_msg("racerepro %s (%s): want exit %d, got %d\n%s\n%s", args, build, want_status,
+			 r.status, r.out, r.err);
+	rrt_free(&r);
+	static char path[600];
+	snprintf(path, sizeof path, "%s/run", dir);
+	if (dirp)
+		*dirp = path;
+	char file[700];
+	snprintf(file, sizeof file, "%s/summary.json", path);
+	return rrt_load_json(file);
+}
+
+static void expect_signature(json_t *cell, const char *klass, const char *text)
+{
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(cell, "signatures"), i, s)
+	{
+		if (!strcmp(json_string_value(json_object_get(s, "class")), klass) &&
+		    strstr(json_string_value(json_object_get(s, "signature")), text))
+			return;
+	}
+	fail_msg("no %s signature containing '%s'", klass, text);
+}
+
+static void test_buggy_broken_pipe_reproduces_under_noise(void **state)
+{
+	(void)state;
+	json_t *j = run_json("none",
+			     "run broken_pipe --variant buggy --strategy noise --seed 1 "
+			     "--iterations 200000 --stop-on-failure",
+			     1, NULL);
+	json_t *c = rrt_cell(j, "broken_pipe", "buggy");
+	assert_string_equal(json_string_value(json_object_get(c, "verdict")), "reproduced");
+	assert_true(rrt_outcome(c, "bug") >= 1);
+	expect_signature(c, "bug", "write(m_post_fd, &buffer, 1)");
+	json_decref(j);
+}
+
+static void fixed_runs_clean(const char *build, const char *strategy)
+{
+	char args[256];
+	snprintf(args, sizeof args,
+		 "run broken_pipe --variant fixed --strategy %s --seed 2 --iterations 3000", strategy);
+	json_t *j = run_json(build, args, 0, NULL);
+	json_t *c = rrt_cell(j, "broken_pipe", "fixed");
+	assert_string_equal(json_string_value(json_object_get(c, "verdict")), "clean");
+	assert_int_equal(rrt_outcome(c, "pass"), 3000);
+	json_decref(j);
+}
+
+/* No suppressions anywhere: the fixed variant must be clean on its own. */
+static void test_fixed_broken_pipe_clean_plain(void **state)
+{
+	(void)state;
+	fixed_runs_clean("none", "portfolio");
+}
+
+static void test_fixed_broken_pipe_clean_asan(void **state)
+{
+	(void)state;
+	fixed_runs_clean("asan", "portfolio");
+}
+
+static void test_fixed_broken_pipe_clean_tsan(void **state)
+{
+	(void)state;
+	assert_null(getenv("TSAN_OPTIONS"));
+	fixed_runs_clean("tsan", "noise");
+	fixed_runs_clean("tsan", "random");
+	fixed_runs_clean("tsan", "pct");
+}
+
+static void test_soak_verdict_and_reports(void **state)
+{
+	(void)state;
+	const char *dir;
+	json_t *j = run_json("none", "soak broken_pipe --duration 4s --seed 3", 0, &dir);
+	assert_true(json_is_true(json_object_get(j, "verdict_holds")));
+	json_t *b = rrt_cell(j, "broken_pipe", "buggy");
+	json_t *f = rrt_cell(j, "broken_pipe", "fixed");
+	assert_string_equal(json_string_value(json_object_get(b, "verdict")), "reproduced");
+	expect_signature(b, "bug", "write(m_post_fd, &buffer, 1)");
+	assert_string_equal(json_string_value(json_object_get(f, "verdict")), "clean");
+	assert_int_equal(rrt_outcome(f, "bug") + rrt_outcome(f, "sanitizer") +
+				 rrt_outcome(f, "crash") + rrt_outcome(f, "hang"),
+			 0);
+	json_t *conf = json_object_get(f, "fix_confidence");
+	assert_non_null(conf);
+	assert_true(json_real_value(json_object_get(conf, "miss_probability")) < 0.01);
+	json_decref(j);
+
+	char path[700];
+	snprintf(path, sizeof path, "%s/junit.xml", dir);
+	rrt_check_xml(path);
+	char *xml = rrt_read_file(path);
+	assert_non_null(strstr(xml, "name=\"buggy\""));
+	assert_non_null(strstr(xml, "name=\"fixed\""));
+	free(xml);
+	snprintf(path, sizeof path, "%s/events.jsonl", dir);
+	assert_true(rrt_check_jsonl(path) >= 4);
+	snprintf(path, sizeof path, "%s/summary.md", dir);
+	char *md = rrt_read_file(path);
+	assert_non_null(strstr(md, "| broken_pipe | buggy |"));
+	free(md);
+	/* The saved reproducer of the buggy failure replays. */
+	struct rrt_result r;
+	rrt_run(&r, "ls %s/failures/*/failure.repro | head -1", dir);
+	assert_true(strlen(r.out) > 10);
+	rrt_free(&r);
+}
+
+static void test_crashing_worker_is_classified(void **state)
+{
+	(void)state;
+	const char *dir;
+	json_t *j = run_json("none-test", "run test_crash --iterations 20 --param every=4", 1, &dir);
+	json_t *c = rrt_cell(j, "test_crash", "buggy");
+	assert_int_equal(rrt_outcome(c, "crash"), 5);
+	assert_int_equal(rrt_outcome(c, "pass"), 15);
+	expect_signature(c, "crash", "SIGSEGV");
+	json_decref(j);
+}
+
+static void test_hanging_worker_is_classified(void **state)
+{
+	(void)state;
+	json_t *j = run_json("none-test", "run test_hang --iterations 2 --timeout 300ms", 1, NULL);
+	json_t *c = rrt_cell(j, "test_hang", "buggy");
+	assert_int_equal(rrt_outcome(c, "hang"), 2);
+	expect_signature(c, "hang", "watchdog");
+	json_decref(j);
+}
+
+static void test_deadlock_is_detected_under_control(void **state)
+{
+	(void)state;
+	json_t *j = run_json("none-test",
+			     "run test_deadlock --strategy random --seed 5 --iterations 40", 1, NULL);
+	json_t *c = rrt_cell(j, "test_deadlock", "buggy");
+	assert_true(rrt_outcome(c, "hang") >= 1);
+	assert_true(rrt_outcome(c, "pass") >= 1);
+	expect_signature(c, "hang", "deadlock");
+	json_decref(j);
+}
+
+static void test_environment_error_is_not_a_finding(void **state)
+{
+	(void)state;
+	json_t *j = run_json("none-test", "run test_env_error --iterations 5", 3, NULL);
+	json_t *c = rrt_cell(j, "test_env_error", "buggy");
+	assert_string_equal(json_string_value(json_object_get(c, "verdict")), "error");
+	assert_int_equal(rrt_outcome(c, "bug"), 0);
+	json_decref(j);
+}
+
+/* TSan must see the race in an unsynchronized counter under the controlled
+ * strategies too: the run token's hand-off is not synchronization to TSan. */
+static void test_tsan_sees_races_under_control(void **state)
+{
+	(void)state;
+	static const char *const strategies[] = {"none", "random", "pct"};
+	for (size_t i = 0; i < 3; i++) {
+		char args[200];
+		snprintf(args, sizeof args,
+			 "run test_race --strategy %s --seed 9 --iterations 50 --stop-on-failure",
+			 strategies[i]);
+		json_t *j = run_json("tsan-test", args, 1, NULL);
+		json_t *c = rrt_cell(j, "test_race", "buggy");
+		assert_true(rrt_outcome(c, "sanitizer") >= 1);
+		expect_signature(c, "sanitizer", "data race");
+		json_decref(j);
+	}
+}
+
+static void test_killed_driver_leaves_parseable_events(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r,
+		"%s soak broken_pipe --duration 60s --out %s/run --quiet & pid=$!; sleep 2; "
+		"kill -9 $pid; wait $pid; sleep 0.5; "
+		"for p in $(pgrep -x racerepro); do tr '\\0' ' ' </proc/$p/cmdline | "
+		"grep -q -- '%s/run' && echo $p; done | wc -l",
+		rrt_bin("none"), dir, dir);
+	/* Workers die with the driver (PR_SET_PDEATHSIG): none left behind. */
+	assert_int_equal(atoi(r.out), 0);
+	rrt_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/run/events.jsonl", dir);
+	assert_true(rrt_check_jsonl(path) >= 2);
+}
+
+static void test_interrupted_run_still_writes_summary(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r,
+		"%s run broken_pipe --duration 60s --out %s/run --quiet & pid=$!; sleep 1.5; "
+		"kill -INT $pid; wait $pid; echo \"exit=$?\"",
+		rrt_bin("none"), dir);
+	assert_non_null(strstr(r.out, "exit=130"));
+	rrt_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/run/summary.json", dir);
+	json_t *j = rrt_load_json(path);
+	assert_true(json_is_true(json_object_get(j, "interrupted")));
+	json_decref(j);
+	snprintf(path, sizeof path, "%s/run/junit.xml", dir);
+	rrt_check_xml(path);
+}
+
+static void test_list_shows_scenarios_and_params(void **state)
+{
+	(void)state;
+	struct rrt_result r;
+	assert_int_equal(rrt_run(&r, "%s list", rrt_bin("none")), 0);
+	assert_non_null(strstr(r.out, "broken_pipe"));
+	assert_non_null(strstr(r.out, "param work_us="));
+	assert_non_null(strstr(r.out, "roles:    loop async"));
+	rrt_free(&r);
+}
+
+/* Every stored reproducer of broken_pipe replays the same steps to the same
+ * end, in the plain build (100 times) and under TSan. */
+static void test_stored_reproducers_replay_identically(void **state)
+{
+	(void)state;
+	struct rrt_result ls;
+	rrt_run(&ls, "ls corpus/broken_pipe/repro/*.repro");
+	int files = 0;
+	for (char *line = strtok(ls.out, "\n"); line; line = strtok(NULL, "\n")) {
+		struct rrt_result r;
+		rrt_run(&r, "%s replay --check 100 %s", rrt_bin("none"), line);
+		if (r.status != 0 || !strstr(r.out, "100 of 100 runs identical") ||
+		    !strstr(r.out, "write(m_post_fd, &buffer, 1)"))
+			fail_msg("replay --check 100 %s: exit %d\n%s%s", line, r.status, r.out, r.err);
+		rrt_free(&r);
+		rrt_run(&r, "%s replay --check 5 %s", rrt_bin("tsan"), line);
+		if (r.status != 0 || !strstr(r.out, "5 of 5 runs identical"))
+			fail_msg("tsan replay --check 5 %s: exit %d\n%s%s", line, r.status, r.out,
+				 r.err);
+		rrt_free(&r);
+		/* Plain replay: the recorded failure shows again, exit 1. */
+		assert_int_equal(rrt_run(&r, "%s replay %s", rrt_bin("none"), line), 1);
+		rrt_free(&r);
+		files++;
+	}
+	rrt_free(&ls);
+	assert_true(files >= 2);
+}
+
+static void test_explain_shows_close_before_write(void **state)
+{
+	(void)state;
+	struct rrt_result r;
+	rrt_run(&r, "%s explain corpus/broken_pipe/repro/input-broken-pipe.repro",
+		rrt_bin("none"));
+	assert_int_equal(r.status, 1);
+	assert_true(count_lines(r.out) <= 50);
+	assert_non_null(strstr(r.out, " loop "));
+	assert_non_null(strstr(r.out, " async "));
+	const char *closed = strstr(r.out, "closed m_wait_fd");
+	const char *failed = strstr(r.out, "write m_post_fd failed: Broken pipe");
+	assert_non_null(closed);
+	assert_non_null(failed);
+	assert_true(closed < failed);
+	assert_non_null(strstr(r.out, "replay: "));
+	rrt_free(&r);
+}
+
+static void test_minimize_keeps_the_failure(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r, "%s minimize corpus/broken_pipe/repro/pct-bad-fd.repro -o %s/min.repro",
+		rrt_bin("none"), dir);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "preemptions ->"));
+	rrt_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/min.repro", dir);
+	char *text = rrt_read_file(path);
+	assert_non_null(strstr(text, "strategy input"));
+	free(text);
+	assert_int_equal(rrt_run(&r, "%s replay --check 20 %s", rrt_bin("none"), path), 0);
+	rrt_free(&r);
+	assert_int_equal(rrt_run(&r, "%s replay %s", rrt_bin("none"), path), 1);
+	rrt_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_input_gets_one_line_and_exit_2),
+		cmocka_unit_test(test_malformed_reproducers_are_rejected),
+		cmocka_unit_test(test_list_shows_scenarios_and_params),
+		cmocka_unit_test(test_buggy_broken_pipe_reproduces_under_noise),
+		cmocka_unit_test(test_fixed_broken_pipe_clean_plain),
+		cmocka_unit_test(test_fixed_broken_pipe_clean_asan),
+		cmocka_unit_test(test_fixed_broken_pipe_clean_tsan),
+		cmocka_unit_test(test_soak_verdict_and_reports),
+		cmocka_unit_test(test_crashing_worker_is_classified),
+		cmocka_unit_test(test_hanging_worker_is_classified),
+		cmocka_unit_test(test_deadlock_is_detected_under_control),
+		cmocka_unit_test(test_environment_error_is_not_a_finding),
+		cmocka_unit_test(test_tsan_sees_races_under_control),
+		cmocka_unit_test(test_killed_driver_leaves_parseable_events),
+		cmocka_unit_test(test_interrupted_run_still_writes_summary),
+		cmocka_unit_test(test_stored_reproducers_replay_identically),
+		cmocka_unit_test(test_explain_shows_close_before_write),
+		cmocka_unit_test(test_minimize_keeps_the_failure),
+	};
+	RRT_MAIN(tests);
+}

@@ -1,0 +1,296 @@
+/*
+ * test_unit_core.c: unit tests of the harness's parsers, seeds, reproducer
+ * format, strategies and oracle, linked against the engine's objects.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "strategy.h"
+#include "testlib.h"
+
+static void test_parse_duration(void **state)
+{
+	(void)state;
+	uint64_t ns;
+	assert_int_equal(rr__parse_duration("30s", &ns), 0);
+	assert_true(ns == 30000000000ull);
+	assert_int_equal(rr__parse_duration("90", &ns), 0);
+	assert_true(ns == 90000000000ull);
+	assert_int_equal(rr__parse_duration("500ms", &ns), 0);
+	assert_true(ns == 500000000ull);
+	assert_int_equal(rr__parse_duration("5m", &ns), 0);
+	assert_true(ns == 300000000000ull);
+	assert_int_equal(rr__parse_duration("2h", &ns), 0);
+	assert_true(ns == 7200000000000ull);
+	static const char *const bad[] = {"", "s", "-1s", "5x", "0", "0s", "1e400", "3 s", "1h2",
+					  "nan", NULL};
+	for (int i = 0; bad[i]; i++)
+		if (rr__parse_duration(bad[i], &ns) == 0)
+			fail_msg("duration '%s' was accepted", bad[i]);
+	assert_int_equal(rr__parse_duration(NULL, &ns), -1);
+}
+
+static void test_parse_u64(void **state)
+{
+	(void)state;
+	uint64_t v;
+	assert_int_equal(rr__parse_u64("42", &v), 0);
+	assert_true(v == 42);
+	assert_int_equal(rr__parse_u64("0x2a", &v), 0);
+	assert_true(v == 42);
+	assert_int_equal(rr__parse_u64("0xffffffffffffffff", &v), 0);
+	assert_true(v == UINT64_MAX);
+	static const char *const bad[] = {"", "-1", " 1", "1x", "0x", "99999999999999999999", NULL};
+	for (int i = 0; bad[i]; i++)
+		if (rr__parse_u64(bad[i], &v) == 0)
+			fail_msg("number '%s' was accepted", bad[i]);
+}
+
+static void test_iteration_seeds_are_stable_and_distinct(void **state)
+{
+	(void)state;
+	/* The same run seed and index give the same timing seed on every run;
+	 * reproducers depend on it. */
+	assert_true(rr__iteration_seed(1, 0) == rr__iteration_seed(1, 0));
+	assert_true(rr__iteration_seed(1, 0) != rr__iteration_seed(1, 1));
+	assert_true(rr__iteration_seed(1, 5) != rr__iteration_seed(2, 5));
+	uint64_t st = 7, a = rr__splitmix64(&st), b = rr__splitmix64(&st);
+	assert_true(a != b);
+	st = 7;
+	assert_true(rr__splitmix64(&st) == a);
+}
+
+static void test_repro_roundtrip(void **state)
+{
+	(void)state;
+	struct rr__repro r, back;
+	memset(&r, 0, sizeof r);
+	strcpy(r.scenario, "broken_pipe");
+	strcpy(r.variant, "buggy");
+	strcpy(r.strategy, "pct");
+	r.seed = 0xdeadbeefcafef00dull;
+	r.pct_depth = 3;
+	r.pct_steps = 24;
+	r.nschedule = 3;
+	r.schedule[0] = 0;
+	r.schedule[1] = 0xff;
+	r.schedule[2] = 7;
+	strcpy(r.build, "tsan");
+	strcpy(r.signature, "bug:write(m_post_fd, &buffer, 1): Broken pipe");
+	r.nparams = 1;
+	strcpy(r.param_names[0], "work_us");
+	strcpy(r.param_values[0], "20");
+	char path[600];
+	snprintf(path, sizeof path, "%s/x.repro", rrt_tmpdir());
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	char err[256];
+	assert_int_equal(rr__repro_read(path, &back, err, sizeof err), 0);
+	assert_string_equal(back.scenario, r.scenario);
+	assert_string_equal(back.strategy, "pct");
+	assert_true(back.seed == r.seed);
+	assert_int_equal(back.pct_depth, 3);
+	assert_int_equal(back.pct_steps, 24);
+	assert_int_equal(back.nschedule, 3);
+	assert_memory_equal(back.schedule, r.schedule, 3);
+	assert_string_equal(back.signature, r.signature);
+	assert_string_equal(back.param_values[0], "20");
+}
+
+static void expect_parse_error(const char *text, const char *what)
+{
+	struct rr__repro r;
+	char err[256] = "";
+	if (rr__repro_parse(text, strlen(text), &r, err, sizeof err) == 0)
+		fail_msg("accepted: %s", text);
+	if (!strstr(err, what))
+		fail_msg("error '%s' does not say '%s'", err, what);
+}
+
+static void test_repro_errors_name_the_line(void **state)
+{
+	(void)state;
+	expect_parse_error("", "line 1");
+	expect_parse_error("racerepro-repro 2\n", "version");
+	expect_parse_error("racerepro-repro 1\nscenario x\n", "truncated");
+	expect_parse_error("racerepro-repro 1\nscenario x\nseed zz\n", "line 3");
+	expect_parse_error("racerepro-repro 1\nstrategy portfolio\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nschedule 0\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nbuild msan\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nparam =1\n", "line 2");
+	expect_parse_error("racerepro-repro 1\npct-depth 0\n", "line 2");
+}
+
+static struct rr__sched sched_for_test;
+
+static void test_input_strategy_consumes_bytes_then_defaults(void **state)
+{
+	(void)state;
+	struct rr__sched *s = &sched_for_test;
+	memset(s, 0, sizeof *s);
+	s->strategy = RR_STRAT_INPUT;
+	s->input[0] = 1;
+	s->input[1] = 5;
+	s->ninput = 2;
+	int runnable[3] = {0, 1, 2};
+	assert_int_equal(rr__strategy_choose(s, runnable, 3, 1), 1);
+	assert_int_equal(rr__strategy_choose(s, runnable, 3, 1), 2); /* 5 % 3 */
+	/* Out of bytes: the current thread keeps running. */
+	assert_int_equal(rr__strategy_choose(s, runnable, 3, 1), 0);
+	assert_int_equal(rr__strategy_choose(s, runnable, 3, 1), 0);
+}
+
+static int pct_sequence(uint64_t seed, int *out, int n)
+{
+	struct rr__sched *s = &sched_for_test;
+	memset(s, 0, sizeof *s);
+	s->strategy = RR_STRAT_PCT;
+	s->seed = s->rng = seed;
+	s->pct_depth = 3;
+	s->pct_steps = 10;
+	rr__strategy_begin(s);
+	for (int i = 0; i < 3; i++)
+		rr__strategy_thread_added(s, i);
+	int runnable[3] = {0, 1, 2};
+	for (int i = 0; i < n; i++) {
+		out[i] = rr__strategy_choose(s, runnable, 3, 1);
+		s->ndecisions++;
+	}
+	return 0;
+}
+
+static void test_pct_is_a_function_of_its_seed(void **state)
+{
+	(void)state;
+	int a[20], b[20], c[20];
+	pct_sequence(99, a, 20);
+	pct_sequence(99, b, 20);
+	assert_memory_equal(a, b, sizeof a);
+	int differs = 0;
+	for (uint64_t seed = 1; seed < 50 && !differs; seed++) {
+		pct_sequence(seed, c, 20);
+		differs = memcmp(a, c, sizeof a) != 0;
+	}
+	assert_true(differs);
+}
+
+static void test_strategy_names(void **state)
+{
+	(void)state;
+	for (int i = 0; i < RR_NSTRATEGIES; i++)
+		assert_int_equal(rr__strategy_parse(rr__strategy_names[i]), i);
+	assert_int_equal(rr__strategy_parse("bogus"), -1);
+	assert_true(rr__strategy_controlled(RR_STRAT_PCT));
+	assert_false(rr__strategy_controlled(RR_STRAT_NOISE));
+	/* portfolio rotates noise, random and pct */
+	assert_int_equal(rr__portfolio_pick(0), RR_STRAT_NOISE);
+	assert_int_equal(rr__portfolio_pick(1), RR_STRAT_RANDOM);
+	assert_int_equal(rr__portfolio_pick(2), RR_STRAT_PCT);
+}
+
+static struct rr__worker_shm shm_for_test;
+
+static void test_oracle_reads_sanitizer_reports(void **state)
+{
+	(void)state;
+	static const char asan[] =
+		"=================================================================\n"
+		"==123==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010 at pc "
+		"0x1 bp 0x2 sp 0x3\n"
+		"WRITE of size 8 at 0x602000000010 thread T1\n"
+		"    #0 0x55d in __interceptor_memset ../../asan.cpp:1\n"
+		"    #1 0x55e in on_completion scenarios/cancel_uaf.c:120\n"
+		"    #2 0x55f in reaper_thread scenarios/cancel_uaf.c:200\n";
+	static const char tsan[] = "==================\n"
+				   "WARNING: ThreadSanitizer: data race (pid=5)\n"
+				   "  Read of size 4 at 0x1 by main thread:\n"
+				   "    #0 event_loop_run scenarios/broken_pipe.c:160 (racerepro+0x1)\n"
+				   "    #1 broken_pipe_iterate scenarios/broken_pipe.c:200 (racerepro+0x2)\n";
+	char sig[256], msg[512];
+	memset(&shm_for_test, 0, sizeof shm_for_test);
+	int st = 66 << 8; /* exited with the sanitizer code */
+	assert_int_equal(rr__classify(st, 0, &shm_for_test, asan, sig, sizeof sig, msg, sizeof msg),
+			 RR_SANITIZER);
+	assert_string_equal(sig, "sanitizer:asan:heap-use-after-free:on_completion<reaper_thread");
+	assert_non_null(strstr(msg, "heap-use-after-free"));
+	assert_int_equal(rr__classify(st, 0, &shm_for_test, tsan, sig, sizeof sig, msg, sizeof msg),
+			 RR_SANITIZER);
+	assert_string_equal(sig,
+			    "sanitizer:tsan:data race:event_loop_run<broken_pipe_iterate");
+}
+
+static void test_oracle_classifies_exits(void **state)
+{
+	(void)state;
+	char sig[256], msg[512];
+	memset(&shm_for_test, 0, sizeof shm_for_test);
+	shm_for_test.finding = RR_BUG;
+	strcpy(shm_for_test.message, "freed pipe 0x7f00deadbeef touched");
+	assert_int_equal(rr__classify(65 << 8, 0, &shm_for_test, NULL, sig, sizeof sig, msg,
+				      sizeof msg),
+			 RR_BUG);
+	/* Addresses differ between runs; the signature must not. */
+	assert_string_equal(sig, "bug:freed pipe ADDR touched");
+	assert_int_equal(rr__classify(SIGSEGV, 0, &shm_for_test, NULL, sig, sizeof sig, msg,
+				      sizeof msg),
+			 RR_CRASH);
+	assert_string_equal(sig, "crash:SIGSEGV");
+	assert_int_equal(rr__classify(SIGKILL, 1, &shm_for_test, NULL, sig, sizeof sig, msg,
+				      sizeof msg),
+			 RR_HANG);
+	assert_int_equal(rr__classify(68 << 8, 0, &shm_for_test, NULL, sig, sizeof sig, msg,
+				      sizeof msg),
+			 RR_ERROR);
+}
+
+static void test_json_escape(void **state)
+{
+	(void)state;
+	char out[64];
+	assert_string_equal(rr__json_escape("a\"b\\c\nd\x01", out, sizeof out),
+			    "a\\\"b\\\\c\\nd\\u0001");
+	/* Truncation never leaves half a UTF-8 sequence or half an escape. */
+	char small[8];
+	rr__json_escape("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", small, sizeof small);
+	json_error_t e;
+	char doc[32];
+	snprintf(doc, sizeof doc, "\"%s\"", small);
+	json_t *j = json_loads(doc, JSON_DECODE_ANY, &e);
+	assert_non_null(j);
+	json_decref(j);
+}
+
+static void test_slug_is_safe_and_distinct(void **state)
+{
+	(void)state;
+	char a[96], b[96];
+	rr__slug("bug:write(m_post_fd, &buffer, 1): Broken pipe", a, sizeof a);
+	rr__slug("bug:write(m_post_fd, &buffer, 1): Bad file descriptor", b, sizeof b);
+	assert_string_not_equal(a, b);
+	for (const char *p = a; *p; p++)
+		assert_true((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || *p == '-');
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_parse_u64),
+		cmocka_unit_test(test_iteration_seeds_are_stable_and_distinct),
+		cmocka_unit_test(test_repro_roundtrip),
+		cmocka_unit_test(test_repro_errors_name_the_line),
+		cmocka_unit_test(test_input_strategy_consumes_bytes_then_defaults),
+		cmocka_unit_test(test_pct_is_a_function_of_its_seed),
+		cmocka_unit_test(test_strategy_names),
+		cmocka_unit_test(test_oracle_reads_sanitizer_reports),
+		cmocka_unit_test(test_oracle_classifies_exits),
+		cmocka_unit_test(test_json_escape),
+		cmocka_unit_test(test_slug_is_safe_and_distinct),
+	};
+	RRT_MAIN(tests);
+}
