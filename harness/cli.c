@@ -71,6 +71,7 @@ static const char *const run_help =
 	"  --timeout D       per-iteration watchdog (default 10s, x2 ASan, x4 TSan)\n"
 	"  --out DIR         report folder (default reports/<run-id>, linked as reports/latest)\n"
 	"  --stop-on-failure end each cell at its first finding\n"
+	"  --keep-cores      keep crash core files in failures/ (backtraces are always taken)\n"
 	"  --no-fork         run iterations in this process (for gdb); a finding aborts\n"
 	"  --quiet           no progress line\n";
 
@@ -123,7 +124,7 @@ struct options {
 	uint32_t depth, steps;
 	uint8_t input[RR_MAX_SCHEDULE];
 	uint32_t ninput;
-	int no_fork, quiet, stop_on_failure;
+	int no_fork, quiet, stop_on_failure, keep_cores;
 	int nparams;
 	const char *pnames[RR_MAX_PARAMS];
 	const char *pvalues[RR_MAX_PARAMS];
@@ -236,6 +237,8 @@ static void parse_options(int argc, char **argv, struct options *o, int is_soak)
 			o->out = need_arg(argc, argv, &i);
 		} else if (!strcmp(a, "--no-fork")) {
 			o->no_fork = 1;
+		} else if (!strcmp(a, "--keep-cores")) {
+			o->keep_cores = 1;
 		} else if (!strcmp(a, "--stop-on-failure")) {
 			o->stop_on_failure = 1;
 		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -302,6 +305,7 @@ static void make_config(struct rr__run_config *cfg, const struct options *o,
 	cfg->no_fork = o->no_fork;
 	cfg->quiet = o->quiet;
 	cfg->stop_at_first_failure = o->stop_on_failure;
+	cfg->keep_cores = o->keep_cores;
 	for (int i = 0; i < o->nparams; i++) {
 		const struct rr_param *p;
 		for (p = sc->params; p && p->name; p++)

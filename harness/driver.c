@@ -24,6 +24,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -169,7 +170,7 @@ static int iterate_loop(const struct rr__run_config *cfg, struct rr__run_shm *rs
 
 static void worker_main(const struct rr__run_config *cfg, struct rr__worker_shm *w,
 			struct rr__run_shm *rs, const char *log_path, const char *san_prefix,
-			pid_t driver)
+			const char *core_dir, pid_t driver)
 {
 	setpgid(0, 0);
 	/* A driver killed with SIGKILL must not leave workers looping. If it
@@ -196,6 +197,16 @@ static void worker_main(const struct rr__run_config *cfg, struct rr__worker_shm 
 	}
 	if (devnull > 2)
 		close(devnull);
+	/* A crash leaves its core in the worker's own folder (core_pattern
+	 * "core" is relative to the working directory), where the driver runs
+	 * gdb on it. Every path the worker uses is absolute. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_CORE, &rl);
+	}
+	if (chdir(core_dir) < 0)
+		fprintf(stderr, "racerepro: chdir(%s): %s\n", core_dir, strerror(errno));
 #if HAVE_SANITIZER
 	__sanitizer_set_report_path(san_prefix);
 #else
@@ -223,6 +234,8 @@ struct worker {
 	struct rr__worker_shm *shm;
 	char log_path[PATH_MAX];
 	char san_prefix[PATH_MAX];
+	char core_dir[PATH_MAX];
+	char *hang_backtrace; /* gdb's view of a hung worker, taken before the kill */
 };
 
 static void *map_shared(size_t size)
@@ -245,13 +258,17 @@ static int spawn_worker(const struct rr__run_config *cfg, struct rr__run_shm *rs
 		 wk->generation);
 	snprintf(wk->san_prefix, sizeof wk->san_prefix, "%s/w%d-%d.san", logdir, wk->index,
 		 wk->generation);
+	snprintf(wk->core_dir, sizeof wk->core_dir, "%s/w%d-%d.d", logdir, wk->index,
+		 wk->generation);
+	if (mkdir(wk->core_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
 	fflush(NULL);
 	pid_t driver = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
 	if (pid == 0)
-		worker_main(cfg, w, rs, wk->log_path, wk->san_prefix, driver);
+		worker_main(cfg, w, rs, wk->log_path, wk->san_prefix, wk->core_dir, driver);
 	setpgid(pid, pid);
 	wk->pid = pid;
 	wk->spawned_ns = rr__mono_ns();
@@ -347,6 +364,51 @@ static void clean_after(struct worker *wk)
 	if (w->scratch[0] && !strncmp(w->scratch, "/", 1) && strstr(w->scratch, "racerepro-"))
 		nftw(w->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	w->scratch[0] = '\0';
+	if (wk->core_dir[0])
+		nftw(wk->core_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(wk->hang_backtrace);
+	wk->hang_backtrace = NULL;
+}
+
+static void write_text(const char *path, const char *text);
+
+/* The core file a crashed worker left in its folder, if any. */
+static int find_core(const char *dir, char *out, size_t cap)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	int found = 0;
+	while (!found && (de = readdir(d)))
+		if (!strncmp(de->d_name, "core", 4)) {
+			snprintf(out, cap, "%s/%s", dir, de->d_name);
+			found = 1;
+		}
+	closedir(d);
+	return found;
+}
+
+/* Backtraces of a new crash or hang, next to its reproducer. */
+static void save_backtrace(struct rr__run *run, const struct rr__run_config *cfg,
+			   struct worker *wk, const struct rr__signature *s)
+{
+	char *bt = NULL, core[PATH_MAX + 300], path[PATH_MAX + 256];
+	int have_core = s->klass == RR_CRASH && find_core(wk->core_dir, core, sizeof core);
+	if (have_core)
+		bt = rr__backtrace_core(core);
+	else if (s->klass == RR_HANG && wk->hang_backtrace)
+		bt = strdup(wk->hang_backtrace);
+	if (bt) {
+		snprintf(path, sizeof path, "%s/%s/backtrace.txt", run->dir, s->dir);
+		write_text(path, bt);
+		free(bt);
+	}
+	if (have_core && cfg->keep_cores) {
+		snprintf(path, sizeof path, "%s/%s/core", run->dir, s->dir);
+		if (rename(core, path) < 0)
+			fprintf(stderr, "racerepro: keeping %s: %s\n", core, strerror(errno));
+	}
 }
 
 static void copy_file(const char *from, const char *to)
@@ -536,8 +598,10 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 			s->klass = outcome;
 			s->first_iteration = cell->iterations;
 			s->first_s = elapsed_s;
-			if (run)
+			if (run) {
 				save_failure(run, cfg, wk, s, san);
+				save_backtrace(run, cfg, wk, s);
+			}
 		}
 		if (s) {
 			s->count++;
@@ -557,7 +621,10 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 static int make_logdir(struct rr__run *run, char *out, size_t cap)
 {
 	if (run) {
-		snprintf(out, cap, "%s/workers", run->dir);
+		char abs[PATH_MAX];
+		if (!realpath(run->dir, abs))
+			return -errno;
+		snprintf(out, cap, "%s/workers", abs);
 		if (mkdir(out, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		return 0;
@@ -651,6 +718,8 @@ int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct r
 			uint64_t limit = st == RR_W_ITERATING ? timeout : setup_timeout;
 			if ((st == RR_W_ITERATING || st == RR_W_STARTING) && now > since + limit) {
 				x->watchdog = 1;
+				if (run && !cell->counts[RR_HANG])
+					x->hang_backtrace = rr__backtrace_attach(x->pid);
 				kill(-x->pid, SIGKILL);
 			}
 		}

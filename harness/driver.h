@@ -80,6 +80,10 @@ int rr__run_once(const struct rr__run_config *cfg, struct rr__once *out);
 void rr__driver_signals(void);
 int rr__driver_interrupted(void);
 
+/* forensics.c: gdb backtraces of every thread (malloc'd text, or NULL). */
+char *rr__backtrace_core(const char *core_path);
+char *rr__backtrace_attach(pid_t pid);
+
 /* oracle.c */
 int rr__classify(int wstatus, int watchdog, const struct rr__worker_shm *w, const char *san_log,
 		 char *sig, size_t sigcap, char *msg, size_t msgcap);

@@ -186,6 +186,7 @@ struct rr__run_config {
 	uint64_t timeout_ns; /* per-iteration watchdog */
 	int no_fork;
 	int quiet;
+	int keep_cores; /* keep crash cores in failures/ after taking backtraces */
 	int stop_at_first_failure; /* bench: end the cell at its first finding */
 	int nparams;
 	const char *param_names[RR_MAX_PARAMS];

@@ -223,16 +223,30 @@ static void test_crashing_worker_is_classified(void **state)
 	assert_int_equal(rrt_outcome(c, "pass"), 15);
 	expect_signature(c, "crash", "SIGSEGV");
 	json_decref(j);
+	/* gdb's backtrace of the core names the crashing function; the core
+	 * itself is gone (no --keep-cores). */
+	struct rrt_result r;
+	rrt_run(&r, "cat %s/failures/*/backtrace.txt; ls %s/failures/*/core 2>/dev/null | wc -l",
+		dir, dir);
+	assert_non_null(strstr(r.out, "in crash_here ()"));
+	assert_non_null(strstr(r.out, "\n0\n"));
+	rrt_free(&r);
 }
 
 static void test_hanging_worker_is_classified(void **state)
 {
 	(void)state;
-	json_t *j = run_json("none-test", "run test_hang --iterations 2 --timeout 300ms", 1, NULL);
+	const char *dir;
+	json_t *j = run_json("none-test", "run test_hang --iterations 2 --timeout 300ms", 1, &dir);
 	json_t *c = rrt_cell(j, "test_hang", "buggy");
 	assert_int_equal(rrt_outcome(c, "hang"), 2);
 	expect_signature(c, "hang", "watchdog");
 	json_decref(j);
+	/* gdb attached to the stuck worker before the watchdog killed it. */
+	struct rrt_result r;
+	rrt_run(&r, "cat %s/failures/*/backtrace.txt", dir);
+	assert_non_null(strstr(r.out, "in hang_iterate"));
+	rrt_free(&r);
 }
 
 static void test_deadlock_is_detected_under_control(void **state)
