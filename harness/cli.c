@@ -23,7 +23,8 @@ extern double rr__progress_planned_s;
 static const char *cmd_name = "racerepro";
 static const char *self_path = "racerepro"; /* argv[0], for the commands we print */
 
-RR_NORETURN RR_PRINTF(1, 2) static void usage_error(const char *fmt, ...)
+RR_NORETURN static void usage_error(const char *fmt, ...) RR_PRINTF(1, 2);
+static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -603,7 +604,8 @@ static int cmd_replay(int argc, char **argv)
 	}
 	if (!path)
 		usage_error("replay needs a reproducer file (see racerepro replay --help)");
-	struct loaded *l = calloc(1, sizeof *l);
+	static struct loaded loaded;
+	struct loaded *l = &loaded;
 	load_repro(path, scenario, variant, l);
 	rr__driver_signals();
 	if (strcmp(l->r.build, RR_BUILD_NAME))
@@ -633,7 +635,8 @@ static int cmd_replay(int argc, char **argv)
 		return RR_EXIT_OK;
 	}
 	uint64_t runs = check ? check : 1;
-	struct rr__once *first = malloc(sizeof *first), *cur = malloc(sizeof *cur);
+	static struct rr__once once[2];
+	struct rr__once *first = &once[0], *cur = &once[1];
 	uint64_t first_hash = 0;
 	for (uint64_t k = 0; k < runs; k++) {
 		struct rr__once *o = k ? cur : first;
@@ -695,14 +698,16 @@ static int cmd_explain(int argc, char **argv)
 	}
 	if (!path)
 		usage_error("explain needs a reproducer file");
-	struct loaded *l = calloc(1, sizeof *l);
+	static struct loaded loaded;
+	struct loaded *l = &loaded;
 	load_repro(path, scenario, variant, l);
 	if (!rr__strategy_controlled(l->cfg.strategy))
 		usage_error("explain needs a controlled reproducer (random, pct or input); %s runs "
 			    "free and has no fixed interleaving",
 			    l->r.strategy);
 	rr__driver_signals();
-	struct rr__once *o = malloc(sizeof *o);
+	static struct rr__once once;
+	struct rr__once *o = &once;
 	rr__run_once(&l->cfg, o);
 	printf("%s/%s, strategy %s, seed 0x%016" PRIx64 ", build %s\n", l->r.scenario,
 	       l->r.variant, l->r.strategy, l->r.seed, RR_BUILD_NAME);
@@ -747,14 +752,16 @@ static int cmd_minimize(int argc, char **argv)
 	}
 	if (!path)
 		usage_error("minimize needs a reproducer file");
-	struct loaded *l = calloc(1, sizeof *l);
+	static struct loaded loaded;
+	struct loaded *l = &loaded;
 	load_repro(path, NULL, NULL, l);
 	if (!rr__strategy_controlled(l->cfg.strategy))
 		usage_error("minimize needs a controlled reproducer (random, pct or input); this one "
 			    "is %s",
 			    l->r.strategy);
 	rr__driver_signals();
-	struct rr__once *o = malloc(sizeof *o);
+	static struct rr__once once;
+	struct rr__once *o = &once;
 	rr__run_once(&l->cfg, o);
 	if (o->outcome == RR_PASS || o->outcome == RR_ERROR) {
 		fprintf(stderr, "%s: %s does not fail in this build (%s); nothing to minimize\n",

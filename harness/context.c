@@ -209,6 +209,10 @@ void rr__fatal(const char *fmt, ...)
 	va_end(ap);
 	if (w && !rr__ctx.in_process)
 		_exit(RR_WEXIT_ERROR);
+	/* Under a fuzzer (in_process 2, fuzz/libfuzzer.c) exit() would run
+	 * libFuzzer's atexit hook, which saves the input as a crash. */
+	if (rr__ctx.in_process == 2)
+		_exit(RR_EXIT_ENV);
 	exit(RR_EXIT_ENV);
 }
 

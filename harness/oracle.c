@@ -89,14 +89,9 @@ static int parse_sanitizer(const char *log, char *sig, size_t sigcap, char *msg,
 	/* The first two interesting frames of the first stack. */
 	char frames[2][128] = {"", ""};
 	int nf = 0;
-	const char *line = head;
-	while (line && nf < 2) {
-		line = strchr(line, '\n');
-		if (!line)
-			break;
-		line++;
+	for (const char *nl = strchr(head, '\n'); nl && nf < 2; nl = strchr(nl + 1, '\n')) {
 		char fn[128];
-		if (frame_function(line, fn, sizeof fn) && !boring_frame(fn))
+		if (frame_function(nl + 1, fn, sizeof fn) && !boring_frame(fn))
 			snprintf(frames[nf++], sizeof frames[0], "%s", fn);
 	}
 	snprintf(sig, sigcap, "sanitizer:%s:%.*s:%s%s%s", tool, (int)klen, kind, frames[0],

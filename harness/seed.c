@@ -84,7 +84,7 @@ int rr__parse_duration(const char *s, uint64_t *ns)
 	else
 		return -1;
 	double total = v * mult;
-	if (total <= 0 || total > 1e9 * 86400.0 * 365)
+	if (total < 1 || total > 1e9 * 86400.0 * 365) /* < 1 ns would truncate to 0: unlimited */
 		return -1;
 	*ns = (uint64_t)total;
 	return 0;
@@ -166,7 +166,7 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 		if (memchr(line, '\0', n))
 			return set_err(err, errlen, lineno, "%s", "contains a NUL byte");
 		pos = end + 1;
-		if (n && line[n - 1] == '\r')
+		while (n && line[n - 1] == '\r') /* all of them: the writer could not write "x\r" back */
 			line[--n] = '\0';
 		if (!n || line[0] == '#')
 			continue;

@@ -27,7 +27,7 @@
 
 #if defined(__GNUC__)
 #define RR_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define RR_NORETURN __attribute__((noreturn))
+#define RR_NORETURN _Noreturn
 #else
 #define RR_PRINTF(f, a)
 #define RR_NORETURN
@@ -333,9 +333,11 @@ struct rr_completion {
 #define RR_CPORT_RESERVED_USER_DATA UINT64_MAX
 
 /* Opens a port. WANT is RR_CPORT_AUTO (io_uring, else emulated) or a backend
- * by name; asking for io_uring where it is unavailable is an environment
- * error. Returns 0 and the port in *OUT, or -errno after rr_env_error. May be
- * called from setup (a port that lives as long as the worker) or iterate. */
+ * by name. Returns 0 and the port in *OUT; RR_SKIP (after rr_skip, with the
+ * reason) when io_uring was asked for by name and is unavailable here; or
+ * -errno after rr_env_error. Meant for setup (a port that lives as long as
+ * the worker, whose setup returns a nonzero result as is); iterate may open
+ * and close ports too. */
 int rr_cport_open(struct rr_cport **out, enum rr_cport_backend want);
 /* Parses "auto", "io_uring", "emulated"; returns -1 for anything else. */
 int rr_cport_backend_parse(const char *name);
@@ -380,5 +382,79 @@ void rr_cport_close(struct rr_cport *p);
 /* Each scenario file defines exactly one of these, named rr_scenario_<name>,
  * and scenarios/scenarios.def lists it once. */
 #define RR_DEFINE_SCENARIO(id) const struct rr_scenario rr_scenario_##id
+
+/* ------------------------------------------------------------------------ */
+/* Bare build: make bench's baseline, never shipped                          */
+/* ------------------------------------------------------------------------ */
+
+/* scripts/bench.sh compiles the scenario files (only those: the harness
+ * defines the real functions) with -DRR_BARE to measure the harness's
+ * overhead against the bare episode: race points, trace events and fd names
+ * vanish, threads are plain pthreads, and the blocking wrappers call straight
+ * through to the real call. The rest (parameters, rr_bug, the completion
+ * port, timers, rr_work_us, processes) stays the harness's, as under `none`. */
+#if defined(RR_BARE) && !defined(RR_INTERNAL_H)
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+struct rr__bare_thread {
+	pthread_t t;
+};
+static inline void rr__bare_event(const char *fmt, ...)
+{
+	(void)fmt;
+}
+static inline struct rr_thread *rr__bare_thread_start(const char *role, void *(*fn)(void *),
+						      void *arg)
+{
+	struct rr__bare_thread *t = (struct rr__bare_thread *)malloc(sizeof *t);
+	(void)role;
+	if (t && pthread_create(&t->t, NULL, fn, arg) != 0) {
+		free(t);
+		t = NULL;
+	}
+	return (struct rr_thread *)t;
+}
+static inline void *rr__bare_thread_join(struct rr_thread *t)
+{
+	void *ret = NULL;
+	pthread_join(((struct rr__bare_thread *)t)->t, &ret);
+	free(t);
+	return ret;
+}
+static inline void rr__bare_sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+#define rr_point(name) ((void)(name))
+#define rr_event rr__bare_event
+#define rr_fd_name(fd, name) ((void)(fd), (void)(name))
+#define rr_thread_start rr__bare_thread_start
+#define rr_thread_join rr__bare_thread_join
+#define rr_mutex_init(mx, nm) ((void)(nm), (void)pthread_mutex_init(&(mx)->m, NULL))
+#define rr_mutex_destroy(mx) ((void)pthread_mutex_destroy(&(mx)->m))
+#define rr_mutex_lock(mx) ((void)pthread_mutex_lock(&(mx)->m))
+#define rr_mutex_unlock(mx) ((void)pthread_mutex_unlock(&(mx)->m))
+#define rr_cond_init(cv, nm) ((void)(nm), (void)pthread_cond_init(&(cv)->c, NULL))
+#define rr_cond_destroy(cv) ((void)pthread_cond_destroy(&(cv)->c))
+#define rr_cond_wait(cv, mx) ((void)pthread_cond_wait(&(cv)->c, &(mx)->m))
+#define rr_cond_signal(cv) ((void)pthread_cond_signal(&(cv)->c))
+#define rr_cond_broadcast(cv) ((void)pthread_cond_broadcast(&(cv)->c))
+#define rr_poll poll
+#define rr_read read
+#define rr_write write
+#define rr_recv recv
+#define rr_send send
+#define rr_recvfrom recvfrom
+#define rr_sendto sendto
+#define rr_close close
+#define rr_sleep_ns rr__bare_sleep_ns
+#define rr_alloc(size, name) ((void)(name), calloc(1, (size)))
+#define rr_free free
+#define rr_touch(p, what) ((void)(p), (void)(what))
+#endif /* RR_BARE */
 
 #endif /* RACEREPRO_H */
