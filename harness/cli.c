@@ -789,7 +789,22 @@ static int cmd_minimize(int argc, char **argv)
 			break;
 		n--;
 	}
-	/* 2. Turn preemptions into the default choice, one at a time. */
+	/* 2. Delete chunks of decisions, halving the chunk size (ddmin): a
+	 * deleted decision shifts the later ones onto earlier choices. */
+	for (uint32_t chunk = n / 2; chunk >= 1 && tries < 3000; chunk /= 2) {
+		for (uint32_t at = 0; at + chunk <= n && tries < 3000;) {
+			memcpy(trial, best, at);
+			memcpy(trial + at, best + at + chunk, n - at - chunk);
+			tries++;
+			if (still_fails(l, trial, n - chunk, sig, o)) {
+				n -= chunk;
+				memcpy(best, trial, n);
+			} else {
+				at += chunk;
+			}
+		}
+	}
+	/* 3. Turn preemptions into the default choice, one at a time. */
 	for (uint32_t i = 0; i < n && tries < 4000; i++) {
 		if (!best[i])
 			continue;
