@@ -340,6 +340,33 @@ static void test_list_shows_scenarios_and_params(void **state)
 	rrt_free(&r);
 }
 
+/* A full disk: one line naming the problem and the fix, exit 3, and what was
+ * written before stays readable. Needs root for a 48 KiB tmpfs. */
+static void test_full_disk_keeps_what_was_written(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	if (rrt_run(&r, "mount -t tmpfs -o size=48k,mode=0700 tmpfs %s", dir) != 0) {
+		rrt_free(&r);
+		skip(); /* not root, or no mount in this sandbox */
+	}
+	rrt_free(&r);
+	rrt_run(&r, "%s soak broken_pipe --duration 4s --seed 4 --out %s/run --quiet",
+		rrt_bin("none"), dir);
+	int status = r.status;
+	int named = strstr(r.err, "No space left on device") && strstr(r.err, "--out DIR");
+	char path[600];
+	snprintf(path, sizeof path, "%s/run/events.jsonl", dir);
+	size_t lines = rrt_check_jsonl(path);
+	rrt_free(&r);
+	rrt_run(&r, "umount %s", dir);
+	rrt_free(&r);
+	assert_int_equal(status, 3);
+	assert_true(named);
+	assert_true(lines >= 2);
+}
+
 /* Every stored reproducer of broken_pipe replays the same steps to the same
  * end, in the plain build (100 times) and under TSan. */
 static void test_stored_reproducers_replay_identically(void **state)
@@ -427,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_tsan_sees_races_under_control),
 		cmocka_unit_test(test_killed_driver_leaves_parseable_events),
 		cmocka_unit_test(test_interrupted_run_still_writes_summary),
+		cmocka_unit_test(test_full_disk_keeps_what_was_written),
 		cmocka_unit_test(test_stored_reproducers_replay_identically),
 		cmocka_unit_test(test_explain_shows_close_before_write),
 		cmocka_unit_test(test_minimize_keeps_the_failure),
