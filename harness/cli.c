@@ -129,6 +129,7 @@ struct options {
 	int nparams;
 	const char *pnames[RR_MAX_PARAMS];
 	const char *pvalues[RR_MAX_PARAMS];
+	char pname_buf[RR_MAX_PARAMS][64];
 };
 
 static const char *need_arg(int argc, char **argv, int *i)
@@ -211,13 +212,17 @@ static void parse_options(int argc, char **argv, struct options *o, int is_soak)
 				usage_error("--jobs '%s' must be a whole number from 1 to 256", v);
 			o->jobs = (int)j;
 		} else if (!strcmp(a, "--param")) {
-			char *v = argv[i + 1 < argc ? i + 1 : i];
-			need_arg(argc, argv, &i);
-			char *eq = strchr(v, '=');
-			if (!eq || eq == v)
+			const char *v = need_arg(argc, argv, &i);
+			const char *eq = strchr(v, '=');
+			if (!eq || eq == v || (size_t)(eq - v) >= sizeof o->pname_buf[0])
 				usage_error("--param '%s' must look like NAME=VALUE", v);
-			*eq = '\0';
-			add_param(o, v, eq + 1);
+			if (o->nparams >= RR_MAX_PARAMS)
+				usage_error("too many --param options (at most %d)", RR_MAX_PARAMS);
+			/* argv stays as typed: the reports record the command line. */
+			char *name = o->pname_buf[o->nparams];
+			memcpy(name, v, (size_t)(eq - v));
+			name[eq - v] = '\0';
+			add_param(o, name, eq + 1);
 		} else if (!strcmp(a, "--backend")) {
 			add_param(o, "backend", need_arg(argc, argv, &i));
 		} else if (!strcmp(a, "--depth") || !strcmp(a, "--steps")) {

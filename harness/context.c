@@ -164,22 +164,32 @@ const char *rr_scratch_dir(void)
 	return dir;
 }
 
+/* Writers in separate processes track their segments at the same moment:
+ * slots are claimed with compare-and-swap, never by a plain store. */
 void rr_track_shm(int shmid)
 {
 	struct rr__worker_shm *w = rr__ctx.shm;
 	if (!w)
 		return;
-	int n = __atomic_load_n(&w->ntracked, __ATOMIC_SEQ_CST);
-	for (int i = 0; i < n; i++) {
-		if (w->tracked_shm[i] == -1) {
-			w->tracked_shm[i] = shmid;
+	for (;;) {
+		int n = __atomic_load_n(&w->ntracked, __ATOMIC_SEQ_CST);
+		for (int i = 0; i < n; i++) {
+			int freed = -1;
+			if (__atomic_compare_exchange_n(&w->tracked_shm[i], &freed, shmid, 0,
+							__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+				return;
+		}
+		if (n == RR_MAX_TRACKED)
+			rr__fatal("more than %d tracked System V segments", RR_MAX_TRACKED);
+		/* Claim slot n by moving ntracked past it; a concurrent claimant
+		 * then fails its compare-and-swap and retries. Until the store, the
+		 * slot holds -1 (the driver fills them so), never a stale id. */
+		if (__atomic_compare_exchange_n(&w->ntracked, &n, n + 1, 0, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST)) {
+			__atomic_store_n(&w->tracked_shm[n], shmid, __ATOMIC_SEQ_CST);
 			return;
 		}
 	}
-	if (n == RR_MAX_TRACKED)
-		rr__fatal("more than %d tracked System V segments", RR_MAX_TRACKED);
-	w->tracked_shm[n] = shmid;
-	__atomic_store_n(&w->ntracked, n + 1, __ATOMIC_SEQ_CST);
 }
 
 void rr_untrack_shm(int shmid)
@@ -187,9 +197,12 @@ void rr_untrack_shm(int shmid)
 	struct rr__worker_shm *w = rr__ctx.shm;
 	if (!w)
 		return;
-	for (int i = 0; i < w->ntracked; i++)
-		if (w->tracked_shm[i] == shmid)
-			w->tracked_shm[i] = -1;
+	int n = __atomic_load_n(&w->ntracked, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < n; i++) {
+		int mine = shmid;
+		__atomic_compare_exchange_n(&w->tracked_shm[i], &mine, -1, 0, __ATOMIC_SEQ_CST,
+					    __ATOMIC_SEQ_CST);
+	}
 }
 
 void rr__fatal(const char *fmt, ...)

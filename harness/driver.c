@@ -252,6 +252,8 @@ static int spawn_worker(const struct rr__run_config *cfg, struct rr__run_shm *rs
 	struct rr__worker_shm *w = wk->shm;
 	memset(w, 0, offsetof(struct rr__worker_shm, sched));
 	memset(&w->sched, 0, offsetof(struct rr__sched, input));
+	for (int i = 0; i < RR_MAX_TRACKED; i++)
+		w->tracked_shm[i] = -1; /* 0 is a valid shmid: never remove it by mistake */
 	wk->generation++;
 	wk->watchdog = 0;
 	snprintf(wk->log_path, sizeof wk->log_path, "%s/w%d-%d.log", logdir, wk->index,
@@ -848,6 +850,8 @@ int rr__run_in_process(const struct rr__run_config *cfg, struct rr__cell *cell)
 	static struct rr__worker_shm w;
 	static struct rr__run_shm rs;
 	rs.budget = cfg->iterations ? cfg->iterations : 1000;
+	for (int i = 0; i < RR_MAX_TRACKED; i++)
+		w.tracked_shm[i] = -1;
 	signal(SIGPIPE, SIG_IGN);
 	rr__ctx.cfg = cfg;
 	rr__ctx.shm = &w;
