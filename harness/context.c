@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -145,11 +146,30 @@ void rr_env_note(const char *key, const char *fmt, ...)
 		w->nnotes++;
 }
 
+static char in_process_scratch[256];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* With no driver to clean up after it (--no-fork, a fuzz target), the
+ * process removes its own scratch directory when it exits normally. */
+static void remove_in_process_scratch(void)
+{
+	if (in_process_scratch[0])
+		nftw(in_process_scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *rr_scratch_dir(void)
 {
 	struct rr__worker_shm *w = rr__ctx.shm;
 	static char local[256];
-	char *dir = w ? w->scratch : local;
+	char *dir = w && !rr__ctx.in_process ? w->scratch : local;
 	if (dir[0])
 		return dir;
 	/* tmpfs when there is one: fast, and inode numbers are sequential. */
@@ -161,6 +181,10 @@ const char *rr_scratch_dir(void)
 	if (!mkdtemp(tmpl))
 		rr__fatal("mkdtemp(%s): %s", tmpl, strerror(errno));
 	snprintf(dir, 256, "%s", tmpl);
+	if (!w || rr__ctx.in_process) {
+		snprintf(in_process_scratch, sizeof in_process_scratch, "%s", tmpl);
+		atexit(remove_in_process_scratch);
+	}
 	return dir;
 }
 

@@ -863,8 +863,6 @@ int rr__run_in_process(const struct rr__run_config *cfg, struct rr__cell *cell)
 	for (int i = 0; i < w.ntracked; i++)
 		if (w.tracked_shm[i] >= 0)
 			shmctl(w.tracked_shm[i], IPC_RMID, NULL);
-	if (w.scratch[0])
-		nftw(w.scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (rc == RR_WEXIT_SKIP) {
 		cell->skipped = 1;
 		snprintf(cell->skip_reason, sizeof cell->skip_reason, "%s", w.message);
