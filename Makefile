@@ -44,14 +44,22 @@ TEST_SCENARIO_OBJ := $(BUILD)/obj/tests/test_scenarios.o
 BIN := $(BUILD)/racerepro
 TEST_BIN := $(BUILD)/racerepro-test
 DEPS_STAMP := $(BUILDROOT)/.deps-$(shell id -u)
+TEST_DEPS_STAMP := $(BUILDROOT)/.test-deps-$(shell id -u)
 
 .PHONY: all deps soak test fuzz bench clean lint check-tests
 all: $(BIN)
 
 # Installs what is missing once; scripts/install-deps.sh --check is cheap.
+# Building needs the build group (and gdb for crash backtraces); the tests
+# need the test group too (cmocka, xmllint, PyYAML, chromium) and fuzz.
 $(DEPS_STAMP):
 	@mkdir -p $(BUILDROOT)
-	@scripts/install-deps.sh --check build test tools 2>/dev/null || scripts/install-deps.sh build test tools
+	@scripts/install-deps.sh --check build tools 2>/dev/null || scripts/install-deps.sh build tools
+	@touch $@
+$(TEST_DEPS_STAMP):
+	@mkdir -p $(BUILDROOT)
+	@scripts/install-deps.sh --check build tools test fuzz 2>/dev/null || \
+		scripts/install-deps.sh build tools test fuzz
 	@touch $@
 deps:
 	scripts/install-deps.sh all
@@ -86,25 +94,27 @@ UNIT_OBJ := $(patsubst %.c,$(BUILDROOT)/none/obj/%.o,$(HARNESS_SRC) $(SCENARIO_S
 TEST_CFLAGS := -std=gnu11 -O1 -g -pthread $(WARN) -Iharness/include -Iharness -Itests
 TEST_LIBS := -lcmocka -ljansson -luring -lssl -lcrypto -lm -pthread
 
-$(BUILDROOT)/tests/test_unit_%: tests/test_unit_%.c tests/testlib.c tests/testlib.h $(UNIT_OBJ)
+$(BUILDROOT)/tests/test_unit_%: tests/test_unit_%.c tests/testlib.c tests/testlib.h $(UNIT_OBJ) $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC [test] $<"
 	@$(CC) $(TEST_CFLAGS) -o $@ $< tests/testlib.c $(UNIT_OBJ) $(TEST_LIBS)
 
-$(BUILDROOT)/tests/test_%: tests/test_%.c tests/testlib.c tests/testlib.h $(DEPS_STAMP)
+$(BUILDROOT)/tests/test_%: tests/test_%.c tests/testlib.c tests/testlib.h $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC [test] $<"
 	@$(CC) $(TEST_CFLAGS) -o $@ $< tests/testlib.c $(TEST_LIBS)
 
 check-tests: $(TEST_PROGS)
 
-test:
-	@$(MAKE) --no-print-directory SAN=none all $(BUILD:none=none)/racerepro-test
-	@$(MAKE) --no-print-directory SAN=asan build/asan/racerepro build/asan/racerepro-test
-	@$(MAKE) --no-print-directory SAN=tsan build/tsan/racerepro build/tsan/racerepro-test
+# Builds plain, ASan and TSan (product and test binaries) and the fuzz
+# targets, then runs every test program; ends with "N passed, N failed".
+test: $(TEST_DEPS_STAMP)
+	@$(MAKE) --no-print-directory SAN=none $(BUILDROOT)/none/racerepro $(BUILDROOT)/none/racerepro-test
+	@$(MAKE) --no-print-directory SAN=asan $(BUILDROOT)/asan/racerepro $(BUILDROOT)/asan/racerepro-test
+	@$(MAKE) --no-print-directory SAN=tsan $(BUILDROOT)/tsan/racerepro $(BUILDROOT)/tsan/racerepro-test
 	@$(MAKE) --no-print-directory fuzz-targets
 	@$(MAKE) --no-print-directory SAN=none check-tests
-	@scripts/run-tests.sh $(TEST_PROGS)
+	@RR_BUILDROOT=$(BUILDROOT) scripts/run-tests.sh $(TEST_PROGS)
 
 # ---- soak, fuzz, bench ----------------------------------------------------
 SCENARIO ?=

@@ -45,6 +45,7 @@ static const char *const usage_text =
 	"  explain FILE                 print a reproducer's interleaving step by step\n"
 	"  minimize FILE [-o OUT]       shorten a controlled reproducer's schedule\n"
 	"  report DIR                   rebuild summary.* and junit.xml from events.jsonl\n"
+	"  bench [--quick]              measure time to reproduce, rate and overhead\n"
 	"  ftok-audit [--proj ID] PATH...  find System V keys that collide\n"
 	"\n"
 	"Run 'racerepro COMMAND --help' for a command's options.\n"

@@ -279,7 +279,9 @@ void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int f
 		fprintf(stderr, "%s\n", line);
 	}
 	uint64_t now = rr__mono_ns();
-	if (final || now - last_event_ns >= 5000000000ull) {
+	/* A cell's first line is always written, so a run killed right after
+	 * a cell starts still shows that cell when rebuilt. */
+	if (final || cell->iterations == 0 || now - last_event_ns >= 5000000000ull) {
 		last_event_ns = now;
 		char fields[4096];
 		size_t n = (size_t)snprintf(

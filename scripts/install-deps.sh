@@ -2,7 +2,8 @@
 # Installs, idempotently, what racerepro needs from Debian's archive.
 #   scripts/install-deps.sh [--check] [GROUP...]
 # Groups: build (libraries and headers the binary links), test (cmocka, xmllint,
-# python3-yaml), fuzz (clang, afl++), tools (gdb), all (default).
+# python3-yaml, chromium for the HTML report test), fuzz (clang, afl++,
+# libFuzzer's runtime), tools (gdb, for crash backtraces), all (default).
 # --check only reports: exit 0 when everything is present, 1 otherwise.
 # Not running as root, it prints the exact apt-get line instead of running it.
 set -euo pipefail
@@ -24,7 +25,7 @@ done
 # package:probe pairs. A probe is a header (contains .h), or a command name.
 declare -A probes=(
 	[build]="liburing-dev:liburing.h libssl-dev:openssl/ssl.h libjansson-dev:jansson.h"
-	[test]="libcmocka-dev:cmocka.h libxml2-utils:xmllint python3-yaml:python3-yaml"
+	[test]="libcmocka-dev:cmocka.h libxml2-utils:xmllint python3-yaml:python3-yaml chromium:chromium"
 	[fuzz]="clang:clang afl++:afl-clang-fast libclang-rt-14-dev:libclang-rt"
 	[tools]="gdb:gdb"
 )

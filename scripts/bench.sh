@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# make bench [BENCH=quick|full]: builds what the bench needs and runs
+# `racerepro bench`, which writes reports/bench.md, bench.json and bench.svg.
+#
+#   scripts/bench.sh [quick|full] [extra racerepro bench options...]
+#
+# Builds (under $BUILDROOT, default build):
+#   none/racerepro        the harness that times the strategies (make's BIN)
+#   asan/, tsan/          for the per-build rate table; full mode makes them,
+#                         quick mode uses them only if they exist already
+#   fuzz/libfuzzer/<sc>   the libFuzzer targets (clang) for the libfuzzer rows,
+#                         which only full mode measures
+#   bare/none/racerepro   the same program with the scenarios compiled with
+#                         -DRR_BARE (racerepro.h: race points and traces
+#                         compiled out, wrappers straight to the real calls),
+#                         the baseline of the overhead table
+# quick: 5 trials per strategy, caps of 1000 iterations / 3 s, short rate runs:
+# about two minutes once the builds exist. full: 20 trials, caps of 100000
+# iterations / 30 s, 5 s rate runs: tens of minutes (the `none` baseline
+# often runs to the cap).
+set -euo pipefail
+
+mode=${1:-full}
+[ $# -eq 0 ] || shift
+case "$mode" in
+quick | full) ;;
+*)
+	echo "bench.sh: unknown mode '$mode' (use quick or full)" >&2
+	exit 2
+	;;
+esac
+
+cd "$(dirname "$0")/.."
+root=${BUILDROOT:-${RR_BUILDROOT:-build}}
+make_cmd=${MAKE:-make}
+mk() { "$make_cmd" --no-print-directory "$@" >&2; }
+
+mk BUILDROOT="$root" SAN=none
+builds=none
+for san in asan tsan; do
+	if [ "$mode" = full ]; then
+		mk BUILDROOT="$root" SAN="$san"
+	fi
+	if [ -x "$root/$san/racerepro" ]; then
+		builds="$builds,$san"
+	else
+		echo "bench.sh: $root/$san/racerepro is not built; quick mode leaves it out (make SAN=$san adds it)" >&2
+	fi
+done
+# The libFuzzer targets (fuzz/fuzz.mk: clang, ASan) for the libfuzzer rows,
+# full mode only.
+if [ "$mode" = full ]; then
+	mk BUILDROOT="$root" fuzz-libfuzzer ||
+		echo "bench.sh: the libFuzzer targets did not build; the libfuzzer rows are left out" >&2
+fi
+# The bare build is a build of its own (same Makefile, same flags, plus
+# RR_BARE); harness files include rr_internal.h first, which keeps the bare
+# block of racerepro.h out of them.
+mk BUILDROOT="$root/bare" SAN=none CFLAGS=-DRR_BARE
+
+args=(--buildroot "$root" --builds "$builds" --bare "$root/bare/none/racerepro" --out reports)
+# The libfuzzer rows cost a fuzzer start (and the scenario's setup) per trial:
+# full mode only, to keep quick mode near two minutes.
+if [ "$mode" = quick ]; then
+	args+=(--quick)
+else
+	args+=(--fuzz-dir "$root/fuzz/libfuzzer")
+fi
+mkdir -p reports
+echo "bench.sh: $root/none/racerepro bench ${args[*]} $*" >&2
+exec "$root/none/racerepro" bench "${args[@]}" "$@"
