@@ -157,6 +157,13 @@ static void test_fixed_broken_pipe_clean_plain(void **state)
 {
 	(void)state;
 	fixed_runs_clean("none", "portfolio");
+	/* Two workers share one iteration budget exactly. */
+	json_t *j = run_json("none",
+			     "run broken_pipe --variant fixed --strategy random --jobs 2 "
+			     "--iterations 2001",
+			     0, NULL);
+	assert_int_equal(rrt_outcome(rrt_cell(j, "broken_pipe", "fixed"), "pass"), 2001);
+	json_decref(j);
 }
 
 static void test_fixed_broken_pipe_clean_asan(void **state)
