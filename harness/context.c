@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,7 +98,7 @@ void rr_bug(const char *fmt, ...)
 		va_end(ap);
 		abort();
 	}
-	_exit(RR_WEXIT_BUG);
+	rr__exit_now(RR_WEXIT_BUG);
 }
 
 int rr_env_error(int err, const char *fmt, ...)
@@ -229,6 +230,13 @@ void rr_untrack_shm(int shmid)
 	}
 }
 
+void rr__exit_now(int code)
+{
+	fflush(stderr);
+	for (;;)
+		syscall(SYS_exit_group, code);
+}
+
 void rr__fatal(const char *fmt, ...)
 {
 	va_list ap;
@@ -245,7 +253,7 @@ void rr__fatal(const char *fmt, ...)
 	fputc('\n', stderr);
 	va_end(ap);
 	if (w && !rr__ctx.in_process)
-		_exit(RR_WEXIT_ERROR);
+		rr__exit_now(RR_WEXIT_ERROR);
 	/* Under a fuzzer (in_process 2, fuzz/libfuzzer.c) exit() would run
 	 * libFuzzer's atexit hook, which saves the input as a crash. */
 	if (rr__ctx.in_process == 2)
@@ -261,10 +269,10 @@ void rr__propagate_child(int status)
 		int code = WEXITSTATUS(status);
 		if (rr__ctx.in_process && code == RR_WEXIT_BUG)
 			abort();
-		_exit(code);
+		rr__exit_now(code);
 	}
 	int sig = WTERMSIG(status);
 	signal(sig, SIG_DFL);
 	raise(sig);
-	_exit(128 + sig);
+	rr__exit_now(128 + sig);
 }

@@ -218,7 +218,7 @@ static void worker_main(const struct rr__run_config *cfg, struct rr__worker_shm 
 	int rc = iterate_loop(cfg, rs);
 	if (rc == RR_WEXIT_DONE)
 		exit(0); /* exit, not _exit: LeakSanitizer checks here */
-	_exit(rc);
+	rr__exit_now(rc);
 }
 
 /* ------------------------------------------------------------------------ */

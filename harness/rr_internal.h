@@ -266,6 +266,12 @@ RR_NORETURN void rr__propagate_child(int status);
 /* The scheduler found every thread parked with nothing able to wake one. */
 RR_NORETURN void rr__deadlock(const char *why);
 
+/* Ends this process at once with CODE, like _exit but without the
+ * sanitizers' exit-time checks: a finding ends a worker whose other threads
+ * are still running, and TSan must not turn that into a thread-leak report
+ * that hides the finding. */
+RR_NORETURN void rr__exit_now(int code);
+
 /* Harness failure: prints "racerepro: WHAT" and exits the worker with the
  * error code (the CLI with RR_EXIT_ENV). */
 RR_NORETURN void rr__fatal(const char *fmt, ...) RR_PRINTF(1, 2);

@@ -467,7 +467,7 @@ RR_NORETURN void rr__deadlock(const char *why)
 		fprintf(stderr, "racerepro: hang: %s\n", why);
 		abort();
 	}
-	_exit(RR_WEXIT_HANG);
+	rr__exit_now(RR_WEXIT_HANG);
 }
 
 const char *rr_role(void)
