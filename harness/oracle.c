@@ -53,7 +53,8 @@ static int frame_function(const char *line, char *fn, size_t cap)
 		n++;
 	memcpy(fn, p, n);
 	fn[n] = '\0';
-	return n > 0;
+	/* An unsymbolized frame (TSan prints "<null>") names nothing. */
+	return n > 0 && strcmp(fn, "<null>") != 0;
 }
 
 /* Parses the first report in LOG into a signature and a message. */
