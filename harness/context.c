@@ -158,12 +158,17 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return 0;
 }
 
+void rr__remove_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* With no driver to clean up after it (--no-fork, a fuzz target), the
  * process removes its own scratch directory when it exits normally. */
 static void remove_in_process_scratch(void)
 {
 	if (in_process_scratch[0])
-		nftw(in_process_scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		rr__remove_tree(in_process_scratch);
 }
 
 const char *rr_scratch_dir(void)

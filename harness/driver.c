@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -343,15 +342,6 @@ static void remove_san_logs(const char *prefix)
 	closedir(d);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* Removes what a dead worker may have left: its process group, its System V
  * segments, its scratch directory. */
 static void clean_after(struct worker *wk)
@@ -364,10 +354,10 @@ static void clean_after(struct worker *wk)
 			shmctl(w->tracked_shm[i], IPC_RMID, NULL);
 	w->ntracked = 0;
 	if (w->scratch[0] && !strncmp(w->scratch, "/", 1) && strstr(w->scratch, "racerepro-"))
-		nftw(w->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		rr__remove_tree(w->scratch);
 	w->scratch[0] = '\0';
 	if (wk->core_dir[0])
-		nftw(wk->core_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		rr__remove_tree(wk->core_dir);
 	free(wk->hang_backtrace);
 	wk->hang_backtrace = NULL;
 }

@@ -6,6 +6,7 @@
 #define RR_DRIVER_H
 
 #include <limits.h>
+#include <stdio.h>
 
 #include "rr_internal.h"
 
@@ -100,5 +101,8 @@ int rr__report_finish(struct rr__run *run);
 void rr__report_print_summary(const struct rr__run *run, FILE *f);
 void rr__cell_verdict(struct rr__run *run, struct rr__cell *cell);
 char *rr__json_escape(const char *s, char *out, size_t cap);
+void rr__xml_escape(FILE *f, const char *s);
+void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cell *c,
+			const char *build);
 
 #endif

@@ -60,7 +60,7 @@ char *rr__json_escape(const char *s, char *out, size_t cap)
 	return out;
 }
 
-static void xml_escape(FILE *f, const char *s)
+void rr__xml_escape(FILE *f, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		switch (*p) {
@@ -497,6 +497,62 @@ static void write_summary_json(struct rr__run *run, int holds)
 	close_out(run, f, "summary.json", tmp);
 }
 
+/* One <testcase> for cell C: classname racerepro.<scenario> (or, in a report
+ * merged across builds, racerepro.<build>.<scenario>), name the variant. A
+ * failure's text carries the command that replays each signature. */
+void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cell *c,
+			const char *build)
+{
+	fprintf(f, "    <testcase classname=\"racerepro.");
+	if (build) {
+		rr__xml_escape(f, build);
+		fputc('.', f);
+	}
+	rr__xml_escape(f, c->scenario->name);
+	fprintf(f, "\" name=\"");
+	rr__xml_escape(f, c->variant->name);
+	fprintf(f, "\" time=\"%.3f\">\n", c->elapsed_s);
+	char replay[PATH_MAX * 2] = "";
+	const struct rr__signature *s0 = c->nsigs ? &c->sigs[0] : NULL;
+	if (s0)
+		replay_command(run, s0, replay, sizeof replay);
+	if (!strcmp(c->verdict, "failed") && s0) {
+		fprintf(f, "      <failure message=\"");
+		rr__xml_escape(f, s0->sig);
+		fprintf(f, "\" type=\"%s\">", rr__outcome_names[s0->klass]);
+		for (int k = 0; k < c->nsigs; k++) {
+			char each[PATH_MAX * 2], text[PATH_MAX * 3];
+			replay_command(run, &c->sigs[k], each, sizeof each);
+			snprintf(text, sizeof text, "%s (%" PRIu64 "x)\n%s\nreplay: %s\n", c->sigs[k].sig,
+				 c->sigs[k].count, c->sigs[k].message, each);
+			rr__xml_escape(f, text);
+		}
+		fprintf(f, "</failure>\n");
+	} else if (!strcmp(c->verdict, "missed")) {
+		fprintf(f,
+			"      <failure message=\"detection miss: the buggy variant did not "
+			"reproduce in %" PRIu64 " iterations\" type=\"missed\"/>\n",
+			c->iterations);
+	} else if (!strcmp(c->verdict, "error")) {
+		fprintf(f, "      <error message=\"");
+		rr__xml_escape(f, s0 ? s0->message : "environment error");
+		fprintf(f, "\"/>\n");
+	} else if (!strcmp(c->verdict, "skipped")) {
+		fprintf(f, "      <skipped message=\"");
+		rr__xml_escape(f, c->skip_reason);
+		fprintf(f, "\"/>\n");
+	}
+	char out[PATH_MAX * 3];
+	snprintf(out, sizeof out, "%s%s%s: %" PRIu64 " iterations, verdict %s%s%s%s%s%s\n",
+		 build ? build : "", build ? " build: " : "",
+		 c->variant->expect_failure ? "expected failure" : "must not fail", c->iterations,
+		 c->verdict, c->interrupted ? " (interrupted)" : "", s0 ? "; first signature " : "",
+		 s0 ? s0->sig : "", s0 ? "; replay: " : "", replay);
+	fprintf(f, "      <system-out>");
+	rr__xml_escape(f, out);
+	fprintf(f, "</system-out>\n    </testcase>\n");
+}
+
 static void write_junit(struct rr__run *run)
 {
 	char tmp[PATH_MAX + 64];
@@ -521,49 +577,8 @@ static void write_junit(struct rr__run *run)
 		"  <testsuite name=\"racerepro\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
 		"skipped=\"%d\" time=\"%.3f\">\n",
 		run->ncells, failures, errors, skipped, total);
-	for (int i = 0; i < run->ncells; i++) {
-		const struct rr__cell *c = &run->cells[i];
-		fprintf(f, "    <testcase classname=\"racerepro.%s\" name=\"%s\" time=\"%.3f\">\n",
-			c->scenario->name, c->variant->name, c->elapsed_s);
-		char replay[PATH_MAX * 2] = "";
-		const struct rr__signature *s0 = c->nsigs ? &c->sigs[0] : NULL;
-		if (s0)
-			replay_command(run, s0, replay, sizeof replay);
-		if (!strcmp(c->verdict, "failed")) {
-			fprintf(f, "      <failure message=\"");
-			xml_escape(f, s0->sig);
-			fprintf(f, "\" type=\"%s\">", rr__outcome_names[s0->klass]);
-			for (int k = 0; k < c->nsigs; k++) {
-				replay_command(run, &c->sigs[k], replay, sizeof replay);
-				char text[PATH_MAX * 3];
-				snprintf(text, sizeof text, "%s (%" PRIu64 "x)\n%s\nreplay: %s\n",
-					 c->sigs[k].sig, c->sigs[k].count, c->sigs[k].message, replay);
-				xml_escape(f, text);
-			}
-			fprintf(f, "</failure>\n");
-		} else if (!strcmp(c->verdict, "missed")) {
-			fprintf(f,
-				"      <failure message=\"detection miss: the buggy variant did not "
-				"reproduce in %" PRIu64 " iterations\" type=\"missed\"/>\n",
-				c->iterations);
-		} else if (!strcmp(c->verdict, "error")) {
-			fprintf(f, "      <error message=\"");
-			xml_escape(f, s0 ? s0->message : "environment error");
-			fprintf(f, "\"/>\n");
-		} else if (!strcmp(c->verdict, "skipped")) {
-			fprintf(f, "      <skipped message=\"");
-			xml_escape(f, c->skip_reason);
-			fprintf(f, "\"/>\n");
-		}
-		char out[PATH_MAX * 3];
-		snprintf(out, sizeof out, "%s: %" PRIu64 " iterations, verdict %s%s%s%s%s\n",
-			 c->variant->expect_failure ? "expected failure" : "must not fail",
-			 c->iterations, c->verdict, s0 ? "; first signature " : "",
-			 s0 ? s0->sig : "", s0 ? "; replay: " : "", s0 ? replay : "");
-		fprintf(f, "      <system-out>");
-		xml_escape(f, out);
-		fprintf(f, "</system-out>\n    </testcase>\n");
-	}
+	for (int i = 0; i < run->ncells; i++)
+		rr__junit_testcase(f, run, &run->cells[i], NULL);
 	fprintf(f, "  </testsuite>\n</testsuites>\n");
 	close_out(run, f, "junit.xml", tmp);
 }

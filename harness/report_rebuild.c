@@ -513,22 +513,6 @@ static void self_path_from(struct rr__run *run)
 
 /* ---- merging folders ------------------------------------------------------ */
 
-static void xml_text(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&apos;", f); break;
-		default:
-			/* XML 1.0 allows no other control characters. */
-			fputc(*p < 0x20 && *p != '\n' && *p != '\t' ? '?' : *p, f);
-		}
-	}
-}
-
 /* One testsuite per build, one testcase per cell, classname
  * racerepro.<build>.<scenario>: report.c's mapping, made unique across builds.
  * Replaces the junit.xml that rr__report_finish wrote. */
@@ -579,64 +563,12 @@ static int write_merged_junit(struct rebuild *rb)
 			t += run->cells[i].elapsed_s;
 		}
 		fprintf(f, "  <testsuite name=\"racerepro.");
-		xml_text(f, builds[b]);
+		rr__xml_escape(f, builds[b]);
 		fprintf(f, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
 			n[0], n[1], n[2], n[3], t);
-		for (int i = 0; i < run->ncells; i++) {
-			const struct rr__cell *c = &run->cells[i];
-			if (strcmp(rb->build[i], builds[b]))
-				continue;
-			fprintf(f, "    <testcase classname=\"racerepro.");
-			xml_text(f, builds[b]);
-			fputc('.', f);
-			xml_text(f, c->scenario->name);
-			fprintf(f, "\" name=\"");
-			xml_text(f, c->variant->name);
-			fprintf(f, "\" time=\"%.3f\">\n", c->elapsed_s);
-			const struct rr__signature *s0 = c->nsigs ? &c->sigs[0] : NULL;
-			char replay[PATH_MAX * 2] = "";
-			if (s0)
-				snprintf(replay, sizeof replay, "%s replay %s/%s/failure.repro",
-					 run->self_path, run->dir, s0->dir);
-			if (!strcmp(c->verdict, "failed") && s0) {
-				fprintf(f, "      <failure message=\"");
-				xml_text(f, s0->sig);
-				fprintf(f, "\" type=\"%s\">", rr__outcome_names[s0->klass]);
-				for (int k = 0; k < c->nsigs; k++) {
-					const struct rr__signature *s = &c->sigs[k];
-					char text[PATH_MAX * 3];
-					snprintf(text, sizeof text,
-						 "%s (%" PRIu64 "x)\n%s\nreplay: %s replay %s/%s/failure.repro\n",
-						 s->sig, s->count, s->message, run->self_path, run->dir,
-						 s->dir);
-					xml_text(f, text);
-				}
-				fprintf(f, "</failure>\n");
-			} else if (!strcmp(c->verdict, "missed")) {
-				fprintf(f,
-					"      <failure message=\"detection miss: the buggy variant did not "
-					"reproduce in %" PRIu64 " iterations\" type=\"missed\"/>\n",
-					c->iterations);
-			} else if (!strcmp(c->verdict, "error")) {
-				fprintf(f, "      <error message=\"");
-				xml_text(f, s0 ? s0->message : "environment error");
-				fprintf(f, "\"/>\n");
-			} else if (!strcmp(c->verdict, "skipped")) {
-				fprintf(f, "      <skipped message=\"");
-				xml_text(f, c->skip_reason);
-				fprintf(f, "\"/>\n");
-			}
-			char out[PATH_MAX * 3];
-			snprintf(out, sizeof out,
-				 "%s build: %s: %" PRIu64 " iterations, verdict %s%s%s%s%s%s\n",
-				 builds[b], c->variant->expect_failure ? "expected failure" : "must not fail",
-				 c->iterations, c->verdict, c->interrupted ? " (interrupted)" : "",
-				 s0 ? "; first signature " : "", s0 ? s0->sig : "",
-				 s0 ? "; replay: " : "", replay);
-			fprintf(f, "      <system-out>");
-			xml_text(f, out);
-			fprintf(f, "</system-out>\n    </testcase>\n");
-		}
+		for (int i = 0; i < run->ncells; i++)
+			if (!strcmp(rb->build[i], builds[b]))
+				rr__junit_testcase(f, run, &run->cells[i], builds[b]);
 		fprintf(f, "  </testsuite>\n");
 	}
 	fprintf(f, "</testsuites>\n");

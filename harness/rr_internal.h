@@ -272,6 +272,9 @@ RR_NORETURN void rr__deadlock(const char *why);
  * that hides the finding. */
 RR_NORETURN void rr__exit_now(int code);
 
+/* rm -rf PATH (no symlinks followed). */
+void rr__remove_tree(const char *path);
+
 /* Harness failure: prints "racerepro: WHAT" and exits the worker with the
  * error code (the CLI with RR_EXIT_ENV). */
 RR_NORETURN void rr__fatal(const char *fmt, ...) RR_PRINTF(1, 2);
