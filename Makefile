@@ -3,7 +3,7 @@
 #   make [SAN=none|asan|tsan|ubsan]     build/<san>/racerepro
 #   make soak SCENARIO=broken_pipe [VARIANT=both] [DURATION=60s] [SAN=none] [STRATEGY=portfolio] [JOBS=1]
 #   make test                           unit + end-to-end tests, plain, ASan and TSan builds
-#   make fuzz SCENARIO=x ENGINE=libfuzzer|afl [DURATION=60s] [JOBS=1]
+#   make fuzz SCENARIO=x ENGINE=libfuzzer|libfuzzer-tsan|afl [VARIANT=buggy] [DURATION=60s] [JOBS=1]   (fuzz/README.md)
 #   make bench [BENCH=quick]            reports/bench.{md,json,svg}
 #   make deps                           install what is missing (scripts/install-deps.sh)
 

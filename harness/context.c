@@ -175,7 +175,7 @@ const char *rr_scratch_dir(void)
 {
 	struct rr__worker_shm *w = rr__ctx.shm;
 	static char local[256];
-	char *dir = w && !rr__ctx.in_process ? w->scratch : local;
+	char *dir = w ? w->scratch : local;
 	if (dir[0])
 		return dir;
 	/* tmpfs when there is one: fast, and inode numbers are sequential. */

@@ -105,8 +105,11 @@ int rr__repro_write(const char *path, const struct rr__repro *r)
 	fprintf(f, "%s %d\n", REPRO_MAGIC, REPRO_VERSION);
 	fprintf(f, "scenario %s\nvariant %s\nstrategy %s\n", r->scenario, r->variant, r->strategy);
 	fprintf(f, "seed 0x%016" PRIx64 "\n", r->seed);
-	if (!strcmp(r->strategy, "pct"))
-		fprintf(f, "pct-depth %u\npct-steps %u\n", r->pct_depth, r->pct_steps);
+	/* 0 means "the default" (depth 3, steps learned): such a line is left out. */
+	if (!strcmp(r->strategy, "pct") && r->pct_depth)
+		fprintf(f, "pct-depth %u\n", r->pct_depth);
+	if (!strcmp(r->strategy, "pct") && r->pct_steps)
+		fprintf(f, "pct-steps %u\n", r->pct_steps);
 	fprintf(f, "schedule");
 	for (uint32_t i = 0; i < r->nschedule; i++)
 		fprintf(f, " %02x", r->schedule[i]);
@@ -157,7 +160,8 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 		while (end < len && text[end] != '\n')
 			end++;
 		lineno++;
-		char line[4096 * 3 + 64];
+		/* The longest line the writer makes: a full schedule, 3 chars a byte. */
+		char line[RR_MAX_SCHEDULE * 3 + 64];
 		size_t n = end - pos;
 		if (n >= sizeof line)
 			return set_err(err, errlen, lineno, "%s", "line too long");

@@ -101,6 +101,36 @@ static void test_repro_roundtrip(void **state)
 	assert_string_equal(back.param_values[0], "20");
 }
 
+/* Found by the parser fuzz target: a full-length schedule must read back,
+ * and a pct reproducer without depth or steps must round-trip. */
+static void test_repro_roundtrip_edges(void **state)
+{
+	(void)state;
+	static struct rr__repro r, back;
+	memset(&r, 0, sizeof r);
+	strcpy(r.scenario, "broken_pipe");
+	strcpy(r.variant, "buggy");
+	strcpy(r.strategy, "input");
+	strcpy(r.build, "none");
+	strcpy(r.signature, "bug:x");
+	r.nschedule = RR_MAX_SCHEDULE;
+	for (uint32_t i = 0; i < r.nschedule; i++)
+		r.schedule[i] = (uint8_t)(i * 7);
+	char path[600], err[256];
+	snprintf(path, sizeof path, "%s/long.repro", rrt_tmpdir());
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	if (rr__repro_read(path, &back, err, sizeof err) != 0)
+		fail_msg("a full schedule does not read back: %s", err);
+	assert_int_equal(back.nschedule, RR_MAX_SCHEDULE);
+	assert_memory_equal(back.schedule, r.schedule, RR_MAX_SCHEDULE);
+	strcpy(r.strategy, "pct");
+	r.nschedule = 0;
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	if (rr__repro_read(path, &back, err, sizeof err) != 0)
+		fail_msg("pct without depth does not read back: %s", err);
+	assert_int_equal(back.pct_depth, 0);
+}
+
 static void expect_parse_error(const char *text, const char *what)
 {
 	struct rr__repro r;
@@ -283,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_iteration_seeds_are_stable_and_distinct),
 		cmocka_unit_test(test_repro_roundtrip),
+		cmocka_unit_test(test_repro_roundtrip_edges),
 		cmocka_unit_test(test_repro_errors_name_the_line),
 		cmocka_unit_test(test_input_strategy_consumes_bytes_then_defaults),
 		cmocka_unit_test(test_pct_is_a_function_of_its_seed),

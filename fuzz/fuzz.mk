@@ -1,0 +1,111 @@
+# fuzz.mk: the fuzz targets, included by the Makefile.
+#
+#   make fuzz-targets         every target below (make test builds them too)
+#   make fuzz-libfuzzer       $(BUILDROOT)/fuzz/libfuzzer/<scenario>       clang, ASan
+#   make fuzz-libfuzzer-tsan  $(BUILDROOT)/fuzz/libfuzzer-tsan/<scenario>  clang, TSan (data-race oracles)
+#   make fuzz-afl             $(BUILDROOT)/fuzz/afl/<scenario>             afl-clang-fast, ASan, persistent
+#   make fuzz-parsers         $(BUILDROOT)/fuzz/parsers/parsers            clang, ASan + UBSan
+#
+# One source, fuzz/libfuzzer.c, is compiled once per scenario with
+# -DRR_FUZZ_SCENARIO=<name> and linked with every harness and scenario object
+# except harness/main.c: with -fsanitize=fuzzer for libFuzzer, with AFL++'s
+# libFuzzer driver (libAFLDriver.a, persistent mode) for AFL++. The variant is
+# buggy unless RR_FUZZ_VARIANT=<variant> is set when the target runs.
+# Each flavour has its own object folder: the sanitizer and the coverage
+# instrumentation differ.
+
+FUZZ_ROOT := $(BUILDROOT)/fuzz
+FUZZ_SCENARIOS := $(shell sed -n 's/^RR_SCENARIO(\([a-z0-9_]*\))/\1/p' scenarios/scenarios.def)
+# Scenarios whose oracle is (also) a data race get a TSan-flavoured target.
+FUZZ_TSAN_SCENARIOS := broken_pipe
+FUZZ_CLANG ?= clang
+FUZZ_AFL_CC ?= afl-clang-fast
+AFL_DRIVER ?= $(firstword $(wildcard /usr/lib/afl/libAFLDriver.a /usr/local/lib/afl/libAFLDriver.a))
+
+FUZZ_ENGINE_SRC := $(filter-out harness/main.c,$(wildcard harness/*.c)) $(wildcard scenarios/*.c)
+FUZZ_HEADERS := $(wildcard harness/*.h harness/include/*.h scenarios/*.def) fuzz/fuzz.mk
+# The fuzz stamp: clang and afl++ are installed once, like the build deps.
+FUZZ_DEPS_STAMP := $(BUILDROOT)/.fuzz-deps-$(shell id -u)
+# BASE_CFLAGS minus what only gcc knows (the warnings are gcc's choice of CC).
+FUZZ_CFLAGS := $(filter-out -O2 -Wno-format-truncation,$(BASE_CFLAGS)) -O1 -fno-sanitize-recover=all
+
+FUZZ_CC_libfuzzer := $(FUZZ_CLANG)
+FUZZ_FLAGS_libfuzzer := -fsanitize=fuzzer-no-link,address -DRR_BUILD_ASAN -DRR_BUILD_NAME=\"asan\"
+FUZZ_LINK_libfuzzer := -fsanitize=fuzzer,address
+FUZZ_CC_libfuzzer-tsan := $(FUZZ_CLANG)
+# No code coverage here: clang 14's TSan instruments the coverage pass's
+# counters, and every scenario thread bumping them would be a reported race.
+# The target's feedback is then the interleaving pairs alone (atomic
+# counters, fuzz/libfuzzer.c), which is what a data-race target wants anyway.
+FUZZ_FLAGS_libfuzzer-tsan := -fsanitize=thread -DRR_BUILD_TSAN -DRR_BUILD_NAME=\"tsan\"
+FUZZ_LINK_libfuzzer-tsan := -fsanitize=fuzzer,thread
+# AFL_USE_ASAN=1 makes afl-clang-fast add ASan as AFL++ documents it.
+FUZZ_CC_afl := AFL_USE_ASAN=1 AFL_QUIET=1 $(FUZZ_AFL_CC)
+FUZZ_FLAGS_afl := -DRR_BUILD_ASAN -DRR_BUILD_NAME=\"asan\" -DRR_FUZZ_AFL
+FUZZ_LINK_afl := $(AFL_DRIVER) -lstdc++
+FUZZ_CC_parsers := $(FUZZ_CLANG)
+FUZZ_FLAGS_parsers := -fsanitize=fuzzer-no-link,address,undefined -DRR_BUILD_ASAN -DRR_BUILD_NAME=\"asan\"
+FUZZ_LINK_parsers := -fsanitize=fuzzer,address,undefined
+
+.PHONY: fuzz-targets fuzz-libfuzzer fuzz-libfuzzer-tsan fuzz-afl fuzz-parsers
+
+$(FUZZ_DEPS_STAMP):
+	@mkdir -p $(BUILDROOT)
+	@scripts/install-deps.sh --check fuzz 2>/dev/null || scripts/install-deps.sh fuzz
+	@touch $@
+
+# $(1): flavour. Objects, then one target per scenario.
+define FUZZ_FLAVOUR
+$(FUZZ_ROOT)/$(1)/obj/%.o: %.c $(FUZZ_DEPS_STAMP) $(DEPS_STAMP) $(FUZZ_HEADERS)
+	@mkdir -p $$(dir $$@)
+	@echo "  CC [fuzz/$(1)] $$<"
+	@$$(FUZZ_CC_$(1)) $(FUZZ_CFLAGS) $$(FUZZ_FLAGS_$(1)) -c $$< -o $$@
+
+$(FUZZ_ROOT)/$(1)/obj/fuzz/target-%.o: fuzz/libfuzzer.c $(FUZZ_DEPS_STAMP) $(FUZZ_HEADERS)
+	@mkdir -p $$(dir $$@)
+	@echo "  CC [fuzz/$(1)] fuzz/libfuzzer.c ($$*)"
+	@$$(FUZZ_CC_$(1)) $(FUZZ_CFLAGS) $$(FUZZ_FLAGS_$(1)) -DRR_FUZZ_SCENARIO=$$* -c $$< -o $$@
+
+$(FUZZ_ROOT)/$(1)/%: $(FUZZ_ROOT)/$(1)/obj/fuzz/target-%.o \
+		$(patsubst %.c,$(FUZZ_ROOT)/$(1)/obj/%.o,$(FUZZ_ENGINE_SRC))
+	@echo "  LD [fuzz/$(1)] $$@"
+	@$$(FUZZ_CC_$(1)) $(FUZZ_CFLAGS) $$(FUZZ_FLAGS_$(1)) -o $$@ $$^ $$(FUZZ_LINK_$(1)) $(LDLIBS_ALL)
+endef
+$(eval $(call FUZZ_FLAVOUR,libfuzzer))
+$(eval $(call FUZZ_FLAVOUR,libfuzzer-tsan))
+# clang's TSan calls __tsan_default_options (harness/driver.c) before it has
+# set itself up, so that function must not be instrumented; driver.c's other
+# code (the worker loop) is never run by a fuzz target, so the whole file is
+# compiled without TSan (a fuzz target that starts at all proves it).
+$(FUZZ_ROOT)/libfuzzer-tsan/obj/harness/driver.o: FUZZ_FLAGS_libfuzzer-tsan := \
+	-DRR_BUILD_TSAN -DRR_BUILD_NAME=\"tsan\"
+$(eval $(call FUZZ_FLAVOUR,afl))
+# Plain clang: see fuzz/afl_map.c.
+$(FUZZ_ROOT)/afl/obj/fuzz/afl_map.o: fuzz/afl_map.c $(FUZZ_DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC [fuzz/afl] $< (not instrumented)"
+	@$(FUZZ_CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+$(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_SCENARIOS)): $(FUZZ_ROOT)/afl/obj/fuzz/afl_map.o
+
+# The parser target needs only the modules it fuzzes (and what they call).
+FUZZ_PARSER_SRC := harness/seed.c harness/strategy.c
+$(FUZZ_ROOT)/parsers/obj/%.o: %.c $(FUZZ_DEPS_STAMP) $(DEPS_STAMP) $(FUZZ_HEADERS)
+	@mkdir -p $(dir $@)
+	@echo "  CC [fuzz/parsers] $<"
+	@$(FUZZ_CC_parsers) $(FUZZ_CFLAGS) $(FUZZ_FLAGS_parsers) -c $< -o $@
+$(FUZZ_ROOT)/parsers/parsers: $(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/parsers.c $(FUZZ_PARSER_SRC))
+	@echo "  LD [fuzz/parsers] $@"
+	@$(FUZZ_CC_parsers) $(FUZZ_CFLAGS) $(FUZZ_FLAGS_parsers) -o $@ $^ $(FUZZ_LINK_parsers) -lm
+
+fuzz-libfuzzer: $(addprefix $(FUZZ_ROOT)/libfuzzer/,$(FUZZ_SCENARIOS))
+fuzz-libfuzzer-tsan: $(addprefix $(FUZZ_ROOT)/libfuzzer-tsan/,$(FUZZ_TSAN_SCENARIOS))
+fuzz-afl: $(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_SCENARIOS))
+fuzz-parsers: $(FUZZ_ROOT)/parsers/parsers
+fuzz-targets: fuzz-libfuzzer fuzz-libfuzzer-tsan fuzz-afl fuzz-parsers
+
+# Objects reached only through pattern rules would count as intermediate and
+# be deleted after every link; keep them.
+.SECONDARY: $(foreach f,libfuzzer libfuzzer-tsan afl,\
+	$(patsubst %.c,$(FUZZ_ROOT)/$(f)/obj/%.o,$(FUZZ_ENGINE_SRC)) \
+	$(patsubst %,$(FUZZ_ROOT)/$(f)/obj/fuzz/target-%.o,$(FUZZ_SCENARIOS))) \
+	$(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/parsers.c $(FUZZ_PARSER_SRC))

@@ -1,0 +1,289 @@
+/*
+ * libfuzzer.c: the fuzz target of one scenario. The fuzzer's bytes are an
+ * `input` timing seed: each scheduling decision with n >= 2 runnable threads
+ * takes the next byte, byte % n picks the thread. One call runs exactly one
+ * iteration of the scenario in this process, so a finding (rr_bug, a
+ * sanitizer report, a deadlock) ends the process as a crash the engine saves,
+ * and the crash file replays with `racerepro replay --scenario NAME FILE`.
+ *
+ * Built once per scenario (fuzz/fuzz.mk):
+ *   -DRR_FUZZ_SCENARIO=broken_pipe    the scenario (required)
+ *   -DRR_FUZZ_VARIANT=\"buggy\"         the default variant (buggy if unset)
+ *   -DRR_FUZZ_AFL                     AFL++ (libAFLDriver.a): feedback through
+ *                                     __afl_area_ptr instead of libFuzzer's
+ *                                     extra counters
+ * Environment, read once when the target initializes:
+ *   RR_FUZZ_VARIANT=fixed   another variant than the built-in default
+ *   RR_FUZZ_FEEDBACK=0      no interleaving feedback (to measure what it buys);
+ *                           2: pairs keyed by the pair before them too
+ *
+ * Errors keep their three channels (design/style.md): a finding aborts (a
+ * crash for the engine); an environment error from iterate() is not a finding,
+ * so the input counts as uninteresting; the harness failing (rr__fatal, or a
+ * setup that cannot work) ends the process with _exit(3), which neither
+ * libFuzzer nor AFL++ records as a crash.
+ *
+ * Cleaning up: at a normal exit the scenario's teardown runs, tracked System V
+ * segments are removed, and context.c removes the in-process scratch
+ * directory. A crash skips all that by nature; scripts/fuzz.sh removes the
+ * scratch directories (/dev/shm/racerepro-<pid>-*) of fuzz processes that died.
+ *
+ * Under libFuzzer the scenario's setup runs in LLVMFuzzerInitialize, so that
+ * its cost (ftok_collision makes 65,537 files) is not charged to the first
+ * input's -timeout. Under AFL++ it runs lazily at the first input instead:
+ * libAFLDriver calls LLVMFuzzerInitialize before the fork server starts, and
+ * state such as an io_uring ring must belong to the process that uses it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include "rr_internal.h"
+
+#ifndef RR_FUZZ_SCENARIO
+#error "build with -DRR_FUZZ_SCENARIO=name (see fuzz/fuzz.mk)"
+#endif
+#ifndef RR_FUZZ_VARIANT
+#define RR_FUZZ_VARIANT "buggy"
+#endif
+#define RR_FUZZ_STR2(x) #x
+#define RR_FUZZ_STR(x) RR_FUZZ_STR2(x)
+#define SCENARIO_NAME RR_FUZZ_STR(RR_FUZZ_SCENARIO)
+
+/* rr__ctx.in_process value that tells context.c a fuzzer drives us. */
+#define RR_IN_PROCESS_FUZZ 2
+/* Consecutive environment errors after which fuzzing on is pointless. */
+#define MAX_ENV_ERRORS_IN_A_ROW 200
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* ------------------------------------------------------------------------ */
+/* Interleaving feedback                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Code coverage says little about interleavings: two schedules that take the
+ * same branches in a different order look the same to it. So every time a
+ * race point is taken by a different thread than the previous one, the pair
+ * (previous point, this point) becomes a counter the engine can see: a new
+ * pair, or a pair taken more often (the engines bucket counts), makes the
+ * input interesting. */
+static uint32_t pair_index(uint32_t prev, uint32_t cur, uint32_t n)
+{
+	/* Ordered: (a, b) and (b, a) are different interleavings. */
+	uint32_t h = (prev * 0x9e3779b1u) ^ ((cur << 7) | (cur >> 25)) ^ cur;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h % n;
+}
+
+/* RR_FUZZ_FEEDBACK=2: each switch pair is also keyed by the pair before it
+ * in this iteration (a window of two switches), so that the same pair
+ * reached along a different interleaving counts as new. Reset per input. */
+static int feedback_history;
+static uint32_t last_pair;
+
+static uint32_t feedback_key(uint32_t prev, uint32_t cur)
+{
+	if (!feedback_history)
+		return prev;
+	uint32_t before = __atomic_load_n(&last_pair, __ATOMIC_RELAXED);
+	__atomic_store_n(&last_pair, pair_index(prev, cur, 0xffffffffu), __ATOMIC_RELAXED);
+	return prev ^ (before * 0x2545f491u);
+}
+
+#ifdef RR_FUZZ_AFL
+/* AFL++'s coverage map and its size (fuzz/afl_map.c). */
+uint8_t *rr__afl_map(uint32_t *size);
+
+static void pair_hook(uint32_t prev, uint32_t cur)
+{
+	uint32_t n;
+	uint8_t *map = rr__afl_map(&n);
+	if (!map || n == 0)
+		return;
+	/* Increment like AFL++'s own edges do (NeverZero): a wrap to 0 would
+	 * hide a pair taken 256 times. */
+	uint8_t *c = &map[pair_index(feedback_key(prev, cur), cur, n)];
+	uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+	__atomic_store_n(c, (uint8_t)(v + 1 + (v == 255)), __ATOMIC_RELAXED);
+}
+#else
+#define PAIR_COUNTERS 8192
+/* libFuzzer reads every byte of this section as extra coverage counters. */
+__attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t
+	pair_counters[PAIR_COUNTERS];
+
+static void pair_hook(uint32_t prev, uint32_t cur)
+{
+	/* Atomic: the threads that take turns here hand the run token over
+	 * invisibly to TSan on purpose (harness/sched.c), so plain increments
+	 * would be reported as races in the TSan target. Relaxed is enough. */
+	uint8_t *c = &pair_counters[pair_index(feedback_key(prev, cur), cur, PAIR_COUNTERS)];
+	uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+	if (v != 255) /* saturate: libFuzzer buckets counts 1, 2, 3, 4-7, ... 128+ */
+		__atomic_store_n(c, (uint8_t)(v + 1), __ATOMIC_RELAXED);
+}
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* One scenario, in this process                                             */
+/* ------------------------------------------------------------------------ */
+
+static const struct rr_scenario *scenario;
+static struct rr__run_config cfg;
+static struct rr__worker_shm *shm; /* MAP_SHARED: forked scenario processes share the run token */
+static void *scenario_state;
+static pid_t owner_pid;
+static int ready, skipped, env_errors_in_a_row;
+
+/* At a normal exit only (a crash ends the process without it): what a driver
+ * would clean after a worker. Scenario child processes never get here, they
+ * leave with _exit. */
+static void cleanup_at_exit(void)
+{
+	if (getpid() != owner_pid || !shm)
+		return;
+	if (ready && !skipped && scenario->teardown)
+		scenario->teardown(scenario_state);
+	for (int i = 0; i < shm->ntracked && i < RR_MAX_TRACKED; i++)
+		if (shm->tracked_shm[i] >= 0)
+			shmctl(shm->tracked_shm[i], IPC_RMID, NULL);
+}
+
+/* A harness failure before any input ran: not a finding, so no abort. */
+RR_NORETURN static void init_failed(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "racerepro-fuzz: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	_exit(RR_EXIT_ENV);
+}
+
+static void fuzz_init(void)
+{
+	scenario = rr__scenario_find(SCENARIO_NAME);
+	if (!scenario)
+		init_failed("scenario '%s' is not in the registry (scenarios/scenarios.def)",
+			    SCENARIO_NAME);
+	const char *vname = getenv("RR_FUZZ_VARIANT");
+	if (!vname || !*vname)
+		vname = RR_FUZZ_VARIANT;
+	const struct rr_variant *v = rr__variant_find(scenario, vname);
+	if (!v)
+		init_failed("RR_FUZZ_VARIANT=%s: no such variant (racerepro list shows them)",
+			    vname);
+	cfg.scenario = scenario;
+	cfg.variant = v;
+	cfg.strategy = RR_STRAT_INPUT;
+	cfg.iterations = 1;
+	cfg.jobs = 1;
+	cfg.quiet = 1;
+	shm = mmap(NULL, sizeof *shm, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shm == MAP_FAILED)
+		init_failed("mmap(shared worker state): %s", strerror(errno));
+	owner_pid = getpid();
+	rr__ctx.cfg = &cfg;
+	rr__ctx.shm = shm;
+	rr__ctx.in_process = RR_IN_PROCESS_FUZZ;
+	/* Workers ignore SIGPIPE (bitcoind does): a write to a closed pipe is
+	 * EPIPE, which is what broken_pipe's oracle looks for. */
+	signal(SIGPIPE, SIG_IGN);
+	const char *fb = getenv("RR_FUZZ_FEEDBACK");
+	if (!fb || strcmp(fb, "0"))
+		rr__pair_hook = pair_hook;
+	feedback_history = fb && !strcmp(fb, "2");
+	if (atexit(cleanup_at_exit))
+		init_failed("%s", "atexit failed");
+	if (scenario->setup) {
+		int rc = scenario->setup(&scenario_state);
+		if (rc == RR_SKIP) {
+			/* Nothing to fuzz here, but not an error of the target:
+			 * every input passes. */
+			fprintf(stderr, "racerepro-fuzz: %s skipped: %s\n", scenario->name,
+				shm->message);
+			skipped = 1;
+		} else if (rc < 0) {
+			init_failed("setup failed (environment error): %s", shm->message);
+		}
+	}
+	ready = 1;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+#ifndef RR_FUZZ_AFL
+	fuzz_init();
+#endif
+	return 0;
+}
+
+#ifdef RR_FUZZ_AFL
+/* AFL++'s libFuzzer driver (4.04c) starts every forked child with one call on
+ * a 4-byte dummy ("##SI", from its persistent-mode signature) so that the
+ * coverage of initialization is not charged to the first real input. As a
+ * schedule it is an arbitrary one, and in scenarios where most schedules
+ * fail it crashed each child before afl-fuzz sent any input ("every seed
+ * crashes"). So the first call of a process is skipped when it is that
+ * dummy; a real first input "##SI" is lost once per child, which costs
+ * nothing. */
+static int is_driver_warmup(const uint8_t *data, size_t size)
+{
+	static int calls;
+	return calls++ == 0 && size == 4 && !memcmp(data, "##SI", 4);
+}
+#endif
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+#ifdef RR_FUZZ_AFL
+	if (is_driver_warmup(data, size))
+		return 0;
+#endif
+	if (!ready)
+		fuzz_init();
+	if (skipped)
+		return 0;
+	struct rr__worker_shm *w = shm;
+	/* As run_iteration does: a finding left over from an earlier
+	 * environment error would make rr_bug wait forever for a winner. */
+	w->message[0] = '\0';
+	__atomic_store_n(&w->finding, RR_PASS, __ATOMIC_SEQ_CST);
+	w->iter_index++;
+	w->iter_started_ns = rr__mono_ns();
+	__atomic_store_n(&w->state, RR_W_ITERATING, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&last_pair, 0, __ATOMIC_RELAXED);
+	uint32_t n = size > RR_MAX_SCHEDULE ? RR_MAX_SCHEDULE : (uint32_t)size;
+	rr__sched_begin(&w->sched, RR_STRAT_INPUT, 0, data, n, 0, 0, scenario->roles[0]);
+	int rc = scenario->iterate(scenario_state);
+	rr__sched_end(&w->sched);
+	if (rc >= 0) {
+		rr__lifetime_iteration_end();
+		env_errors_in_a_row = 0;
+	} else {
+		/* Not a finding: the input is just uninteresting. Say so once,
+		 * and stop when the environment clearly cannot run the scenario. */
+		if (env_errors_in_a_row++ == 0)
+			fprintf(stderr, "racerepro-fuzz: %s: environment error (not a finding): %s\n",
+				scenario->name, w->message);
+		if (env_errors_in_a_row >= MAX_ENV_ERRORS_IN_A_ROW) {
+			fprintf(stderr, "racerepro-fuzz: %s: %d environment errors in a row; "
+				"stopping\n", scenario->name, env_errors_in_a_row);
+			_exit(RR_EXIT_ENV);
+		}
+	}
+	__atomic_store_n(&w->state, RR_W_IDLE, __ATOMIC_SEQ_CST);
+	return 0;
+}

@@ -1,0 +1,272 @@
+/*
+ * test_fuzz.c: the fuzz targets (fuzz/libfuzzer.c, fuzz/parsers.c) and
+ * scripts/fuzz.sh, end to end. The targets are built by `make fuzz-targets`
+ * (part of `make test`) under $RR_BUILDROOT/fuzz/.
+ *
+ * Per scenario: the libFuzzer target fuzzes a few hundred inputs of the
+ * fixed variant from the scenario's seeds without a crash; the AFL++
+ * (persistent, libAFLDriver) target runs every seed file directly; the
+ * known-failure seed crashes both targets with the scenario's finding; and
+ * `racerepro replay --scenario S SEED` replays it as a finding (exit 1), so a
+ * crash file from either engine is a reproducer as it is. Plus: one real
+ * afl-fuzz run, the parser target over its seeds, and fuzz.sh's input checks.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+/* What each scenario's finding looks like in the fuzz target's output (the
+ * ASan builds see use-after-free scenarios as ASan reports). */
+static const struct {
+	const char *scenario;
+	const char *finding;
+} scenarios[] = {
+	{"broken_pipe", "write(m_post_fd, &buffer, 1)"},
+	{"last_wqe_uaf", "heap-use-after-free"},
+	{"cancel_uaf", "heap-use-after-free"},
+	{"ftok_collision", "share one System V segment"},
+	{"dtls_timer_rx", "heap-use-after-free"},
+};
+#define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
+
+/* Runs a command that crashes, in the background so that its pid is known,
+ * and removes the in-process scratch directory (harness/context.c) that a
+ * crash leaves behind. Keeps the command's exit status. */
+#define CRASH_RUN(cmd)                                                                            \
+	"{ " cmd " & p=$!; wait $p; rc=$?; rm -rf /dev/shm/racerepro-$p-* /tmp/racerepro-$p-*; "  \
+	"exit $rc; }"
+
+static const char *root(void)
+{
+	const char *r = getenv("RR_BUILDROOT");
+	return r && *r ? r : "build";
+}
+
+/* PATH made absolute (the commands below cd into a scratch directory). */
+static const char *absolute(const char *path)
+{
+	static char paths[8][1024];
+	static int next;
+	char *p = paths[next++ % 8];
+	if (path[0] == '/') {
+		snprintf(p, 1024, "%s", path);
+	} else {
+		char cwd[512];
+		if (!getcwd(cwd, sizeof cwd))
+			fail_msg("getcwd failed");
+		snprintf(p, 1024, "%s/%s", cwd, path);
+	}
+	return p;
+}
+
+static const char *target(const char *engine, const char *name)
+{
+	char p[512];
+	snprintf(p, sizeof p, "%s/fuzz/%s/%s", root(), engine, name);
+	if (access(p, X_OK) != 0)
+		fail_msg("%s is missing: make fuzz-targets builds it", p);
+	return absolute(p);
+}
+
+static const char *seeds(const char *scenario)
+{
+	char p[512];
+	snprintf(p, sizeof p, "corpus/%s/seeds", scenario);
+	return absolute(p);
+}
+
+/* The first seed whose name starts with known-failure, as an absolute path. */
+static const char *known_failure(const char *scenario)
+{
+	char path[512] = "";
+	char dir[256];
+	snprintf(dir, sizeof dir, "corpus/%s/seeds", scenario);
+	DIR *d = opendir(dir);
+	if (!d)
+		fail_msg("%s: cannot open (run the tests from the repository root)", dir);
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "known-failure", 13)) {
+			snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+			break;
+		}
+	closedir(d);
+	if (!path[0])
+		fail_msg("%s has no known-failure seed", dir);
+	return absolute(path);
+}
+
+static void libfuzzer_fixed_runs(void **st)
+{
+	(void)st;
+	for (size_t i = 0; i < NSCENARIOS; i++) {
+		const char *s = scenarios[i].scenario;
+		const char *dir = rrt_tmpdir();
+		struct rrt_result r;
+		int rc = rrt_run(&r,
+				 "cd %s && mkdir corpus && RR_FUZZ_VARIANT=fixed %s "
+				 "-runs=300 -seed=1 -max_len=4000 -timeout=30 corpus %s",
+				 dir, target("libfuzzer", s), seeds(s));
+		if (rc != 0 || !strstr(r.err, "Done 300 runs"))
+			fail_msg("%s fixed, 300 runs: exit %d\n%s", s, rc, r.err);
+		/* The interleaving feedback reached libFuzzer. */
+		if (!strstr(r.err, "Extra Counters"))
+			fail_msg("%s: libFuzzer saw no extra counters\n%s", s, r.err);
+		rrt_free(&r);
+	}
+}
+
+static void libfuzzer_tsan_fixed_runs(void **st)
+{
+	(void)st;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	int rc = rrt_run(&r,
+			 "cd %s && mkdir corpus && RR_FUZZ_VARIANT=fixed %s -runs=300 -seed=1 "
+			 "-timeout=30 corpus %s",
+			 dir,
+			 target("libfuzzer-tsan", "broken_pipe"), seeds("broken_pipe"));
+	if (rc != 0 || !strstr(r.err, "Done 300 runs"))
+		fail_msg("broken_pipe fixed under TSan: exit %d\n%s", rc, r.err);
+	rrt_free(&r);
+}
+
+static void known_failure_crashes_libfuzzer(void **st)
+{
+	(void)st;
+	for (size_t i = 0; i < NSCENARIOS; i++) {
+		const char *s = scenarios[i].scenario;
+		const char *dir = rrt_tmpdir();
+		struct rrt_result r;
+		int rc = rrt_run(&r, "cd %s && " CRASH_RUN("%s %s"), dir, target("libfuzzer", s),
+				 known_failure(s));
+		if (rc == 0 || !strstr(r.err, scenarios[i].finding))
+			fail_msg("%s: the known failure did not crash the libFuzzer target with "
+				 "'%s' (exit %d)\n%s",
+				 s, scenarios[i].finding, rc, r.err);
+		rrt_free(&r);
+	}
+}
+
+static void known_failure_replays(void **st)
+{
+	(void)st;
+	for (size_t i = 0; i < NSCENARIOS; i++) {
+		const char *s = scenarios[i].scenario;
+		/* The plain build, or ASan's where only ASan sees the finding. */
+		const char *builds[] = {"none", "asan"};
+		int ok = 0;
+		char seen[2][2048];
+		for (int b = 0; b < 2 && !ok; b++) {
+			struct rrt_result r;
+			int rc = rrt_run(&r, "%s replay --scenario %s %s", rrt_bin(builds[b]), s,
+					 known_failure(s));
+			/* ASan builds exit 66 if LeakSanitizer objects to the CLI itself. */
+			ok = rc == 1 || (b == 1 && rc == 66 && strstr(r.out, "replayed") &&
+					 !strstr(r.out, "no failure"));
+			snprintf(seen[b], sizeof seen[b], "exit %d: %s%s", rc, r.out, r.err);
+			rrt_free(&r);
+		}
+		if (!ok)
+			fail_msg("%s: replay --scenario of the known failure did not find it\n"
+				 "none: %s\nasan: %s",
+				 s, seen[0], seen[1]);
+	}
+}
+
+static void afl_target_runs_seeds(void **st)
+{
+	(void)st;
+	for (size_t i = 0; i < NSCENARIOS; i++) {
+		const char *s = scenarios[i].scenario;
+		const char *dir = rrt_tmpdir();
+		struct rrt_result r;
+		/* Outside afl-fuzz, libAFLDriver runs each file given once. */
+		int rc = rrt_run(&r,
+				 "cd %s && for f in %s/*; do RR_FUZZ_VARIANT=fixed "
+				 "%s \"$f\" || exit $?; done",
+				 dir, seeds(s), target("afl", s));
+		if (rc != 0)
+			fail_msg("%s: AFL++ target on the seeds (fixed): exit %d\n%s", s, rc, r.err);
+		rrt_free(&r);
+		rc = rrt_run(&r, "cd %s && " CRASH_RUN("%s %s"), dir, target("afl", s),
+			     known_failure(s));
+		if (rc == 0 || !strstr(r.err, scenarios[i].finding))
+			fail_msg("%s: the known failure did not crash the AFL++ target (exit %d)\n%s",
+				 s, rc, r.err);
+		rrt_free(&r);
+	}
+}
+
+static void afl_fuzz_short_run(void **st)
+{
+	(void)st;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	int rc = rrt_run(&r,
+			 "cd %s && mkdir seeds && cp %s/* seeds/ && "
+			 "RR_FUZZ_VARIANT=fixed AFL_SKIP_CPUFREQ=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 "
+			 "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_QUIET=1 "
+			 "timeout 120 afl-fuzz -i seeds -o out -E 300 -V 30 -t 10000 -m none -- %s "
+			 "</dev/null && cat out/default/fuzzer_stats",
+			 dir, seeds("broken_pipe"), target("afl", "broken_pipe"));
+	if (rc != 0 || !strstr(r.out, "execs_done"))
+		fail_msg("afl-fuzz on broken_pipe (fixed): exit %d\n%s\n%s", rc, r.out, r.err);
+	if (strstr(r.out, "saved_crashes     : 0") == NULL)
+		fail_msg("afl-fuzz saw a crash in broken_pipe's fixed variant\n%s", r.out);
+	rrt_free(&r);
+}
+
+static void parsers_run_seeds(void **st)
+{
+	(void)st;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	/* The first folder is the one libFuzzer adds new inputs to: not the seeds. */
+	int rc = rrt_run(&r, "cd %s && mkdir corpus && %s -runs=3000 -seed=1 -timeout=10 corpus %s", dir,
+			 target("parsers", "parsers"), seeds("parsers"));
+	if (rc != 0 || !strstr(r.err, "Done 3000 runs"))
+		fail_msg("parser target: exit %d\n%s", rc, r.err);
+	rrt_free(&r);
+}
+
+static void fuzz_sh_rejects_bad_input(void **st)
+{
+	(void)st;
+	struct rrt_result r;
+	int rc = rrt_run(&r, "scripts/fuzz.sh no_such_scenario libfuzzer 1s 1");
+	assert_int_equal(rc, 2);
+	assert_non_null(strstr(r.err, "unknown scenario 'no_such_scenario'"));
+	rrt_free(&r);
+	rc = rrt_run(&r, "scripts/fuzz.sh broken_pipe honggfuzz 1s 1");
+	assert_int_equal(rc, 2);
+	assert_non_null(strstr(r.err, "unknown engine 'honggfuzz'"));
+	rrt_free(&r);
+	rc = rrt_run(&r, "scripts/fuzz.sh broken_pipe libfuzzer soon 1");
+	assert_int_equal(rc, 2);
+	assert_non_null(strstr(r.err, "bad DURATION"));
+	rrt_free(&r);
+	rc = rrt_run(&r, "scripts/fuzz.sh '' libfuzzer 1s 1");
+	assert_int_equal(rc, 2);
+	rrt_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(fuzz_sh_rejects_bad_input),
+		cmocka_unit_test(parsers_run_seeds),
+		cmocka_unit_test(known_failure_crashes_libfuzzer),
+		cmocka_unit_test(known_failure_replays),
+		cmocka_unit_test(libfuzzer_fixed_runs),
+		cmocka_unit_test(libfuzzer_tsan_fixed_runs),
+		cmocka_unit_test(afl_target_runs_seeds),
+		cmocka_unit_test(afl_fuzz_short_run),
+	};
+	RRT_MAIN(tests);
+}
