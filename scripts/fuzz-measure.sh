@@ -2,7 +2,7 @@
 # Time to first crash, with and without interleaving feedback, against the
 # `random` strategy's time to first failure.
 #
-#   fuzz/measure.sh SCENARIO [TRIALS] [MAX_SECONDS] [ENGINES]
+#   scripts/fuzz-measure.sh SCENARIO [TRIALS] [MAX_SECONDS] [ENGINES]
 #
 # ENGINES: a space-separated list of libfuzzer, afl, random (default: all
 # three). Each fuzzer trial starts from an empty corpus plus the scenario's
@@ -14,7 +14,7 @@
 # second). Expects the targets built (make fuzz-targets) and BUILDROOT set
 # like for make.
 set -uo pipefail
-scenario=${1:?usage: fuzz/measure.sh SCENARIO [TRIALS] [MAX_SECONDS] [ENGINES]}
+scenario=${1:?usage: scripts/fuzz-measure.sh SCENARIO [TRIALS] [MAX_SECONDS] [ENGINES]}
 trials=${2:-10}
 max=${3:-300}
 engines=${4:-libfuzzer afl random}
