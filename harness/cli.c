@@ -447,6 +447,8 @@ static int cmd_soak(int argc, char **argv)
 				    "variant racerepro list shows)",
 				    list[i]->name, vsel);
 	}
+	if (ncells == 0)
+		usage_error("no scenario to soak (racerepro list shows them)");
 	static struct rr__run run;
 	if (rr__report_open(&run, o.out, argc + 1, argv - 1) < 0)
 		return RR_EXIT_ENV;

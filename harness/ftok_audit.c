@@ -426,7 +426,8 @@ int rr__cmd_ftok_audit(int argc, char **argv)
 		return rc;
 	}
 
-	qsort(a.e, a.n, sizeof *a.e, cmp_by_key);
+	/* a.n > 0 here, so a.e is allocated. */
+	qsort(a.e, a.n, sizeof *a.e, cmp_by_key); // NOLINT(clang-analyzer-core.NonNullParamChecker)
 	for (size_t i = 0; i < a.n; i++)
 		printf("%s: key 0x%08x (proj %d, dev 0x%llx, inode 0x%llx = %llu)\n", a.e[i].path,
 		       (unsigned)a.e[i].key, a.e[i].proj, (unsigned long long)a.e[i].st.st_dev,

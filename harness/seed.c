@@ -254,7 +254,7 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 					       val);
 			memcpy(r->param_names[r->nparams], val, (size_t)(eq - val));
 			r->param_names[r->nparams][eq - val] = '\0';
-			strcpy(r->param_values[r->nparams], eq + 1);
+			memcpy(r->param_values[r->nparams], eq + 1, strlen(eq + 1) + 1);
 			r->nparams++;
 		} else {
 			return set_err(err, errlen, lineno, "unknown key '%s'", key);

@@ -49,10 +49,10 @@ long rr__trace_diverge(const struct rr__sched *a, const struct rr__sched *b)
 }
 
 struct row {
-	int thread;
 	const char *point;
-	char what[160];
+	int thread;
 	int marked;
+	char what[160];
 };
 
 /* Steps that change shared state in a way a failure can hinge on. */
@@ -76,9 +76,10 @@ int rr__trace_print(FILE *f, const struct rr__sched *s, const char *failure, int
 			continue;
 		if (e->kind == RR_EV_NOTE && n > 0 && rows[n - 1].thread == e->thread &&
 		    strlen(rows[n - 1].what) + strlen(e->detail) + 3 < sizeof rows[0].what) {
-			if (rows[n - 1].what[0])
-				strcat(rows[n - 1].what, "; ");
-			strcat(rows[n - 1].what, e->detail);
+			char *what = rows[n - 1].what;
+			size_t len = strlen(what);
+			snprintf(what + len, sizeof rows[0].what - len, "%s%s", len ? "; " : "",
+				 e->detail);
 			continue;
 		}
 		rows[n].thread = e->thread;
