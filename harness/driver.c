@@ -639,6 +639,12 @@ int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct r
 	cell->variant = cfg->variant;
 	cell->strategy = cfg->strategy;
 	cell->seed = cfg->seed;
+	for (int i = 0; i < cfg->nparams && i < RR_MAX_PARAMS; i++) {
+		snprintf(cell->param_names[i], sizeof cell->param_names[i], "%s", cfg->param_names[i]);
+		snprintf(cell->param_values[i], sizeof cell->param_values[i], "%s",
+			 cfg->param_values[i]);
+		cell->nparams = i + 1;
+	}
 	int jobs = cfg->jobs > 0 ? cfg->jobs : 1;
 	if (cfg->iterations && (uint64_t)jobs > cfg->iterations)
 		jobs = (int)cfg->iterations;

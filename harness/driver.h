@@ -42,6 +42,11 @@ struct rr__cell {
 	struct rr__signature sigs[RR_MAX_SIGS];
 	int nnotes;
 	char notes[RR_MAX_NOTES][2][128];
+	/* Values set with --param, owned by the cell: the run configuration
+	 * that named them is gone by the time the summary is written. */
+	int nparams;
+	char param_names[RR_MAX_PARAMS][64];
+	char param_values[RR_MAX_PARAMS][128];
 	int skipped;
 	char skip_reason[256];
 	int interrupted;

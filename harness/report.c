@@ -459,10 +459,9 @@ static void write_summary_json(struct rr__run *run, int holds)
 		int np = 0;
 		for (const struct rr_param *p = c->scenario->params; p && p->name; p++) {
 			const char *v = p->def;
-			const struct rr__run_config *cfg = rr__ctx.cfg;
-			for (int k = 0; cfg && k < cfg->nparams; k++)
-				if (!strcmp(cfg->param_names[k], p->name))
-					v = cfg->param_values[k];
+			for (int k = 0; k < c->nparams; k++)
+				if (!strcmp(c->param_names[k], p->name))
+					v = c->param_values[k];
 			fprintf(f, "%s\"%s\": \"%s\"", np++ ? ", " : "", p->name,
 				rr__json_escape(v, esc, sizeof esc));
 		}

@@ -220,6 +220,20 @@ static void test_soak_verdict_and_reports(void **state)
 	rrt_free(&r);
 }
 
+/* The driver itself under ASan: a soak's summary is written from state the
+ * cells own (this once read a configuration that had gone out of scope). */
+static void test_soak_under_asan(void **state)
+{
+	(void)state;
+	json_t *j = run_json("asan", "soak broken_pipe --duration 3s --seed 6 --param work_us=5", 0,
+			     NULL);
+	json_t *f = rrt_cell(j, "broken_pipe", "fixed");
+	assert_string_equal(json_string_value(json_object_get(f, "verdict")), "clean");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(f, "params"), "work_us")),
+			    "5");
+	json_decref(j);
+}
+
 static void test_crashing_worker_is_classified(void **state)
 {
 	(void)state;
@@ -454,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_fixed_broken_pipe_clean_asan),
 		cmocka_unit_test(test_fixed_broken_pipe_clean_tsan),
 		cmocka_unit_test(test_soak_verdict_and_reports),
+		cmocka_unit_test(test_soak_under_asan),
 		cmocka_unit_test(test_crashing_worker_is_classified),
 		cmocka_unit_test(test_hanging_worker_is_classified),
 		cmocka_unit_test(test_deadlock_is_detected_under_control),
