@@ -359,7 +359,7 @@ static void run_fuzz_trials(struct bench *b, int si, int row)
 		snprintf(runs, sizeof runs, "-runs=%" PRIu64, b->cap_it);
 		snprintf(mtt, sizeof mtt, "-max_total_time=%.0f", ceil(b->cap_s));
 		snprintf(art, sizeof art, "-artifact_prefix=%s", prefix);
-		if (mkdir(corpus, 0700) < 0 || setenv("RR_FUZZ_SCRATCH", tmp, 1) < 0) {
+		if (mkdir(corpus, 0700) < 0 || setenv("RR_SCRATCH_BASE", tmp, 1) < 0) {
 			snprintf(b->fuzz_why, sizeof b->fuzz_why, "%s: %s", corpus, strerror(errno));
 			rm_tree(tmp);
 			break;
@@ -400,7 +400,7 @@ static void run_fuzz_trials(struct bench *b, int si, int row)
 		}
 		t->n++;
 	}
-	unsetenv("RR_FUZZ_SCRATCH");
+	unsetenv("RR_SCRATCH_BASE");
 	unsetenv("RR_FUZZ_FEEDBACK");
 	unsetenv("RR_FUZZ_VARIANT");
 	if (!t->n)
