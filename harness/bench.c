@@ -195,6 +195,21 @@ static void quiet_end(void)
 
 /* ---- 1. time to first reproduction ----------------------------------------- */
 
+/* The medians and 90th percentiles of a row of trials, and its log line; the
+ * same for the harness's strategies and for the libFuzzer rows. */
+static void summarize_trials(struct bench *b, struct trials *t, int si, int row)
+{
+	t->med_it = quantile(t->it, t->n, 0.5);
+	t->p90_it = quantile(t->it, t->n, 0.9);
+	t->med_s = quantile(t->s, t->n, 0.5);
+	t->p90_s = quantile(t->s, t->n, 0.9);
+	char a[32], c[32];
+	fmt_it(a, sizeof a, t->med_it, b->cap_it);
+	fmt_s(c, sizeof c, t->med_s, b->cap_s);
+	fprintf(log_out, "bench: %s/%s %-9s %2d/%d reproduced, median %s iterations, %s\n",
+		b->sc[si]->name, b->buggy[si]->name, row_name(row), t->hits, t->n, a, c);
+}
+
 static void run_trials(struct bench *b, int si, int sj)
 {
 	struct trials *t = &b->t[si][sj];
@@ -232,16 +247,7 @@ static void run_trials(struct bench *b, int si, int sj)
 		}
 		t->n++;
 	}
-	t->med_it = quantile(t->it, t->n, 0.5);
-	t->p90_it = quantile(t->it, t->n, 0.9);
-	t->med_s = quantile(t->s, t->n, 0.5);
-	t->p90_s = quantile(t->s, t->n, 0.9);
-	char a[32], c[32];
-	fmt_it(a, sizeof a, t->med_it, b->cap_it);
-	fmt_s(c, sizeof c, t->med_s, b->cap_s);
-	fprintf(log_out, "bench: %s/%s %-9s %2d/%d reproduced, median %s iterations, %s\n",
-		b->sc[si]->name, b->buggy[si]->name, row_name(sj), t->hits,
-		t->n, a, c);
+	summarize_trials(b, t, si, sj);
 }
 
 /* ---- subprocesses ---------------------------------------------------------- */
@@ -314,13 +320,10 @@ static int run_measured(char *const argv[], const char *out_path, const char *er
 	return code;
 }
 
-static int rm_tree(const char *dir)
+static void rm_tree(const char *dir)
 {
-	char cmd[PATH_MAX + 32];
-	if (strncmp(dir, "/tmp/racerepro-bench-", 21))
-		return -1; /* only our own scratch folders */
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd);
+	if (!strncmp(dir, "/tmp/racerepro-bench-", 21)) /* only our own scratch folders */
+		rr__remove_tree(dir);
 }
 
 /* ---- 1b. the libFuzzer target --------------------------------------------------
@@ -405,15 +408,7 @@ static void run_fuzz_trials(struct bench *b, int si, int row)
 	unsetenv("RR_FUZZ_VARIANT");
 	if (!t->n)
 		return;
-	t->med_it = quantile(t->it, t->n, 0.5);
-	t->p90_it = quantile(t->it, t->n, 0.9);
-	t->med_s = quantile(t->s, t->n, 0.5);
-	t->p90_s = quantile(t->s, t->n, 0.9);
-	char a[32], c[32];
-	fmt_it(a, sizeof a, t->med_it, b->cap_it);
-	fmt_s(c, sizeof c, t->med_s, b->cap_s);
-	fprintf(log_out, "bench: %s/%s %-9s %2d/%d reproduced, median %s iterations, %s\n",
-		b->sc[si]->name, b->buggy[si]->name, row_name(row), t->hits, t->n, a, c);
+	summarize_trials(b, t, si, row);
 }
 
 /* ---- 2. iterations per second and RSS per build ------------------------------ */
