@@ -63,7 +63,7 @@ int rr__portfolio_pick(uint64_t index);
  * Lives in a MAP_SHARED region made by the driver before it forks the worker,
  * so that processes a scenario forks share it (the run token spans them) and
  * the driver can read the trace of an iteration whose worker died. */
-#define RR_MAX_THREADS 16
+#define RR_MAX_THREADS 256
 #define RR_MAX_EVENTS 4096
 #define RR_MAX_SCHEDULE 8192
 #define RR_MAX_FDS 8
@@ -81,6 +81,9 @@ enum rr_wait_kind {
 };
 
 struct rr__slot {
+	/* The slot's own futex word: bumped by whoever hands it the token, so
+	 * that a switch wakes only the chosen thread, whatever the thread count. */
+	uint32_t wake;
 	int32_t state;
 	int32_t pid;
 	char role[24];
@@ -99,6 +102,7 @@ struct rr__slot {
 	uint64_t priority; /* pct */
 	uint64_t noise_rng;
 	int32_t exit_status; /* processes */
+	uint64_t start_fn;   /* exec mode: the start routine, for the trace */
 };
 
 enum rr_event_kind { RR_EV_POINT, RR_EV_NOTE, RR_EV_SWITCH, RR_EV_TIME, RR_EV_START, RR_EV_EXIT };
@@ -129,6 +133,10 @@ struct rr__sched {
 	uint32_t ndecisions;
 	uint32_t preemptions;
 	uint32_t nevents; /* may exceed RR_MAX_EVENTS: later events are dropped */
+	/* Exec mode: set when a token holder stalled in a call the scheduler
+	 * cannot see and the iteration was released to free-running. */
+	int32_t released;
+	char released_why[RR_DETAIL];
 	uint8_t input[RR_MAX_SCHEDULE];
 	uint8_t decisions[RR_MAX_SCHEDULE];
 	struct rr__slot slots[RR_MAX_THREADS];
