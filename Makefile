@@ -47,7 +47,7 @@ DEPS_STAMP := $(BUILDROOT)/.deps-$(shell id -u)
 TEST_DEPS_STAMP := $(BUILDROOT)/.test-deps-$(shell id -u)
 
 .PHONY: all deps soak test fuzz bench clean lint check-tests
-all: $(BIN)
+all: $(BIN) $(RT_LIB) $(RT_COV)
 
 # Installs what is missing once; scripts/install-deps.sh --check is cheap.
 # Building needs the build group (and gdb for crash backtraces); the tests
@@ -74,13 +74,34 @@ $(TEST_REGISTRY_OBJ): harness/registry.c $(DEPS_STAMP) $(wildcard scenarios/*.de
 	@echo "  CC [$(SAN)] $< (with test scenarios)"
 	@$(CC) $(CFLAGS_ALL) -Itests -DRR_WITH_TEST_SCENARIOS -c $< -o $@
 
-$(BIN): $(ENGINE_OBJ) $(REGISTRY_OBJ) $(MAIN_OBJ)
+$(BIN): $(ENGINE_OBJ) $(REGISTRY_OBJ) $(MAIN_OBJ) | $(RT_LIB) $(RT_COV)
 	@echo "  LD [$(SAN)] $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+# ---- exec mode's runtime ----------------------------------------------------
+# Preloaded into the user's program: the scheduler core compiled -fPIC and
+# never with a sanitizer of its own (the program brings one if it wants).
+# rr-cov.o holds the load/store hooks `racerepro cc` links into programs.
+RT_SRC := harness/runtime/rt.c harness/sched.c harness/strategy.c harness/seed.c harness/context.c
+RT_OBJ := $(patsubst %.c,$(BUILD)/rt/%.o,$(RT_SRC))
+RT_LIB := $(BUILD)/libracerepro-rt.so
+RT_COV := $(BUILD)/rr-cov.o
+RT_CFLAGS := $(BASE_CFLAGS) -fPIC -ftls-model=initial-exec -DRR_RUNTIME -DRR_BUILD_NAME=\"$(SAN)\"
+$(BUILD)/rt/%.o: %.c $(DEPS_STAMP) $(wildcard harness/*.h harness/include/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC [rt] $<"
+	@$(CC) $(RT_CFLAGS) -c $< -o $@
+$(RT_LIB): $(RT_OBJ)
+	@echo "  LD [rt] $@"
+	@$(CC) -shared -Wl,-z,defs -o $@ $^ -ldl -pthread -lm
+$(RT_COV): harness/runtime/cov.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC [rt] $<"
+	@clang -std=gnu11 -O2 -fPIC -Wall -Wextra -Werror -c $< -o $@
+
 # The same binary plus scenarios that exist only to test the driver (a worker
 # that crashes, one that hangs, a plain data race): never in the product.
-$(TEST_BIN): $(ENGINE_OBJ) $(TEST_REGISTRY_OBJ) $(TEST_SCENARIO_OBJ) $(MAIN_OBJ)
+$(TEST_BIN): $(ENGINE_OBJ) $(TEST_REGISTRY_OBJ) $(TEST_SCENARIO_OBJ) $(MAIN_OBJ) | $(RT_LIB) $(RT_COV)
 	@echo "  LD [$(SAN)] $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 

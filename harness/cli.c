@@ -18,6 +18,10 @@
 int rr__run_in_process(const struct rr__run_config *cfg, struct rr__cell *cell);
 int rr__cmd_report(int argc, char **argv);
 int rr__cmd_bench(int argc, char **argv);
+int rr__cmd_exec(int argc, char **argv, int (*run)(int, char **));
+int rr__cmd_cc(int argc, char **argv, int cxx);
+int rr__exec_check_repro(const struct rr__run_config *cfg, char *err, size_t cap);
+void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap);
 extern double rr__progress_planned_s;
 
 static const char *cmd_name = "racerepro";
@@ -47,6 +51,8 @@ static const char *const usage_text =
 	"  report DIR                   rebuild summary.* and junit.xml from events.jsonl\n"
 	"  bench [--quick]              measure time to reproduce, rate and overhead\n"
 	"  ftok-audit [--proj ID] PATH...  find System V keys that collide\n"
+	"  exec [OPTIONS] -- PROG ARGS  run your own pthread program under the scheduler\n"
+	"  cc|c++ [COMPILER ARGS]       compile with a scheduling point at every load/store\n"
 	"\n"
 	"Run 'racerepro COMMAND --help' for a command's options.\n"
 	"Exit status: 0 the verdict holds (no finding), 1 a finding or a failed verdict,\n"
@@ -548,6 +554,10 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 		c->param_names[c->nparams] = l->r.param_names[i];
 		c->param_values[c->nparams++] = l->r.param_values[i];
 	}
+	if (rr__exec_check_repro(c, err, sizeof err) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", cmd_name, path, err);
+		exit(RR_EXIT_ENV);
+	}
 	rr__ctx.cfg = c;
 }
 
@@ -717,6 +727,7 @@ static int cmd_explain(int argc, char **argv)
 	static struct rr__once once;
 	struct rr__once *o = &once;
 	rr__run_once(&l->cfg, o);
+	rr__exec_symbolize(&o->sched, o->message, sizeof o->message);
 	printf("%s/%s, strategy %s, seed 0x%016" PRIx64 ", build %s\n", l->r.scenario,
 	       l->r.variant, l->r.strategy, l->r.seed, RR_BUILD_NAME);
 	printf("outcome: %s\n\n", o->outcome == RR_PASS ? "pass (no failure)" : o->message);
@@ -887,6 +898,10 @@ int rr__cli_main(int argc, char **argv)
 		return rr__cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ftok-audit"))
 		return rr__cmd_ftok_audit(argc - 1, argv + 1);
+	if (!strcmp(cmd, "exec"))
+		return rr__cmd_exec(argc - 1, argv + 1, cmd_run);
+	if (!strcmp(cmd, "cc") || !strcmp(cmd, "c++"))
+		return rr__cmd_cc(argc - 1, argv + 1, cmd[1] == '+');
 	cmd_name = "racerepro";
 	usage_error("unknown command '%s' (racerepro --help lists the commands)", cmd);
 }

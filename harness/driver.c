@@ -32,6 +32,8 @@
 
 #include "driver.h"
 
+void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap);
+
 #if defined(RR_BUILD_ASAN) || defined(RR_BUILD_TSAN) || defined(RR_BUILD_UBSAN)
 void __sanitizer_set_report_path(const char *path);
 #define HAVE_SANITIZER 1
@@ -221,6 +223,7 @@ static void worker_main(const struct rr__run_config *cfg, struct rr__worker_shm 
 	rr__ctx.cfg = cfg;
 	rr__ctx.shm = w;
 	rr__ctx.in_process = 0;
+	rr__ctx.san_prefix = san_prefix;
 	int rc = iterate_loop(cfg, rs);
 	if (rc == RR_WEXIT_DONE)
 		exit(0); /* exit, not _exit: LeakSanitizer checks here */
@@ -238,6 +241,7 @@ struct worker {
 	int watchdog;
 	uint64_t spawned_ns;
 	struct rr__worker_shm *shm;
+	int shm_fd;
 	char log_path[PATH_MAX];
 	char san_prefix[PATH_MAX];
 	char core_dir[PATH_MAX];
@@ -250,6 +254,30 @@ static void *map_shared(size_t size)
 	if (p == MAP_FAILED)
 		rr__fatal("mmap(%zu bytes shared): %s", size, strerror(errno));
 	return p;
+}
+
+/* The worker's status and scheduler state: a memfd (owner-only, closed on
+ * exec) rather than an anonymous mapping, so that a program exec mode runs
+ * can map the same pages from a descriptor it inherits. */
+static struct rr__worker_shm *map_worker_shm(int *fd_out)
+{
+	int fd = memfd_create("racerepro-worker", MFD_CLOEXEC);
+	if (fd < 0)
+		rr__fatal("memfd_create: %s", strerror(errno));
+	if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)sizeof(struct rr__worker_shm)) < 0)
+		rr__fatal("sizing the worker's shared memory: %s", strerror(errno));
+	void *p = mmap(NULL, sizeof(struct rr__worker_shm), PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fd, 0);
+	if (p == MAP_FAILED)
+		rr__fatal("mmap(worker shared memory): %s", strerror(errno));
+	*fd_out = fd;
+	return p;
+}
+
+static void unmap_worker_shm(struct worker *wk)
+{
+	munmap(wk->shm, sizeof *wk->shm);
+	close(wk->shm_fd);
 }
 
 static int spawn_worker(const struct rr__run_config *cfg, struct rr__run_shm *rs, struct worker *wk,
@@ -275,8 +303,10 @@ static int spawn_worker(const struct rr__run_config *cfg, struct rr__run_shm *rs
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
-	if (pid == 0)
+	if (pid == 0) {
+		rr__ctx.shm_fd = wk->shm_fd;
 		worker_main(cfg, w, rs, wk->log_path, wk->san_prefix, wk->core_dir, driver);
+	}
 	setpgid(pid, pid);
 	wk->pid = pid;
 	wk->spawned_ns = rr__mono_ns();
@@ -499,6 +529,7 @@ static void save_failure(struct rr__run *run, const struct rr__run_config *cfg, 
 			cfg->scenario->name, cfg->variant->name, r.strategy, r.seed,
 			wk->shm->iter_index);
 		fprintf(f, "finding: %s\n\n", s->message);
+		rr__exec_symbolize(&wk->shm->sched, NULL, 0); /* exec mode: call sites as file:line */
 		rr__trace_print(f, &wk->shm->sched, s->message, 0);
 		if (fclose(f))
 			run->write_failed = 1;
@@ -662,7 +693,7 @@ int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct r
 		rr__fatal("out of memory");
 	for (int i = 0; i < jobs; i++) {
 		wk[i].index = i;
-		wk[i].shm = map_shared(sizeof *wk[i].shm);
+		wk[i].shm = map_worker_shm(&wk[i].shm_fd);
 	}
 	uint64_t timeout = cfg->timeout_ns ? cfg->timeout_ns : 10000000000ull * build_scale();
 	uint64_t setup_timeout = 120000000000ull * build_scale();
@@ -764,7 +795,7 @@ int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct r
 	}
 	cell->elapsed_s = (double)(rr__mono_ns() - start) / 1e9;
 	for (int i = 0; i < jobs; i++)
-		munmap(wk[i].shm, sizeof *wk[i].shm);
+		unmap_worker_shm(&wk[i]);
 	free(wk);
 	munmap(rs, sizeof *rs);
 	rmdir(logdir);
@@ -793,7 +824,7 @@ int rr__run_once(const struct rr__run_config *cfg, struct rr__once *out)
 	rs->budget = 1;
 	struct worker wk;
 	memset(&wk, 0, sizeof wk);
-	wk.shm = map_shared(sizeof *wk.shm);
+	wk.shm = map_worker_shm(&wk.shm_fd);
 	if (spawn_worker(&one, rs, &wk, logdir) < 0)
 		rr__fatal("fork: %s", strerror(errno));
 	uint64_t timeout = cfg->timeout_ns ? cfg->timeout_ns : 10000000000ull * build_scale();
@@ -837,7 +868,7 @@ int rr__run_once(const struct rr__run_config *cfg, struct rr__once *out)
 	unlink(wk.log_path);
 	remove_san_logs(wk.san_prefix);
 	rmdir(logdir);
-	munmap(wk.shm, sizeof *wk.shm);
+	unmap_worker_shm(&wk);
 	munmap(rs, sizeof *rs);
 	return out->outcome;
 }

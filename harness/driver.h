@@ -46,7 +46,7 @@ struct rr__cell {
 	 * that named them is gone by the time the summary is written. */
 	int nparams;
 	char param_names[RR_MAX_PARAMS][64];
-	char param_values[RR_MAX_PARAMS][128];
+	char param_values[RR_MAX_PARAMS][512];
 	int skipped;
 	char skip_reason[256];
 	int interrupted;

@@ -24,6 +24,8 @@ const struct rr_scenario *const rr__registry[] = {
 
 const struct rr_scenario *rr__scenario_find(const char *name)
 {
+	if (!strncmp(name, "exec:", 5))
+		return rr__exec_scenario(name);
 	for (int i = 0; rr__registry[i]; i++)
 		if (!strcmp(rr__registry[i]->name, name))
 			return rr__registry[i];

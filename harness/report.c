@@ -325,10 +325,12 @@ void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int f
 }
 
 /* Does this cell count as having shown the documented failure? A hang or an
- * environment error is not the documented symptom of any scenario. */
+ * environment error is not the documented symptom of any scenario; for the
+ * user's own program (exec:) a deadlock may well be. */
 static int reproduced(const struct rr__cell *c)
 {
-	return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] > 0;
+	uint64_t hangs = strncmp(c->scenario->name, "exec:", 5) ? 0 : c->counts[RR_HANG];
+	return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] + hangs > 0;
 }
 
 void rr__cell_verdict(struct rr__run *run, struct rr__cell *c)

@@ -97,12 +97,13 @@ struct rr__slot {
 	struct pollfd fds[RR_MAX_FDS];
 	int (*pred)(void *);
 	void *pred_arg;
-	char waiting_on[RR_NAME];
+	char waiting_on[RR_DETAIL];
 	char last_point[RR_NAME];
 	uint64_t priority; /* pct */
 	uint64_t noise_rng;
 	int32_t exit_status; /* processes */
 	uint64_t start_fn;   /* exec mode: the start routine, for the trace */
+	int32_t tid;         /* exec mode: the kernel thread, for the stall detector */
 };
 
 enum rr_event_kind { RR_EV_POINT, RR_EV_NOTE, RR_EV_SWITCH, RR_EV_TIME, RR_EV_START, RR_EV_EXIT };
@@ -207,6 +208,8 @@ struct rr__context {
 	const struct rr__run_config *cfg;
 	struct rr__worker_shm *shm;
 	int in_process; /* no worker: rr_bug aborts instead of exiting */
+	int shm_fd;     /* the memfd behind SHM in a worker (exec mode hands it on), or -1 */
+	const char *san_prefix; /* the worker's sanitizer log prefix (exec mode hands it on) */
 };
 extern struct rr__context rr__ctx;
 
@@ -228,6 +231,30 @@ uint64_t rr__trace_hash(const struct rr__sched *s);
 /* First step at which two traces differ, or -1. */
 long rr__trace_diverge(const struct rr__sched *a, const struct rr__sched *b);
 
+/* sched.c, exec mode: the scheduler as the preloaded runtime
+ * (harness/runtime/) and the exec target (harness/exec.c) drive it. */
+int rr__slot_add(const char *role, int pid);
+struct rr__slot *rr__slot_get(int id);
+void rr__sched_attach(struct rr__sched *s, int slot);
+void rr__sched_set_self(int slot);
+void rr__sched_wait_token(void);
+void rr__sched_point(const char *name, const char *detail);
+/* Returns 0, ETIMEDOUT, or EAGAIN when the iteration was released to
+ * free-running while parked (the caller then makes the real call). */
+int rr__sched_park(uint64_t obj, uint64_t timeout_ns, const char *what, int kind);
+void rr__sched_wake(uint64_t obj, int all);
+int rr__sched_wait_fds(struct pollfd *fds, nfds_t nfds, int timeout_ms, const char *what);
+uint64_t rr__sched_vtime(void);
+void rr__sched_leave(void);
+void rr__sched_process_exit(int pid);
+void rr__sched_reap_pid(int pid);
+void rr__sched_release(struct rr__sched *s, const char *why);
+
+/* exec.c: the pseudo-scenario "exec:COMMAND LINE" (not in the registry). */
+const struct rr_scenario *rr__exec_scenario(const char *name);
+/* The SHA-256 of FILE as 64 hex digits; 0, or -errno. */
+int rr__file_sha256(const char *path, char out[65]);
+
 /* seed.c: seeds and the reproducer file format */
 uint64_t rr__splitmix64(uint64_t *state);
 uint64_t rr__iteration_seed(uint64_t run_seed, uint64_t index);
@@ -248,7 +275,7 @@ struct rr__repro {
 	char found_by[16];
 	int nparams;
 	char param_names[RR_MAX_PARAMS][32];
-	char param_values[RR_MAX_PARAMS][64];
+	char param_values[RR_MAX_PARAMS][512]; /* exec mode: command lines, paths */
 };
 int rr__repro_write(const char *path, const struct rr__repro *r);
 /* Returns 0, or -1 after writing a one-line error naming the line to ERR. */

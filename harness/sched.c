@@ -58,6 +58,12 @@ void __tsan_release(void *addr);
 		AnnotateIgnoreWritesEnd(__FILE__, __LINE__);                                       \
 		AnnotateIgnoreReadsEnd(__FILE__, __LINE__);                                        \
 	} while (0)
+#elif defined(RR_RUNTIME)
+/* The exec runtime is not instrumented, but the program it is preloaded into
+ * may be built with TSan: the runtime finds TSan's annotations at start-up. */
+void rr__rt_tsan_ignore(int begin);
+#define TSAN_IGNORE_BEGIN() rr__rt_tsan_ignore(1)
+#define TSAN_IGNORE_END() rr__rt_tsan_ignore(0)
 #else
 #define TSAN_IGNORE_BEGIN() ((void)0)
 #define TSAN_IGNORE_END() ((void)0)
@@ -375,7 +381,7 @@ static int park(int kind, uint64_t obj, uint64_t timeout_ns, const char *what)
 	sl->woken = 0;
 	sl->timed_out = 0;
 	sl->deadline = timeout_ns ? sched->vtime + timeout_ns : 0;
-	copy_name(sl->waiting_on, RR_NAME, what);
+	copy_name(sl->waiting_on, sizeof sl->waiting_on, what);
 	sl->state = RR_SLOT_PARKED;
 	struct rr__event *e = trace_add(RR_EV_NOTE, sl->last_point);
 	if (e)
@@ -664,7 +670,12 @@ static void lock_controlled(struct rr_mutex *m)
 			return;
 		if (rc != EBUSY)
 			rr__fatal("pthread_mutex_trylock(%s): %s", m->name, strerror(rc));
-		park(RR_WAIT_OBJECT, (uint64_t)(uintptr_t)m, 0, m->name);
+		if (park(RR_WAIT_OBJECT, (uint64_t)(uintptr_t)m, 0, m->name) == EAGAIN) {
+			rc = pthread_mutex_lock(&m->m); /* released to free-running */
+			if (rc)
+				rr__fatal("pthread_mutex_lock(%s): %s", m->name, strerror(rc));
+			return;
+		}
 	}
 }
 
@@ -806,8 +817,11 @@ static int poll_controlled(struct pollfd *fds, nfds_t nfds, int timeout_ms, cons
 		sl->nfds = (int32_t)nfds;
 		TSAN_IGNORE_END();
 		uint64_t t = timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000ull : 0;
-		if (park(RR_WAIT_FD, 0, t, what) == ETIMEDOUT)
+		int pr = park(RR_WAIT_FD, 0, t, what);
+		if (pr == ETIMEDOUT)
 			return poll(fds, nfds, 0);
+		if (pr == EAGAIN) /* released to free-running */
+			return poll(fds, nfds, timeout_ms);
 	}
 }
 
@@ -1008,4 +1022,151 @@ void rr_handoff_recv(const void *key)
 #else
 	(void)key;
 #endif
+}
+
+/* ------------------------------------------------------------------------ */
+/* Exec mode: the entry points the preloaded runtime and the exec target use */
+/* ------------------------------------------------------------------------ */
+
+/* These are the same park/wake, virtual-time and deadlock code the scenario
+ * API above uses: one scheduler, two front ends (harness/exec.c starts the
+ * program, harness/runtime/ turns its threads into slots). */
+
+int rr__slot_add(const char *role, int pid)
+{
+	TSAN_IGNORE_BEGIN();
+	int id = add_slot(role, pid);
+	TSAN_IGNORE_END();
+	return id;
+}
+
+struct rr__slot *rr__slot_get(int id)
+{
+	return sched && id >= 0 && id < RR_MAX_THREADS ? &sched->slots[id] : NULL;
+}
+
+void rr__sched_attach(struct rr__sched *s, int slot)
+{
+	sched = s;
+	self = slot;
+}
+
+void rr__sched_set_self(int slot)
+{
+	self = slot;
+}
+
+void rr__sched_wait_token(void)
+{
+	if (!sched || self < 0 || !sched->controlled)
+		return;
+	TSAN_IGNORE_BEGIN();
+	wait_for_token();
+	TSAN_IGNORE_END();
+}
+
+/* A scheduling point with the call site (or any detail) on its trace row. */
+void rr__sched_point(const char *name, const char *detail)
+{
+	if (!sched || self < 0)
+		return;
+	TSAN_IGNORE_BEGIN();
+	copy_name(sched->slots[self].last_point, RR_NAME, name);
+	struct rr__event *e = trace_add(RR_EV_POINT, name);
+	if (e && detail)
+		copy_name(e->detail, sizeof e->detail, detail);
+	if (sched->controlled)
+		reschedule();
+	else
+		rr__strategy_perturb(sched, &sched->slots[self]);
+	TSAN_IGNORE_END();
+}
+
+int rr__sched_park(uint64_t obj, uint64_t timeout_ns, const char *what, int kind)
+{
+	return park(kind, obj, timeout_ns, what);
+}
+
+void rr__sched_wake(uint64_t obj, int all)
+{
+	wake_object(obj, all);
+}
+
+int rr__sched_wait_fds(struct pollfd *fds, nfds_t nfds, int timeout_ms, const char *what)
+{
+	return poll_controlled(fds, nfds, timeout_ms, what);
+}
+
+uint64_t rr__sched_vtime(void)
+{
+	return sched ? sched->vtime : 0;
+}
+
+/* The calling slot leaves the schedule (its thread ends, or the worker hands
+ * the iteration to the exec'd program): the token moves on without waiting
+ * for it to come back. When no slot is left to take it, it goes nowhere:
+ * an exiting process must not call that a deadlock. */
+void rr__sched_leave(void)
+{
+	if (!sched || self < 0)
+		return;
+	TSAN_IGNORE_BEGIN();
+	struct rr__slot *me = &sched->slots[self];
+	if (me->state != RR_SLOT_EXITED) {
+		trace_add(RR_EV_EXIT, "exit");
+		me->state = RR_SLOT_EXITED;
+	}
+	if (sched->controlled &&
+	    __atomic_load_n(&sched->token, __ATOMIC_SEQ_CST) == (uint32_t)self) {
+		int any = 0;
+		for (int i = 0; i < sched->nslots && !any; i++)
+			any = sched->slots[i].state == RR_SLOT_RUNNABLE ||
+			      sched->slots[i].state == RR_SLOT_PARKED;
+		if (any)
+			reschedule();
+		else
+			__atomic_store_n(&sched->token, UINT32_MAX, __ATOMIC_SEQ_CST);
+	}
+	TSAN_IGNORE_END();
+	self = -1;
+}
+
+/* The process PID is ending (exit, main returned): every slot it owns ends
+ * with it. Called by the exiting thread, which holds the token. */
+void rr__sched_process_exit(int pid)
+{
+	if (!sched)
+		return;
+	TSAN_IGNORE_BEGIN();
+	for (int i = 0; i < sched->nslots; i++)
+		if (i != self && sched->slots[i].pid == pid)
+			sched->slots[i].state = RR_SLOT_EXITED;
+	TSAN_IGNORE_END();
+	rr__sched_leave();
+}
+
+/* After waitpid: whatever the process left behind is gone. */
+void rr__sched_reap_pid(int pid)
+{
+	if (!sched)
+		return;
+	for (int i = 0; i < sched->nslots; i++)
+		if (sched->slots[i].pid == pid)
+			sched->slots[i].state = RR_SLOT_EXITED;
+}
+
+/* The stall detector found the token holder blocked where the scheduler
+ * cannot see: from here on the iteration runs free. Every slot's word is
+ * bumped so that each waiter sees it; park() returns EAGAIN to its caller,
+ * which then makes the real (blocking) call. */
+void rr__sched_release(struct rr__sched *s, const char *why)
+{
+	copy_name(s->released_why, sizeof s->released_why, why);
+	__atomic_store_n(&s->released, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->controlled, 0, __ATOMIC_SEQ_CST);
+	int n = __atomic_load_n(&s->nslots, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < n && i < RR_MAX_THREADS; i++) {
+		__atomic_fetch_add(&s->slots[i].wake, 1, __ATOMIC_SEQ_CST);
+		futex(&s->slots[i].wake, FUTEX_WAKE, INT_MAX, NULL);
+	}
 }

@@ -1,0 +1,673 @@
+/*
+ * exec.c: the user's own program as a scenario. `racerepro exec -- PROG ARGS`
+ * (and a soak target `exec:PROG ARGS`) runs the pseudo-scenario built here:
+ * each iteration forks, execs PROG with the runtime library preloaded
+ * (harness/runtime/, libracerepro-rt.so next to the racerepro binary) and the
+ * worker's shared memory inherited as a memfd, so that the program's threads
+ * become slots of the same scheduler the scenarios use. The worker itself
+ * leaves the schedule once the program holds the token and watches it from
+ * outside: it classifies how the program ended (its exit status, its last
+ * words, a sanitizer log, a signal) and releases the iteration to
+ * free-running when the token holder blocks in a call the runtime cannot see.
+ *
+ * The target's command line, working directory, relevant environment and
+ * SHA-256 are the scenario's parameters, so reproducers record them and
+ * replay, explain and minimize work on them unchanged.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rr_internal.h"
+
+#define MAX_TARGETS 64
+#define MAX_ARGS 128
+#define STALL_NS 500000000ull /* longer than the scheduler's 200 ms deadlock grace */
+
+/* Environment variables that change what a program does and so belong in a
+ * reproducer. The sanitizer options are set by the harness itself. */
+static const char *const recorded_env[] = {"LD_LIBRARY_PATH", "PATH", "HOME", "LANG", "LC_ALL",
+					   "TZ", NULL};
+
+enum { P_CMD, P_CWD, P_SHA, P_ENV, P_EXPECT, P_FAIL_ON, P_N };
+
+struct target {
+	char name[1024];
+	char defaults[P_N][512];
+	struct rr_param params[P_N + 1];
+	struct rr_scenario sc;
+};
+static struct target targets[MAX_TARGETS];
+static int ntargets;
+
+static const char *const exec_roles[] = {"racerepro", "main", NULL};
+
+/* ---- command lines as one parameter: words split on spaces, "\ " and "\\"
+ * escape a space and a backslash ---- */
+
+static void escape_word(const char *w, char *out, size_t cap, size_t *len)
+{
+	for (; *w && *len + 3 < cap; w++) {
+		if (*w == ' ' || *w == '\\')
+			out[(*len)++] = '\\';
+		out[(*len)++] = *w;
+	}
+	out[*len] = '\0';
+}
+
+void rr__exec_join(char **argv, int argc, char *out, size_t cap);
+void rr__exec_join(char **argv, int argc, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (int i = 0; i < argc && len + 2 < cap; i++) {
+		if (i)
+			out[len++] = ' ';
+		escape_word(argv[i], out, cap, &len);
+	}
+}
+
+/* Splits CMD into ARGV (pointers into BUF); returns the count. */
+static int split_words(const char *cmd, char *buf, size_t cap, char **argv, int max)
+{
+	int n = 0;
+	size_t k = 0;
+	const char *p = cmd;
+	while (*p == ' ')
+		p++;
+	while (*p && n < max - 1 && k + 1 < cap) {
+		argv[n++] = buf + k;
+		while (*p && *p != ' ' && k + 1 < cap) {
+			if (*p == '\\' && p[1])
+				p++;
+			buf[k++] = *p++;
+		}
+		buf[k++] = '\0';
+		while (*p == ' ')
+			p++;
+	}
+	argv[n] = NULL;
+	return n;
+}
+
+/* argv[0] as an absolute path: as given when it has a slash, else found on
+ * PATH as execvp would. */
+static int resolve_program(const char *prog, char *out, size_t cap)
+{
+	if (strchr(prog, '/'))
+		return realpath(prog, out) && access(out, X_OK) == 0 ? 0 : -1;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		char cand[PATH_MAX];
+		snprintf(cand, sizeof cand, "%.*s/%s", (int)n, path, prog);
+		if (access(cand, X_OK) == 0 && realpath(cand, out))
+			return 0;
+		path += n + (path[n] == ':');
+	}
+	(void)cap;
+	return -1;
+}
+
+int rr__file_sha256(const char *path, char out[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		close(fd);
+		return -ENOMEM;
+	}
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+	int e = n < 0 ? errno : 0;
+	close(fd);
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (e)
+		return -e;
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap);
+
+/* ---- the iteration ---- */
+
+static char runtime_path[PATH_MAX];
+
+static int exec_setup(void **state)
+{
+	(void)state;
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return rr_env_error(errno, "readlink(/proc/self/exe): %s", strerror(errno));
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(runtime_path, sizeof runtime_path, "%s/libracerepro-rt.so", self);
+	if (access(runtime_path, R_OK) != 0)
+		return rr_env_error(ENOENT,
+				    "the exec runtime %s is missing: build it with make (it is built "
+				    "next to the racerepro binary)",
+				    runtime_path);
+	return 0;
+}
+
+/* NAME=VALUE, appended to whatever the variable already holds, ours last so
+ * that they win. */
+static void append_env(const char *name, const char *opts)
+{
+	const char *old = getenv(name);
+	char buf[4096];
+	snprintf(buf, sizeof buf, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", opts);
+	setenv(name, buf, 1);
+}
+
+/* In the forked child: becomes the target. Never returns. */
+RR_NORETURN static void become_target(char **argv, const char *cwd, const char *env, int slot,
+				      const char *err_path)
+{
+	/* The environment recorded in the reproducer, as it was. */
+	char envbuf[2048];
+	char *words[64];
+	int nw = split_words(env, envbuf, sizeof envbuf, words, 64);
+	for (int i = 0; i < nw; i++) {
+		char *eq = strchr(words[i], '=');
+		if (eq) {
+			*eq = '\0';
+			setenv(words[i], eq + 1, 1);
+		}
+	}
+	int fd = dup(rr__ctx.shm_fd); /* dup() clears close-on-exec */
+	int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (err >= 0) {
+		dup2(err, 2);
+		close(err);
+	}
+	if (fd < 0) {
+		fprintf(stderr, "racerepro: cannot execute %s: dup: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	char v[64];
+	snprintf(v, sizeof v, "%d", fd);
+	setenv("RR_EXEC_SHM_FD", v, 1);
+	snprintf(v, sizeof v, "%d", slot);
+	setenv("RR_EXEC_SLOT", v, 1);
+	const char *pre = getenv("LD_PRELOAD");
+	/* The runtime puts the old value back so that programs the target execs
+	 * (ASan's symbolizer, a shell) run without it. */
+	setenv("RR_EXEC_SAVED_PRELOAD", pre ? pre : "", 1);
+	char preload[PATH_MAX * 2];
+	snprintf(preload, sizeof preload, "%s%s%s", runtime_path, pre && *pre ? ":" : "",
+		 pre ? pre : "");
+	setenv("LD_PRELOAD", preload, 1);
+	char san[PATH_MAX + 200];
+	snprintf(san, sizeof san,
+		 "halt_on_error=1:exitcode=66:verify_asan_link_order=0:handle_abort=0:log_path=%s",
+		 rr__ctx.san_prefix ? rr__ctx.san_prefix : "stderr");
+	append_env("ASAN_OPTIONS", san);
+	append_env("UBSAN_OPTIONS", san);
+	snprintf(san, sizeof san, "halt_on_error=1:exitcode=66:report_signal_unsafe=0:log_path=%s",
+		 rr__ctx.san_prefix ? rr__ctx.san_prefix : "stderr");
+	append_env("TSAN_OPTIONS", san);
+	/* Call sites in the trace must mean the same in every run. */
+	int pers = personality(0xffffffff);
+	if (pers != -1)
+		personality((unsigned long)pers | ADDR_NO_RANDOMIZE);
+	/* A crash must not leave a core in the user's directory; the runtime
+	 * prints the crashing thread's backtrace instead. */
+	struct rlimit rl = {0, 0};
+	setrlimit(RLIMIT_CORE, &rl);
+	if (cwd[0] && chdir(cwd) < 0) {
+		fprintf(stderr, "racerepro: cannot execute %s: chdir(%s): %s\n", argv[0], cwd,
+			strerror(errno));
+		_exit(127);
+	}
+	execv(argv[0], argv);
+	fprintf(stderr, "racerepro: cannot execute %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* The kernel's view of a blocked thread: its state letter and the system
+ * call it sits in. Returns the state letter, 0 if the thread is gone. */
+static char thread_state(int pid, int tid, char *why, size_t cap)
+{
+	char path[128], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')');
+	char st = rp && rp[1] == ' ' ? rp[2] : '?';
+	long nr = -1;
+	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			nr = strtol(buf, NULL, 10);
+		}
+	}
+	char wchan[64] = "";
+	snprintf(path, sizeof path, "/proc/%d/task/%d/wchan", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, wchan, sizeof wchan - 1);
+		close(fd);
+		wchan[n > 0 ? n : 0] = '\0';
+	}
+	static const struct {
+		long nr;
+		const char *name;
+	} names[] = {{SYS_read, "read"},         {SYS_write, "write"},
+		     {SYS_futex, "futex"},       {SYS_flock, "flock"},
+		     {SYS_poll, "poll"},         {SYS_ppoll, "ppoll"},
+		     {SYS_select, "select"},     {SYS_pselect6, "pselect6"},
+		     {SYS_epoll_wait, "epoll_wait"}, {SYS_nanosleep, "nanosleep"},
+		     {SYS_clock_nanosleep, "clock_nanosleep"}, {SYS_wait4, "wait4"},
+		     {SYS_accept, "accept"},     {SYS_accept4, "accept4"},
+		     {SYS_recvfrom, "recvfrom"}, {SYS_connect, "connect"},
+		     {SYS_fcntl, "fcntl"},       {SYS_msgrcv, "msgrcv"},
+		     {SYS_semop, "semop"},       {SYS_pause, "pause"}};
+	const char *name = NULL;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].nr == nr)
+			name = names[i].name;
+	if (name)
+		snprintf(why, cap, "%s (syscall %ld%s%s)", name, nr, wchan[0] && strcmp(wchan, "0") ? ", in " : "",
+			 wchan[0] && strcmp(wchan, "0") ? wchan : "");
+	else if (nr >= 0)
+		snprintf(why, cap, "syscall %ld%s%s", nr, wchan[0] && strcmp(wchan, "0") ? " in " : "",
+			 wchan[0] && strcmp(wchan, "0") ? wchan : "");
+	else
+		snprintf(why, cap, "an uninterposed call");
+	return st;
+}
+
+/* Waits for the target, releasing the iteration to free-running when the
+ * token holder sits blocked in the kernel with no step taken for STALL_NS. */
+static int wait_target(int pid, struct rr__sched *s)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	uint64_t last = UINT64_MAX, since = rr__mono_ns();
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return pidfd >= 0 ? (close(pidfd), st) : st;
+		if (r < 0 && errno != EINTR)
+			rr__fatal("waitpid(%d): %s", pid, strerror(errno));
+		if (pidfd >= 0) {
+			struct pollfd p = {.fd = pidfd, .events = POLLIN};
+			poll(&p, 1, 20);
+		} else {
+			struct timespec ts = {0, 5000000};
+			nanosleep(&ts, NULL);
+		}
+		if (!__atomic_load_n(&s->controlled, __ATOMIC_SEQ_CST))
+			continue;
+		uint64_t progress = __atomic_load_n(&s->steps, __ATOMIC_RELAXED) +
+				    __atomic_load_n(&s->nevents, __ATOMIC_RELAXED);
+		uint64_t now = rr__mono_ns();
+		if (progress != last) {
+			last = progress;
+			since = now;
+			continue;
+		}
+		if (now - since < STALL_NS)
+			continue;
+		uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_SEQ_CST);
+		int n = __atomic_load_n(&s->nslots, __ATOMIC_SEQ_CST);
+		if (tok >= (uint32_t)n || s->slots[tok].state == RR_SLOT_EXITED ||
+		    s->slots[tok].tid <= 0)
+			continue;
+		char call[96], why[RR_DETAIL];
+		char ts = thread_state(s->slots[tok].pid, s->slots[tok].tid, call, sizeof call);
+		if (ts != 'S' && ts != 'D')
+			continue; /* computing, not blocked: the watchdog's business */
+		snprintf(why, sizeof why, "%s blocked in %s", s->slots[tok].role, call);
+		rr__sched_release(s, why);
+	}
+}
+
+/* The target's stderr: appended to the worker's log (so failures/ keeps
+ * it); returns its last meaningful line in LAST. */
+static void last_words(const char *err_path, char *last, size_t cap, const char *fail_on,
+		       int *matched)
+{
+	last[0] = '\0';
+	*matched = 0;
+	FILE *f = fopen(err_path, "r");
+	if (!f)
+		return;
+	regex_t re;
+	int have_re = fail_on && *fail_on && regcomp(&re, fail_on, REG_EXTENDED | REG_NOSUB) == 0;
+	char line[1024];
+	while (fgets(line, sizeof line, f)) {
+		fputs(line, stderr);
+		line[strcspn(line, "\n")] = '\0';
+		if (have_re && !*matched && regexec(&re, line, 0, NULL, 0) == 0) {
+			*matched = 1;
+			snprintf(last, cap, "%s", line);
+		}
+		const char *p = line;
+		while (isspace((unsigned char)*p))
+			p++;
+		/* Backtrace lines of a crash are not the program's last words. */
+		if (*p && !*matched && strncmp(p, "racerepro-rt: #", 15))
+			snprintf(last, cap, "%s", p);
+	}
+	fclose(f);
+	if (have_re)
+		regfree(&re);
+}
+
+static int exec_iterate(void *state)
+{
+	(void)state;
+	char buf[4096];
+	char *argv[MAX_ARGS];
+	int argc = split_words(rr_param_str("cmd"), buf, sizeof buf, argv, MAX_ARGS);
+	if (argc == 0)
+		return rr_env_error(EINVAL, "exec: empty command line");
+	const char *cwd = rr_param_str("cwd");
+	const char *env = rr_param_str("env");
+	long long expect = rr_param_int("expect_exit");
+	const char *fail_on = rr_param_str("fail_on");
+	char here[PATH_MAX], err_path[PATH_MAX + 16];
+	if (!getcwd(here, sizeof here))
+		return rr_env_error(errno, "getcwd: %s", strerror(errno));
+	snprintf(err_path, sizeof err_path, "%s/target.err", here);
+
+	struct rr__sched *s = &rr__ctx.shm->sched;
+	int slot = rr__slot_add("main", 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		rr__slot_get(slot)->state = RR_SLOT_EXITED;
+		return rr_env_error(e, "fork: %s", strerror(e));
+	}
+	if (pid == 0)
+		become_target(argv, cwd, env, slot, err_path);
+	rr__slot_get(slot)->pid = pid;
+	rr__trace_note("start", "started %s (pid %d)", argv[0], (int)pid);
+	/* The worker leaves the schedule: the program's main thread takes the
+	 * token when its runtime starts, and the worker only watches. */
+	rr__sched_leave();
+	int st = wait_target(pid, s);
+	rr__sched_reap_pid(pid);
+	rr__sched_set_self(0);
+
+	char last[600];
+	int matched = 0;
+	last_words(err_path, last, sizeof last, fail_on, &matched);
+	unlink(err_path);
+	if (s->released) {
+		static uint64_t released_count;
+		released_count++;
+		rr_env_note("nondeterministic",
+			    "%llu iteration(s) released to free-running, last %llu: %s; their "
+			    "interleaving is not replayable",
+			    (unsigned long long)released_count,
+			    (unsigned long long)rr__ctx.shm->iter_index, s->released_why);
+		rr__trace_note("released", "NONDETERMINISTIC: %s", s->released_why);
+	}
+	if (WIFEXITED(st)) {
+		int code = WEXITSTATUS(st);
+		if (code == RR_WEXIT_HANG)
+			rr__exec_symbolize(NULL, rr__ctx.shm->message, sizeof rr__ctx.shm->message);
+		if (code >= RR_WEXIT_BUG && code <= RR_WEXIT_SKIP)
+			rr__propagate_child(st); /* the runtime or a sanitizer ended it */
+		if (code == 127 && !strncmp(last, "racerepro: cannot execute", 25))
+			return rr_env_error(ENOEXEC, "%s", last + 11);
+		if (matched)
+			rr_bug("output matched --fail-on: %s", last);
+		if (code != expect)
+			rr_bug("exit status %d: %s", code, last[0] ? last : "(no output)");
+		if (s->released)
+			rr__trace_note("released", "the program passed, but not under control");
+		return 0;
+	}
+	int sig = WTERMSIG(st);
+	if (sig == SIGABRT && strstr(last, "Assertion"))
+		rr_bug("%s", strstr(last, "Assertion"));
+	if (matched)
+		rr_bug("output matched --fail-on: %s", last);
+	/* A signal: the worker dies of the same one, with no core of its own. */
+	struct rlimit rl = {0, 0};
+	setrlimit(RLIMIT_CORE, &rl);
+	snprintf(rr__ctx.shm->message, sizeof rr__ctx.shm->message, "%s", last);
+	rr__propagate_child(st);
+}
+
+/* ---- the pseudo-scenario ---- */
+
+const struct rr_scenario *rr__exec_scenario(const char *name)
+{
+	for (int i = 0; i < ntargets; i++)
+		if (!strcmp(targets[i].name, name))
+			return &targets[i].sc;
+	if (ntargets == MAX_TARGETS || strlen(name) >= sizeof targets[0].name)
+		return NULL;
+	struct target *t = &targets[ntargets++];
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	/* argv[0] becomes absolute (what replay needs); the rest as given. */
+	char buf[4096], *argv[MAX_ARGS], abs[PATH_MAX];
+	int argc = split_words(name + 5, buf, sizeof buf, argv, MAX_ARGS);
+	char sha[65] = "";
+	if (argc > 0 && resolve_program(argv[0], abs, sizeof abs) == 0) {
+		argv[0] = abs;
+		rr__file_sha256(abs, sha);
+	}
+	rr__exec_join(argv, argc, t->defaults[P_CMD], sizeof t->defaults[P_CMD]);
+	if (!getcwd(t->defaults[P_CWD], sizeof t->defaults[P_CWD]))
+		t->defaults[P_CWD][0] = '\0';
+	snprintf(t->defaults[P_SHA], sizeof t->defaults[P_SHA], "%s", sha);
+	size_t len = 0;
+	for (int i = 0; recorded_env[i]; i++) {
+		const char *v = getenv(recorded_env[i]);
+		if (!v)
+			continue;
+		char kv[600];
+		snprintf(kv, sizeof kv, "%s=%s", recorded_env[i], v);
+		if (len + strlen(kv) * 2 + 2 >= sizeof t->defaults[P_ENV])
+			break;
+		if (len)
+			t->defaults[P_ENV][len++] = ' ';
+		escape_word(kv, t->defaults[P_ENV], sizeof t->defaults[P_ENV], &len);
+	}
+	snprintf(t->defaults[P_EXPECT], sizeof t->defaults[P_EXPECT], "0");
+	static const char *const pnames[P_N] = {"cmd", "cwd", "sha256", "env", "expect_exit",
+						"fail_on"};
+	static const char *const phelp[P_N] = {
+		"the command line (absolute program path, words split on spaces, '\\ ' escapes)",
+		"the working directory",
+		"the program's SHA-256 when the run started (replay refuses another binary)",
+		"environment variables that matter, NAME=VALUE words",
+		"the exit status of a passing run",
+		"an extended regex: a stderr line matching it is a bug, whatever the exit status"};
+	for (int i = 0; i < P_N; i++) {
+		t->params[i].name = pnames[i];
+		t->params[i].def = t->defaults[i];
+		t->params[i].help = phelp[i];
+	}
+	t->sc.name = t->name;
+	t->sc.upstream = "your own program";
+	t->sc.summary = "an unmodified pthread program run under the preloaded runtime";
+	t->sc.symptom = "a non-zero exit, a signal, a sanitizer report or a deadlock";
+	t->sc.roles = exec_roles;
+	t->sc.variants = rr_variants_buggy_fixed;
+	t->sc.params = t->params;
+	t->sc.setup = exec_setup;
+	t->sc.iterate = exec_iterate;
+	return &t->sc;
+}
+
+/* ---- call sites: "prog+0x1a2b" as file:line ---- */
+
+#define MAX_SITES 512
+
+struct sites {
+	int n;
+	unsigned long off[MAX_SITES];
+	char where[MAX_SITES][64];
+};
+
+static void collect_sites(const char *text, const char *base, struct sites *st)
+{
+	size_t bl = strlen(base);
+	for (const char *p = text; (p = strstr(p, base)); p += bl) {
+		if (strncmp(p + bl, "+0x", 3) || (p > text && p[-1] != ' ' && p[-1] != '('))
+			continue;
+		unsigned long off = strtoul(p + bl + 3, NULL, 16);
+		int k;
+		for (k = 0; k < st->n && st->off[k] != off; k++)
+			;
+		if (k == st->n && st->n < MAX_SITES)
+			st->off[st->n++] = off;
+	}
+}
+
+static void replace_sites(char *text, size_t cap, const char *base, const struct sites *st)
+{
+	size_t bl = strlen(base);
+	char out[1024];
+	size_t o = 0;
+	const char *p = text;
+	while (*p && o + 1 < sizeof out) {
+		if (!strncmp(p, base, bl) && !strncmp(p + bl, "+0x", 3) &&
+		    (p == text || p[-1] == ' ' || p[-1] == '(')) {
+			char *end;
+			unsigned long off = strtoul(p + bl + 3, &end, 16);
+			for (int k = 0; k < st->n; k++) {
+				if (st->off[k] == off && st->where[k][0]) {
+					o += (size_t)snprintf(out + o, sizeof out - o, "%s", st->where[k]);
+					p = end;
+					break;
+				}
+			}
+			if (p != end)
+				out[o++] = *p++;
+			continue;
+		}
+		out[o++] = *p++;
+	}
+	out[o < sizeof out ? o : sizeof out - 1] = '\0';
+	snprintf(text, cap, "%s", out);
+}
+
+/* One addr2line run for every offset. */
+static void resolve_sites(const char *binary, struct sites *st)
+{
+	int fds[2];
+	if (!st->n || pipe(fds) < 0)
+		return;
+	char *argv[MAX_SITES + 8];
+	static char addrs[MAX_SITES][24];
+	int k = 0;
+	argv[k++] = "addr2line";
+	argv[k++] = "-s";
+	argv[k++] = "-e";
+	argv[k++] = (char *)binary;
+	for (int i = 0; i < st->n; i++) {
+		snprintf(addrs[i], sizeof addrs[i], "0x%lx", st->off[i]);
+		argv[k++] = addrs[i];
+	}
+	argv[k] = NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, 2);
+		execvp("addr2line", argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		return;
+	}
+	FILE *f = fdopen(fds[0], "r");
+	char line[256];
+	for (int i = 0; f && i < st->n && fgets(line, sizeof line, f); i++) {
+		line[strcspn(line, " \n")] = '\0';
+		if (line[0] != '?' && strchr(line, ':') && !strstr(line, ":?") && !strstr(line, ":0"))
+			snprintf(st->where[i], sizeof st->where[i], "%s", line);
+	}
+	if (f)
+		fclose(f);
+	else
+		close(fds[0]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap);
+void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap)
+{
+	const struct rr__run_config *cfg = rr__ctx.cfg;
+	if (!cfg || !cfg->scenario || strncmp(cfg->scenario->name, "exec:", 5))
+		return;
+	char buf[4096], *argv[MAX_ARGS];
+	if (split_words(rr_param_str("cmd"), buf, sizeof buf, argv, MAX_ARGS) < 1)
+		return;
+	const char *slash = strrchr(argv[0], '/');
+	char base[64];
+	snprintf(base, sizeof base, "%s", slash ? slash + 1 : argv[0]);
+	static struct sites st;
+	memset(&st, 0, sizeof st);
+	uint32_t nev = s ? (s->nevents < RR_MAX_EVENTS ? s->nevents : RR_MAX_EVENTS) : 0;
+	for (uint32_t i = 0; i < nev; i++)
+		collect_sites(s->events[i].detail, base, &st);
+	for (int i = 0; s && i < s->nslots && i < RR_MAX_THREADS; i++)
+		collect_sites(s->slots[i].waiting_on, base, &st);
+	if (msg)
+		collect_sites(msg, base, &st);
+	resolve_sites(argv[0], &st);
+	for (uint32_t i = 0; i < nev; i++)
+		replace_sites(s->events[i].detail, sizeof s->events[i].detail, base, &st);
+	for (int i = 0; s && i < s->nslots && i < RR_MAX_THREADS; i++)
+		replace_sites(s->slots[i].waiting_on, sizeof s->slots[i].waiting_on, base, &st);
+	if (msg)
+		replace_sites(msg, msgcap, base, &st);
+}

@@ -1,0 +1,38 @@
+/*
+ * cov.c: the load/store hooks clang calls for -fsanitize-coverage=trace-loads,
+ * trace-stores, linked into programs built with `racerepro cc`. A hook that
+ * does not schedule is a load and a branch: the runtime arms them only while
+ * a strategy runs the program (rr__mem_armed, in libracerepro-rt.so).
+ */
+#include <stdint.h>
+
+extern int rr__mem_armed;
+void rr__mem_point(const void *addr, int store, const void *pc);
+
+#define HOOK(kind, n, type, store)                                                                 \
+	void __sanitizer_cov_##kind##n(type *p);                                                   \
+	void __sanitizer_cov_##kind##n(type *p)                                                    \
+	{                                                                                          \
+		if (__builtin_expect(__atomic_load_n(&rr__mem_armed, __ATOMIC_RELAXED), 0))        \
+			rr__mem_point(p, store, __builtin_return_address(0));                      \
+	}
+
+HOOK(load, 1, uint8_t, 0)
+HOOK(load, 2, uint16_t, 0)
+HOOK(load, 4, uint32_t, 0)
+HOOK(load, 8, uint64_t, 0)
+HOOK(load, 16, __int128, 0)
+HOOK(store, 1, uint8_t, 1)
+HOOK(store, 2, uint16_t, 1)
+HOOK(store, 4, uint32_t, 1)
+HOOK(store, 8, uint64_t, 1)
+HOOK(store, 16, __int128, 1)
+
+/* inline-8bit-counters is only there because clang 14 emits no load/store
+ * hooks without a coverage mode; its counters are not read. */
+void __sanitizer_cov_8bit_counters_init(char *start, char *end);
+void __sanitizer_cov_8bit_counters_init(char *start, char *end)
+{
+	(void)start;
+	(void)end;
+}

@@ -1,0 +1,1136 @@
+/*
+ * rt.c: the exec runtime, preloaded into the user's program by `racerepro
+ * exec` (harness/exec.c). It maps the worker's shared scheduler state from
+ * the memfd it inherits, claims the slot the worker made for the main thread
+ * and gives every thread the program creates a slot of its own. The
+ * pthread, sleep and blocking I/O calls below are thin shims onto the same
+ * park/wake, virtual-time and deadlock code as the scenario API (sched.c).
+ *
+ * Rules the shims follow (each learned the hard way by a prototype):
+ *  - a new thread runs freely until its first scheduling point, so that a
+ *    sanitizer's thread-start handshake finishes before the thread can be
+ *    parked; and no point lies between the real pthread_create and its return;
+ *  - threads the runtime did not see created (TSan's background thread) are
+ *    never slots: every shim calls straight through for them;
+ *  - inside the runtime (IN_RT) every shim calls straight through, so the
+ *    scheduler's own poll, nanosleep and malloc never recurse into it;
+ *  - programs the target execs run without the preload (ASan's symbolizer
+ *    inherited it once and hung).
+ *
+ * Without RR_EXEC_SHM_FD in the environment (the program run on its own, or
+ * built by `racerepro cc` and run directly) every shim calls straight through.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rr_internal.h"
+
+#define TLS __attribute__((tls_model("initial-exec"))) __thread
+#define EXPORT __attribute__((visibility("default")))
+
+static struct rr__sched *S;  /* the scheduler, once attached */
+static int active;           /* attached, and this is the process that was exec'd */
+static int exiting;          /* the process is ending: no more points */
+static TLS int in_rt;        /* inside the runtime: shims call straight through */
+static TLS int fresh;        /* a new thread before its first point */
+static TLS uintptr_t stack_lo, stack_hi;
+static int thread_count;     /* threads created so far, for role names */
+
+/* Set when the program is built with -fsanitize-coverage load/store hooks
+ * (racerepro cc) and a strategy is running: the hooks test it inline. */
+EXPORT int rr__mem_armed;
+
+/* ---- the real functions ---- */
+
+#define REAL(ret, name, ...) static ret (*real_##name)(__VA_ARGS__)
+REAL(int, pthread_create, pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+REAL(int, pthread_join, pthread_t, void **);
+REAL(void, pthread_exit, void *) __attribute__((noreturn));
+REAL(int, pthread_mutex_lock, pthread_mutex_t *);
+REAL(int, pthread_mutex_trylock, pthread_mutex_t *);
+REAL(int, pthread_mutex_timedlock, pthread_mutex_t *, const struct timespec *);
+REAL(int, pthread_mutex_unlock, pthread_mutex_t *);
+REAL(int, pthread_cond_wait, pthread_cond_t *, pthread_mutex_t *);
+REAL(int, pthread_cond_timedwait, pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+REAL(int, pthread_cond_signal, pthread_cond_t *);
+REAL(int, pthread_cond_broadcast, pthread_cond_t *);
+REAL(int, pthread_rwlock_rdlock, pthread_rwlock_t *);
+REAL(int, pthread_rwlock_wrlock, pthread_rwlock_t *);
+REAL(int, pthread_rwlock_tryrdlock, pthread_rwlock_t *);
+REAL(int, pthread_rwlock_trywrlock, pthread_rwlock_t *);
+REAL(int, pthread_rwlock_unlock, pthread_rwlock_t *);
+REAL(int, pthread_spin_lock, pthread_spinlock_t *);
+REAL(int, pthread_spin_trylock, pthread_spinlock_t *);
+REAL(int, pthread_spin_unlock, pthread_spinlock_t *);
+REAL(int, pthread_once, pthread_once_t *, void (*)(void));
+REAL(int, pthread_barrier_wait, pthread_barrier_t *);
+REAL(int, sem_wait, sem_t *);
+REAL(int, sem_trywait, sem_t *);
+REAL(int, sem_timedwait, sem_t *, const struct timespec *);
+REAL(int, sem_post, sem_t *);
+REAL(int, sched_yield, void);
+REAL(int, nanosleep, const struct timespec *, struct timespec *);
+REAL(int, clock_nanosleep, clockid_t, int, const struct timespec *, struct timespec *);
+REAL(unsigned, sleep, unsigned);
+REAL(int, usleep, useconds_t);
+REAL(int, poll, struct pollfd *, nfds_t, int);
+REAL(int, select, int, fd_set *, fd_set *, fd_set *, struct timeval *);
+REAL(int, epoll_wait, int, struct epoll_event *, int, int);
+REAL(ssize_t, read, int, void *, size_t);
+REAL(ssize_t, write, int, const void *, size_t);
+REAL(ssize_t, recv, int, void *, size_t, int);
+REAL(ssize_t, send, int, const void *, size_t, int);
+REAL(int, accept, int, struct sockaddr *, socklen_t *);
+REAL(int, connect, int, const struct sockaddr *, socklen_t);
+REAL(void, exit, int) __attribute__((noreturn));
+REAL(pid_t, fork, void);
+REAL(int, __cxa_guard_acquire, int64_t *);
+REAL(void, __cxa_guard_release, int64_t *);
+REAL(void, __cxa_guard_abort, int64_t *);
+REAL(int, __libc_start_main, int (*)(int, char **, char **), int, char **, void (*)(void),
+     void (*)(void), void (*)(void), void *);
+
+static void *next_sym(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+	if (!p) {
+		static const char msg[] = "racerepro-rt: a libc symbol is missing\n";
+		ssize_t w = syscall(SYS_write, 2, msg, sizeof msg - 1);
+		(void)w;
+		syscall(SYS_exit_group, RR_WEXIT_ERROR);
+	}
+	return p;
+}
+
+#define GET(name)                                                                                  \
+	do {                                                                                       \
+		if (!real_##name)                                                                  \
+			*(void **)&real_##name = next_sym(#name);                                  \
+	} while (0)
+/* The condition variables have two symbol versions; the shims must call
+ * the current one (dlsym could hand back the 2.2.5 compatibility one). */
+#define GETV(name)                                                                                 \
+	do {                                                                                       \
+		if (!real_##name) {                                                                \
+			*(void **)&real_##name = dlvsym(RTLD_NEXT, #name, "GLIBC_2.3.2");          \
+			if (!real_##name)                                                          \
+				*(void **)&real_##name = next_sym(#name);                          \
+		}                                                                                  \
+	} while (0)
+
+/* ---- TSan, when the program has it ---- */
+
+static void (*tsan_annotate[6])(const char *, int);
+
+void rr__rt_tsan_ignore(int begin);
+void rr__rt_tsan_ignore(int begin)
+{
+	if (!tsan_annotate[0])
+		return;
+	if (begin)
+		for (int i = 0; i < 3; i++)
+			tsan_annotate[i](__FILE__, __LINE__);
+	else
+		for (int i = 3; i < 6; i++)
+			tsan_annotate[i](__FILE__, __LINE__);
+}
+
+static void find_tsan(void)
+{
+	static const char *const names[6] = {"AnnotateIgnoreReadsBegin", "AnnotateIgnoreWritesBegin",
+					     "AnnotateIgnoreSyncBegin",  "AnnotateIgnoreSyncEnd",
+					     "AnnotateIgnoreWritesEnd",  "AnnotateIgnoreReadsEnd"};
+	void *p[6];
+	for (int i = 0; i < 6; i++)
+		if (!(p[i] = dlsym(RTLD_DEFAULT, names[i])))
+			return;
+	for (int i = 0; i < 6; i++)
+		*(void **)&tsan_annotate[i] = p[i];
+}
+
+/* ---- call sites: "prog+0x1a2b", an offset addr2line understands ---- */
+
+static uintptr_t exe_base, exe_lo, exe_hi;
+static char exe_name[48];
+
+static int find_exe(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	exe_base = info->dlpi_addr;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (!exe_lo || lo < exe_lo)
+			exe_lo = lo;
+		if (hi > exe_hi)
+			exe_hi = hi;
+	}
+	return 1; /* the first object is the program */
+}
+
+static void site(const void *pc, char *out, size_t cap)
+{
+	uintptr_t a = (uintptr_t)pc;
+	if (a >= exe_lo && a < exe_hi) {
+		snprintf(out, cap, "%s+0x%lx", exe_name, (unsigned long)(a - exe_base - 1));
+		return;
+	}
+	Dl_info di;
+	if (dladdr(pc, &di) && di.dli_fname) {
+		const char *b = strrchr(di.dli_fname, '/');
+		snprintf(out, cap, "%s+0x%lx", b ? b + 1 : di.dli_fname,
+			 (unsigned long)(a - (uintptr_t)di.dli_fbase - 1));
+		return;
+	}
+	snprintf(out, cap, "0x%lx", (unsigned long)a);
+}
+
+/* An object by its symbol when the program exports one covering it (built
+ * with -rdynamic, as racerepro cc does), else by address. */
+static void object_name(const char *kind, const void *obj, char *out, size_t cap)
+{
+	Dl_info di;
+	const ElfW(Sym) *sym = NULL;
+	if (dladdr1(obj, &di, (void **)&sym, RTLD_DL_SYMENT) && di.dli_sname && sym &&
+	    (uintptr_t)obj < (uintptr_t)di.dli_saddr + sym->st_size) {
+		snprintf(out, cap, "%s %s", kind, di.dli_sname);
+		return;
+	}
+	snprintf(out, cap, "%s %p", kind, obj);
+}
+
+/* ---- slots ---- */
+
+static int self_slot(void)
+{
+	return rr__sched_self();
+}
+
+/* Scheduling applies: attached, not inside the runtime, a slot's thread. */
+static int on(void)
+{
+	return active && !in_rt && !exiting && self_slot() >= 0;
+}
+
+static int ctl(void)
+{
+	return on() && __atomic_load_n(&S->controlled, __ATOMIC_SEQ_CST);
+}
+
+static pid_t gettid_now(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+static void note_stack(void)
+{
+	pthread_attr_t a;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		void *addr;
+		size_t size;
+		if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+			stack_lo = (uintptr_t)addr;
+			stack_hi = stack_lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+}
+
+/* The first point of a new thread waits for the token: before it, the
+ * thread ran freely (its start-up handshake with the sanitizer). */
+static void first_point(void)
+{
+	if (fresh) {
+		fresh = 0;
+		rr__sched_wait_token();
+	}
+}
+
+static void point_at(const char *name, const char *what, const void *pc)
+{
+	char d[RR_DETAIL], where[48];
+	site(pc, where, sizeof where);
+	if (what)
+		snprintf(d, sizeof d, "%s at %s", what, where);
+	else
+		snprintf(d, sizeof d, "at %s", where);
+	in_rt++;
+	first_point();
+	rr__sched_point(name, d);
+	in_rt--;
+}
+
+static int park_on(const void *obj, uint64_t timeout_ns, const char *what)
+{
+	in_rt++;
+	int rc = rr__sched_park((uint64_t)(uintptr_t)obj, timeout_ns, what, RR_WAIT_OBJECT);
+	in_rt--;
+	return rc;
+}
+
+static void wake(const void *obj, int all)
+{
+	in_rt++;
+	rr__sched_wake((uint64_t)(uintptr_t)obj, all);
+	in_rt--;
+}
+
+/* Who holds a glibc mutex, by slot role (glibc keeps the owner's tid). */
+static const char *owner_role(pthread_mutex_t *m)
+{
+	int tid = m->__data.__owner;
+	for (int i = 0; tid && i < S->nslots; i++)
+		if (S->slots[i].tid == tid && S->slots[i].state != RR_SLOT_EXITED)
+			return S->slots[i].role;
+	return NULL;
+}
+
+/* ---- the constructor: attach to the worker's scheduler ---- */
+
+static void on_crash(int sig)
+{
+	char buf[160];
+	int n = snprintf(buf, sizeof buf, "racerepro-rt: %s in thread %s\n", strsignal(sig),
+			 self_slot() >= 0 && S ? S->slots[self_slot()].role : "?");
+	ssize_t w = write(2, buf, (size_t)n);
+	(void)w;
+	void *frames[32];
+	int nf = backtrace(frames, 32);
+	for (int i = 0; i < nf; i++) {
+		char where[64];
+		site(frames[i], where, sizeof where);
+		n = snprintf(buf, sizeof buf, "racerepro-rt: #%d %s\n", i, where);
+		w = write(2, buf, (size_t)n);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+__attribute__((constructor(101))) static void rt_init(void)
+{
+	const char *fd_s = getenv("RR_EXEC_SHM_FD");
+	const char *slot_s = getenv("RR_EXEC_SLOT");
+	if (!fd_s || !slot_s)
+		return;
+	int fd = atoi(fd_s), slot = atoi(slot_s);
+	/* What the target execs runs without the runtime. */
+	const char *saved = getenv("RR_EXEC_SAVED_PRELOAD");
+	if (saved && *saved)
+		setenv("LD_PRELOAD", saved, 1);
+	else
+		unsetenv("LD_PRELOAD");
+	unsetenv("RR_EXEC_SAVED_PRELOAD");
+	unsetenv("RR_EXEC_SHM_FD");
+	unsetenv("RR_EXEC_SLOT");
+	struct rr__worker_shm *w = mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (w == MAP_FAILED) {
+		fprintf(stderr, "racerepro-rt: cannot map the scheduler: %s\n", strerror(errno));
+		_exit(RR_WEXIT_ERROR);
+	}
+	find_tsan();
+	dl_iterate_phdr(find_exe, NULL);
+	char exe[256];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	const char *b = strrchr(exe, '/');
+	snprintf(exe_name, sizeof exe_name, "%s", b ? b + 1 : exe);
+	rr__ctx.shm = w;
+	rr__ctx.in_process = 0;
+	rr__ctx.shm_fd = -1;
+	S = &w->sched;
+	rr__sched_attach(S, slot);
+	S->slots[slot].tid = gettid_now();
+	note_stack();
+	void *warm[2];
+	backtrace(warm, 2); /* loads libgcc now, not in a signal handler */
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction old;
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			signal(sigs[i], on_crash);
+	}
+	active = 1;
+	in_rt++;
+	rr__sched_wait_token();
+	in_rt--;
+	__atomic_store_n(&rr__mem_armed, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The process ends: a scheduling point, then every slot of it ends. */
+static void process_ending(const void *pc)
+{
+	if (!on())
+		return;
+	point_at("exit", NULL, pc);
+	in_rt++;
+	exiting = 1;
+	__atomic_store_n(&rr__mem_armed, 0, __ATOMIC_SEQ_CST);
+	rr__sched_process_exit(getpid());
+	in_rt--;
+}
+
+EXPORT void exit(int code)
+{
+	GET(exit);
+	process_ending(__builtin_return_address(0));
+	real_exit(code);
+}
+
+int __libc_start_main(int (*main_fn)(int, char **, char **), int argc, char **argv,
+		      void (*init)(void), void (*fini)(void), void (*rtld_fini)(void), void *stack_end);
+int __cxa_guard_acquire(int64_t *g);
+void __cxa_guard_release(int64_t *g);
+void __cxa_guard_abort(int64_t *g);
+
+/* main returning calls exit inside libc, past any interposition: wrap main. */
+static int (*user_main)(int, char **, char **);
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+	int rc = user_main(argc, argv, envp);
+	process_ending(__builtin_return_address(0));
+	return rc;
+}
+
+EXPORT int __libc_start_main(int (*main_fn)(int, char **, char **), int argc, char **argv,
+			     void (*init)(void), void (*fini)(void), void (*rtld_fini)(void),
+			     void *stack_end)
+{
+	GET(__libc_start_main);
+	user_main = main_fn;
+	return real___libc_start_main(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+EXPORT pid_t fork(void)
+{
+	GET(fork);
+	pid_t pid = real_fork();
+	if (pid == 0 && active) {
+		/* A forked copy is no slot: it runs free (fork+exec is exec mode's
+		 * own business, in the worker). */
+		active = 0;
+		__atomic_store_n(&rr__mem_armed, 0, __ATOMIC_SEQ_CST);
+	}
+	return pid;
+}
+
+/* ---- threads ---- */
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+	int slot;
+};
+
+static pthread_t slot_thread[RR_MAX_THREADS];
+
+static void thread_ends(void)
+{
+	if (!on())
+		return;
+	first_point();
+	in_rt++;
+	rr__sched_leave();
+	in_rt--;
+}
+
+static void *trampoline(void *p)
+{
+	struct start st = *(struct start *)p;
+	free(p);
+	rr__sched_set_self(st.slot);
+	S->slots[st.slot].tid = gettid_now();
+	note_stack();
+	fresh = 1;
+	void *rc = st.fn(st.arg);
+	thread_ends();
+	return rc;
+}
+
+EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	GET(pthread_create);
+	if (!on())
+		return real_pthread_create(t, attr, fn, arg);
+	void *pc = __builtin_return_address(0);
+	point_at("create", NULL, pc);
+	char role[24], fname[64] = "?";
+	Dl_info di;
+	if (dladdr((void *)fn, &di) && di.dli_sname)
+		snprintf(fname, sizeof fname, "%s", di.dli_sname);
+	else
+		site((const void *)((uintptr_t)fn + 1), fname, sizeof fname);
+	snprintf(role, sizeof role, "t%d:%s", ++thread_count, fname);
+	struct start *st = malloc(sizeof *st);
+	if (!st)
+		return EAGAIN;
+	in_rt++;
+	int slot = rr__slot_add(role, getpid());
+	in_rt--;
+	S->slots[slot].start_fn = (uint64_t)(uintptr_t)fn;
+	st->fn = fn;
+	st->arg = arg;
+	st->slot = slot;
+	/* No point from here to the return: the new thread may not have a
+	 * tid yet, and the sanitizer's start-up handshake is in progress. */
+	int rc = real_pthread_create(t, attr, trampoline, st);
+	if (rc) {
+		S->slots[slot].state = RR_SLOT_EXITED;
+		free(st);
+		return rc;
+	}
+	slot_thread[slot] = *t;
+	in_rt++;
+	rr__trace_note("create", "started %s", role);
+	in_rt--;
+	return 0;
+}
+
+static int slot_of(pthread_t t)
+{
+	for (int i = 1; i < S->nslots; i++)
+		if (S->slots[i].pid == getpid() && slot_thread[i] == t &&
+		    S->slots[i].start_fn)
+			return i;
+	return -1;
+}
+
+EXPORT int pthread_join(pthread_t t, void **ret)
+{
+	GET(pthread_join);
+	if (ctl()) {
+		int id = slot_of(t);
+		point_at("join", id >= 0 ? S->slots[id].role : "thread", __builtin_return_address(0));
+		if (id >= 0 && S->slots[id].state != RR_SLOT_EXITED && ctl()) {
+			char what[RR_DETAIL];
+			snprintf(what, sizeof what, "join %s", S->slots[id].role);
+			in_rt++;
+			rr__sched_park((uint64_t)id, 0, what, RR_WAIT_SLOT);
+			in_rt--;
+		}
+	}
+	return real_pthread_join(t, ret);
+}
+
+EXPORT void pthread_exit(void *ret)
+{
+	GET(pthread_exit);
+	thread_ends();
+	real_pthread_exit(ret);
+}
+
+/* ---- mutexes ---- */
+
+static int lock_parked(pthread_mutex_t *m, const struct timespec *abstime, const void *pc)
+{
+	for (;;) {
+		int rc = real_pthread_mutex_trylock(m);
+		if (rc != EBUSY)
+			return rc;
+		/* An error-checking mutex relocked by its owner fails at once. */
+		if ((m->__data.__kind & 3) == PTHREAD_MUTEX_ERRORCHECK &&
+		    m->__data.__owner == gettid_now())
+			return EDEADLK;
+		char what[RR_DETAIL], obj[40], where[48];
+		object_name("mutex", m, obj, sizeof obj);
+		site(pc, where, sizeof where);
+		const char *owner = owner_role(m);
+		snprintf(what, sizeof what, "%s held by %s, at %s", obj, owner ? owner : "another thread",
+			 where);
+		uint64_t t = 0;
+		if (abstime) {
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			int64_t ns = (int64_t)(abstime->tv_sec - now.tv_sec) * 1000000000 +
+				     (abstime->tv_nsec - now.tv_nsec);
+			t = ns > 0 ? (uint64_t)ns : 1;
+		}
+		int pr = park_on(m, t, what);
+		if (pr == EAGAIN)
+			return abstime ? real_pthread_mutex_timedlock(m, abstime)
+				       : real_pthread_mutex_lock(m);
+		if (pr == ETIMEDOUT) {
+			rc = real_pthread_mutex_trylock(m);
+			return rc == EBUSY ? ETIMEDOUT : rc;
+		}
+	}
+}
+
+EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	GET(pthread_mutex_lock);
+	GET(pthread_mutex_trylock);
+	if (!ctl())
+		return real_pthread_mutex_lock(m);
+	char obj[40];
+	object_name("mutex", m, obj, sizeof obj);
+	point_at("lock", obj, __builtin_return_address(0));
+	if (!ctl())
+		return real_pthread_mutex_lock(m);
+	return lock_parked(m, NULL, __builtin_return_address(0));
+}
+
+EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+	GET(pthread_mutex_trylock);
+	if (ctl()) {
+		char obj[40];
+		object_name("mutex", m, obj, sizeof obj);
+		point_at("trylock", obj, __builtin_return_address(0));
+	}
+	return real_pthread_mutex_trylock(m);
+}
+
+EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
+{
+	GET(pthread_mutex_timedlock);
+	GET(pthread_mutex_trylock);
+	GET(pthread_mutex_lock);
+	if (!ctl())
+		return real_pthread_mutex_timedlock(m, abstime);
+	char obj[40];
+	object_name("mutex", m, obj, sizeof obj);
+	point_at("timedlock", obj, __builtin_return_address(0));
+	if (!ctl())
+		return real_pthread_mutex_timedlock(m, abstime);
+	return lock_parked(m, abstime, __builtin_return_address(0));
+}
+
+/* Unlock is a point after it takes effect: "use after unlock" windows. */
+EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	GET(pthread_mutex_unlock);
+	int rc = real_pthread_mutex_unlock(m);
+	if (rc == 0 && ctl()) {
+		wake(m, 1);
+		char obj[40];
+		object_name("mutex", m, obj, sizeof obj);
+		point_at("unlock", obj, __builtin_return_address(0));
+	}
+	return rc;
+}
+
+/* ---- condition variables ---- */
+
+/* glibc keeps the clock in bit 0 of __wrefs (1: CLOCK_MONOTONIC). */
+static uint64_t cond_timeout(pthread_cond_t *c, const struct timespec *abstime)
+{
+	struct timespec now;
+	clock_gettime((c->__data.__wrefs & 1) ? CLOCK_MONOTONIC : CLOCK_REALTIME, &now);
+	int64_t ns = (int64_t)(abstime->tv_sec - now.tv_sec) * 1000000000 +
+		     (abstime->tv_nsec - now.tv_nsec);
+	return ns > 0 ? (uint64_t)ns : 1;
+}
+
+static int cond_wait_controlled(pthread_cond_t *c, pthread_mutex_t *m,
+				const struct timespec *abstime, const void *pc)
+{
+	GET(pthread_mutex_unlock);
+	GET(pthread_mutex_lock);
+	GET(pthread_mutex_trylock);
+	GET(pthread_mutex_timedlock);
+	char obj[40], what[RR_DETAIL];
+	object_name("cond", c, obj, sizeof obj);
+	point_at("cond_wait", obj, pc);
+	if (!ctl())
+		return abstime ? real_pthread_cond_timedwait(c, m, abstime)
+			       : real_pthread_cond_wait(c, m);
+	int rc = real_pthread_mutex_unlock(m);
+	if (rc)
+		return rc;
+	wake(m, 1);
+	char where[48];
+	site(pc, where, sizeof where);
+	snprintf(what, sizeof what, "%s at %s", obj, where);
+	int pr = park_on(c, abstime ? cond_timeout(c, abstime) : 0, what);
+	if (pr == EAGAIN) { /* released: a spurious wakeup, which callers allow */
+		real_pthread_mutex_lock(m);
+		return 0;
+	}
+	rc = lock_parked(m, NULL, pc);
+	if (rc)
+		return rc;
+	return pr == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	GETV(pthread_cond_wait);
+	GETV(pthread_cond_timedwait);
+	if (!ctl())
+		return real_pthread_cond_wait(c, m);
+	return cond_wait_controlled(c, m, NULL, __builtin_return_address(0));
+}
+
+EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
+{
+	GETV(pthread_cond_wait);
+	GETV(pthread_cond_timedwait);
+	if (!ctl())
+		return real_pthread_cond_timedwait(c, m, t);
+	return cond_wait_controlled(c, m, t, __builtin_return_address(0));
+}
+
+/* The real call too: a thread released to free-running may be in the real
+ * wait. */
+EXPORT int pthread_cond_signal(pthread_cond_t *c)
+{
+	GETV(pthread_cond_signal);
+	if (ctl()) {
+		char obj[40];
+		object_name("cond", c, obj, sizeof obj);
+		point_at("signal", obj, __builtin_return_address(0));
+		wake(c, 0);
+	}
+	return real_pthread_cond_signal(c);
+}
+
+EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
+{
+	GETV(pthread_cond_broadcast);
+	if (ctl()) {
+		char obj[40];
+		object_name("cond", c, obj, sizeof obj);
+		point_at("broadcast", obj, __builtin_return_address(0));
+		wake(c, 1);
+	}
+	return real_pthread_cond_broadcast(c);
+}
+
+/* ---- rwlocks, spin locks, semaphores: try, else park ---- */
+
+#define TRY_OR_PARK(kind, obj, trycall, blockcall, busy)                                           \
+	do {                                                                                       \
+		char o_[40];                                                                       \
+		object_name(kind, obj, o_, sizeof o_);                                             \
+		point_at(kind, o_, __builtin_return_address(0));                                   \
+		for (;;) {                                                                         \
+			if (!ctl())                                                                \
+				return blockcall;                                                  \
+			int rc_ = trycall;                                                         \
+			if (!(busy))                                                               \
+				return rc_;                                                        \
+			if (park_on(obj, 0, o_) == EAGAIN)                                         \
+				return blockcall;                                                  \
+		}                                                                                  \
+	} while (0)
+
+EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
+{
+	GET(pthread_rwlock_rdlock);
+	GET(pthread_rwlock_tryrdlock);
+	if (!ctl())
+		return real_pthread_rwlock_rdlock(l);
+	TRY_OR_PARK("rwlock", l, real_pthread_rwlock_tryrdlock(l), real_pthread_rwlock_rdlock(l),
+		    rc_ == EBUSY);
+}
+
+EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
+{
+	GET(pthread_rwlock_wrlock);
+	GET(pthread_rwlock_trywrlock);
+	if (!ctl())
+		return real_pthread_rwlock_wrlock(l);
+	TRY_OR_PARK("rwlock", l, real_pthread_rwlock_trywrlock(l), real_pthread_rwlock_wrlock(l),
+		    rc_ == EBUSY);
+}
+
+EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+	GET(pthread_rwlock_unlock);
+	int rc = real_pthread_rwlock_unlock(l);
+	if (rc == 0 && ctl()) {
+		wake(l, 1);
+		point_at("rwlock_unlock", NULL, __builtin_return_address(0));
+	}
+	return rc;
+}
+
+EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
+{
+	GET(pthread_spin_lock);
+	GET(pthread_spin_trylock);
+	if (!ctl())
+		return real_pthread_spin_lock(l);
+	TRY_OR_PARK("spin", (void *)l, real_pthread_spin_trylock(l), real_pthread_spin_lock(l),
+		    rc_ == EBUSY);
+}
+
+EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
+{
+	GET(pthread_spin_unlock);
+	int rc = real_pthread_spin_unlock(l);
+	if (rc == 0 && ctl()) {
+		wake((void *)l, 1);
+		point_at("spin_unlock", NULL, __builtin_return_address(0));
+	}
+	return rc;
+}
+
+EXPORT int sem_wait(sem_t *s)
+{
+	GET(sem_wait);
+	GET(sem_trywait);
+	if (!ctl())
+		return real_sem_wait(s);
+	TRY_OR_PARK("sem", s, real_sem_trywait(s), real_sem_wait(s), rc_ < 0 && errno == EAGAIN);
+}
+
+EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
+{
+	GET(sem_timedwait);
+	GET(sem_trywait);
+	if (!ctl())
+		return real_sem_timedwait(s, t);
+	/* Virtual time: a timed wait that nothing ends times out at once
+	 * rather than blocking the run (the deadline is not modelled). */
+	TRY_OR_PARK("sem", s, real_sem_trywait(s), real_sem_timedwait(s, t),
+		    rc_ < 0 && errno == EAGAIN);
+}
+
+EXPORT int sem_post(sem_t *s)
+{
+	GET(sem_post);
+	int rc = real_sem_post(s);
+	if (rc == 0 && ctl()) {
+		wake(s, 1);
+		point_at("sem_post", NULL, __builtin_return_address(0));
+	}
+	return rc;
+}
+
+/* ---- once, barriers, C++ static locals: the runtime tracks who is inside ---- */
+
+#define MAX_BUSY 64
+static struct {
+	const void *obj;
+	int slot;
+	unsigned arrived; /* barriers */
+} busy[MAX_BUSY];
+
+static int busy_find(const void *obj, int make)
+{
+	int free_i = -1;
+	for (int i = 0; i < MAX_BUSY; i++) {
+		if (busy[i].obj == obj)
+			return i;
+		if (!busy[i].obj && free_i < 0)
+			free_i = i;
+	}
+	if (make && free_i >= 0) {
+		busy[free_i].obj = obj;
+		busy[free_i].slot = -1;
+		busy[free_i].arrived = 0;
+	}
+	return make ? free_i : -1;
+}
+
+EXPORT int pthread_once(pthread_once_t *once, void (*init)(void))
+{
+	GET(pthread_once);
+	if (!ctl() || (__atomic_load_n(once, __ATOMIC_ACQUIRE) & 2))
+		return real_pthread_once(once, init);
+	point_at("once", NULL, __builtin_return_address(0));
+	for (;;) {
+		if (!ctl() || (__atomic_load_n(once, __ATOMIC_ACQUIRE) & 2))
+			return real_pthread_once(once, init);
+		int b = busy_find(once, 1);
+		if (b < 0 || busy[b].slot < 0 || busy[b].slot == self_slot()) {
+			if (b >= 0)
+				busy[b].slot = self_slot();
+			int rc = real_pthread_once(once, init);
+			if (b >= 0)
+				busy[b].obj = NULL;
+			wake(once, 1);
+			return rc;
+		}
+		if (park_on(once, 0, "pthread_once in progress") == EAGAIN)
+			return real_pthread_once(once, init);
+	}
+}
+
+/* The barrier's count, from glibc's layout (in, current_round, count). */
+EXPORT int pthread_barrier_wait(pthread_barrier_t *bar)
+{
+	GET(pthread_barrier_wait);
+	if (!ctl())
+		return real_pthread_barrier_wait(bar);
+	point_at("barrier", NULL, __builtin_return_address(0));
+	unsigned count = ((unsigned *)bar)[2];
+	int b = busy_find(bar, 1);
+	if (b < 0 || !ctl())
+		return real_pthread_barrier_wait(bar);
+	if (++busy[b].arrived >= count) {
+		busy[b].obj = NULL;
+		wake(bar, 1);
+		return PTHREAD_BARRIER_SERIAL_THREAD;
+	}
+	char o[40];
+	object_name("barrier", bar, o, sizeof o);
+	park_on(bar, 0, o);
+	return 0;
+}
+
+EXPORT int __cxa_guard_acquire(int64_t *g)
+{
+	GET(__cxa_guard_acquire);
+	if (!ctl() || __atomic_load_n((char *)g, __ATOMIC_ACQUIRE))
+		return real___cxa_guard_acquire(g);
+	char o[40];
+	object_name("static", g, o, sizeof o);
+	point_at("static_init", o, __builtin_return_address(0));
+	for (;;) {
+		if (!ctl() || __atomic_load_n((char *)g, __ATOMIC_ACQUIRE))
+			return real___cxa_guard_acquire(g);
+		int b = busy_find(g, 1);
+		if (b < 0 || busy[b].slot < 0 || busy[b].slot == self_slot()) {
+			if (b >= 0)
+				busy[b].slot = self_slot();
+			return real___cxa_guard_acquire(g);
+		}
+		if (park_on(g, 0, o) == EAGAIN)
+			return real___cxa_guard_acquire(g);
+	}
+}
+
+static void guard_done(int64_t *g)
+{
+	int b = busy_find(g, 0);
+	if (b >= 0)
+		busy[b].obj = NULL;
+	if (ctl())
+		wake(g, 1);
+}
+
+EXPORT void __cxa_guard_release(int64_t *g)
+{
+	GET(__cxa_guard_release);
+	real___cxa_guard_release(g);
+	guard_done(g);
+}
+
+EXPORT void __cxa_guard_abort(int64_t *g)
+{
+	GET(__cxa_guard_abort);
+	real___cxa_guard_abort(g);
+	guard_done(g);
+}
+
+/* ---- time: virtual under a controlled strategy ---- */
+
+static int sleep_ns(uint64_t ns, const void *pc)
+{
+	point_at("sleep", NULL, pc);
+	if (!ctl())
+		return -1;
+	if (ns)
+		park_on(NULL, ns, "sleep");
+	return 0;
+}
+
+EXPORT int sched_yield(void)
+{
+	GET(sched_yield);
+	if (on()) {
+		point_at("yield", NULL, __builtin_return_address(0));
+		return 0;
+	}
+	return real_sched_yield();
+}
+
+EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+	GET(nanosleep);
+	if (ctl() && req && sleep_ns((uint64_t)req->tv_sec * 1000000000ull + (uint64_t)req->tv_nsec,
+				     __builtin_return_address(0)) == 0) {
+		if (rem)
+			rem->tv_sec = rem->tv_nsec = 0;
+		return 0;
+	}
+	return real_nanosleep(req, rem);
+}
+
+EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
+			   struct timespec *rem)
+{
+	GET(clock_nanosleep);
+	if (ctl() && req) {
+		uint64_t ns = (uint64_t)req->tv_sec * 1000000000ull + (uint64_t)req->tv_nsec;
+		if (flags & TIMER_ABSTIME) {
+			struct timespec now;
+			clock_gettime(clk, &now);
+			int64_t d = (int64_t)(req->tv_sec - now.tv_sec) * 1000000000 +
+				    (req->tv_nsec - now.tv_nsec);
+			ns = d > 0 ? (uint64_t)d : 0;
+		}
+		if (sleep_ns(ns, __builtin_return_address(0)) == 0)
+			return 0;
+	}
+	return real_clock_nanosleep(clk, flags, req, rem);
+}
+
+EXPORT unsigned sleep(unsigned s)
+{
+	GET(sleep);
+	if (ctl() && sleep_ns((uint64_t)s * 1000000000ull, __builtin_return_address(0)) == 0)
+		return 0;
+	return real_sleep(s);
+}
+
+EXPORT int usleep(useconds_t us)
+{
+	GET(usleep);
+	if (ctl() && sleep_ns((uint64_t)us * 1000ull, __builtin_return_address(0)) == 0)
+		return 0;
+	return real_usleep(us);
+}
+
+/* ---- readiness: park until the fd is ready, as rr_poll does ---- */
+
+static int wait_ready(struct pollfd *fds, nfds_t n, int timeout_ms, const char *what)
+{
+	in_rt++;
+	int rc = rr__sched_wait_fds(fds, n, timeout_ms, what);
+	in_rt--;
+	return rc;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	GET(poll);
+	if (!ctl() || n > RR_MAX_FDS)
+		return real_poll(fds, n, timeout_ms);
+	point_at("poll", NULL, __builtin_return_address(0));
+	if (!ctl())
+		return real_poll(fds, n, timeout_ms);
+	char what[32];
+	snprintf(what, sizeof what, n ? "fd %d" : "poll timeout", n ? fds[0].fd : 0);
+	return wait_ready(fds, n, timeout_ms, what);
+}
+
+EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout_ms)
+{
+	GET(epoll_wait);
+	if (!ctl())
+		return real_epoll_wait(ep, ev, max, timeout_ms);
+	point_at("epoll_wait", NULL, __builtin_return_address(0));
+	struct pollfd p = {.fd = ep, .events = POLLIN};
+	if (ctl() && timeout_ms != 0)
+		wait_ready(&p, 1, timeout_ms, "epoll");
+	return real_epoll_wait(ep, ev, max, 0);
+}
+
+EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	GET(select);
+	if (ctl())
+		point_at("select", NULL, __builtin_return_address(0));
+	/* Not modelled: a select that blocks is caught by the stall detector. */
+	return real_select(nfds, r, w, e, tv);
+}
+
+/* Pipes and sockets in blocking mode only: other fds never block for long. */
+static int blocking_stream(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return 0;
+	int fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
+static void io_wait(const char *op, int fd, short events, const void *pc)
+{
+	char what[32];
+	snprintf(what, sizeof what, "%s fd %d", op, fd);
+	point_at(op, what, pc);
+	if (!ctl())
+		return;
+	struct pollfd p = {.fd = fd, .events = events};
+	wait_ready(&p, 1, -1, what);
+}
+
+#define IO_SHIM(op, events, call)                                                                  \
+	do {                                                                                       \
+		if (ctl() && blocking_stream(fd))                                                  \
+			io_wait(op, fd, events, __builtin_return_address(0));                      \
+		return call;                                                                       \
+	} while (0)
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	GET(read);
+	IO_SHIM("read", POLLIN, real_read(fd, buf, len));
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	GET(write);
+	IO_SHIM("write", POLLOUT, real_write(fd, buf, len));
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	GET(recv);
+	IO_SHIM("recv", POLLIN, real_recv(fd, buf, len, flags));
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	GET(send);
+	IO_SHIM("send", POLLOUT, real_send(fd, buf, len, flags));
+}
+
+EXPORT int accept(int fd, struct sockaddr *a, socklen_t *alen)
+{
+	GET(accept);
+	IO_SHIM("accept", POLLIN, real_accept(fd, a, alen));
+}
+
+EXPORT int connect(int fd, const struct sockaddr *a, socklen_t alen)
+{
+	GET(connect);
+	if (ctl())
+		point_at("connect", NULL, __builtin_return_address(0));
+	return real_connect(fd, a, alen);
+}
+
+/* ---- memory points: racerepro cc's load/store hooks land here ---- */
+
+EXPORT void rr__mem_point(const void *addr, int store, const void *pc);
+EXPORT void rr__mem_point(const void *addr, int store, const void *pc)
+{
+	uintptr_t a = (uintptr_t)addr;
+	if (a - stack_lo < stack_hi - stack_lo)
+		return; /* the thread's own stack: never shared in these programs */
+	if (!on())
+		return;
+	char what[40];
+	snprintf(what, sizeof what, "%s %p", store ? "store" : "load", addr);
+	point_at(store ? "store" : "load", what, pc);
+}
