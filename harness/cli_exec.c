@@ -179,7 +179,7 @@ int rr__cmd_cc(int argc, char **argv, int cxx)
 				"pthread and I/O calls only (use clang for memory-level points)\n",
 			compiler);
 	else
-		nargv[k++] = "-fsanitize-coverage=inline-8bit-counters,trace-loads,trace-stores";
+		nargv[k++] = "-fsanitize-coverage=func,trace-pc-guard,trace-loads,trace-stores";
 	for (int i = 1; i < argc; i++)
 		nargv[k++] = argv[i];
 	if (link) {

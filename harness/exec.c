@@ -440,11 +440,9 @@ static int exec_iterate(void *state)
 	if (s->released) {
 		static uint64_t released_count;
 		released_count++;
-		rr_env_note("nondeterministic",
-			    "%llu iteration(s) released to free-running, last %llu: %s; their "
-			    "interleaving is not replayable",
-			    (unsigned long long)released_count,
-			    (unsigned long long)rr__ctx.shm->iter_index, s->released_why);
+		rr_env_note("nondeterministic", "%s; %llu iteration(s) released to free-running (not replayable), last #%llu",
+			    s->released_why, (unsigned long long)released_count,
+			    (unsigned long long)rr__ctx.shm->iter_index);
 		rr__trace_note("released", "NONDETERMINISTIC: %s", s->released_why);
 	}
 	if (WIFEXITED(st)) {

@@ -53,7 +53,8 @@
 static struct rr__sched *S;  /* the scheduler, once attached */
 static int active;           /* attached, and this is the process that was exec'd */
 static int exiting;          /* the process is ending: no more points */
-static TLS int in_rt;        /* inside the runtime: shims call straight through */
+static TLS int in_rt;        /* inside the runtime: see enter() */
+void rr__rt_tsan_ignore(int begin);
 static TLS int fresh;        /* a new thread before its first point */
 static TLS uintptr_t stack_lo, stack_hi;
 static int thread_count;     /* threads created so far, for role names */
@@ -170,6 +171,22 @@ static void find_tsan(void)
 		*(void **)&tsan_annotate[i] = p[i];
 }
 
+/* Inside the runtime: shims call straight through, and TSan (if the program
+ * has it) neither checks the runtime's formatting into the shared state nor
+ * sees synchronisation in the scheduler's hand-off. The program's own
+ * synchronisation is outside: TSan's interceptors do it around our shims. */
+static void enter(void)
+{
+	if (in_rt++ == 0)
+		rr__rt_tsan_ignore(1);
+}
+
+static void leave(void)
+{
+	if (--in_rt == 0)
+		rr__rt_tsan_ignore(0);
+}
+
 /* ---- call sites: "prog+0x1a2b", an offset addr2line understands ---- */
 
 static uintptr_t exe_base, exe_lo, exe_hi;
@@ -193,7 +210,44 @@ static int find_exe(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1; /* the first object is the program */
 }
 
-static void site(const void *pc, char *out, size_t cap)
+static int sanitizer_frame(const char *name);
+static uintptr_t icpt_lo;
+
+/* In a sanitizer-built program a shim's caller is the sanitizer's
+ * interceptor: the call site is one frame further out. */
+static const void *user_pc(const void *pc)
+{
+	static const void *cache_pc[64];
+	static char cache_icpt[64];
+	if (!icpt_lo)
+		return pc;
+	unsigned h = (unsigned)(((uintptr_t)pc >> 2) & 63);
+	if (cache_pc[h] != pc) {
+		Dl_info di;
+		int icpt = 0;
+		if (dladdr(pc, &di) && di.dli_sname) {
+			icpt = sanitizer_frame(di.dli_sname);
+			if (!icpt) { /* the interceptor under its plain name? */
+				char alias[128];
+				snprintf(alias, sizeof alias, "__interceptor_%s", di.dli_sname);
+				void *a = dlsym(RTLD_DEFAULT, alias);
+				icpt = a && a == di.dli_saddr;
+			}
+		}
+		cache_icpt[h] = (char)icpt;
+		cache_pc[h] = pc;
+	}
+	if (!cache_icpt[h])
+		return pc;
+	void *frames[12];
+	int n = backtrace(frames, 12);
+	for (int i = 0; i + 1 < n; i++)
+		if (frames[i] == pc)
+			return frames[i + 1];
+	return pc;
+}
+
+static void raw_site(const void *pc, char *out, size_t cap)
 {
 	uintptr_t a = (uintptr_t)pc;
 	if (a >= exe_lo && a < exe_hi) {
@@ -208,6 +262,11 @@ static void site(const void *pc, char *out, size_t cap)
 		return;
 	}
 	snprintf(out, cap, "0x%lx", (unsigned long)a);
+}
+
+static void site(const void *pc, char *out, size_t cap)
+{
+	raw_site(user_pc(pc), out, cap);
 }
 
 /* An object by its symbol when the program exports one covering it (built
@@ -261,43 +320,97 @@ static void note_stack(void)
 	}
 }
 
+static TLS int role_pending; /* created through a sanitizer's trampoline */
+
+static int sanitizer_frame(const char *name)
+{
+	return !name || !strncmp(name, "__asan", 6) || !strncmp(name, "__tsan", 6) ||
+	       !strncmp(name, "asan_", 5) || !strncmp(name, "__interceptor", 13) ||
+	       !strncmp(name, "___interceptor", 14) || !strncmp(name, "__sanitizer", 11) ||
+	       strstr(name, "thread_start") || !strncmp(name, "rr__", 4);
+}
+
+/* A sanitizer's pthread_create passes its own start function on to ours:
+ * the user's start routine is the outermost program frame of the stack. */
+static void resolve_role(void)
+{
+	void *frames[64];
+	int n = backtrace(frames, 64);
+	const char *best = NULL;
+	void *best_pc = NULL;
+	for (int i = 0; i < n; i++) {
+		uintptr_t a = (uintptr_t)frames[i];
+		if (a < exe_lo || a >= exe_hi)
+			continue;
+		Dl_info di;
+		const char *name = dladdr(frames[i], &di) ? di.dli_sname : NULL;
+		if (name && sanitizer_frame(name))
+			continue;
+		/* The outermost named program frame; unnamed ones only if none is
+		 * (a sanitizer's internals are not exported, the program's
+		 * functions are with -rdynamic). */
+		if (name || !best) {
+			best = name;
+			best_pc = frames[i];
+		}
+	}
+	if (!best_pc)
+		return;
+	struct rr__slot *sl = &S->slots[self_slot()];
+	char fn[48];
+	if (best)
+		snprintf(fn, sizeof fn, "%s", best);
+	else
+		site(best_pc, fn, sizeof fn);
+	char *colon = strchr(sl->role, ':');
+	if (colon) {
+		size_t keep = (size_t)(colon - sl->role) + 1;
+		snprintf(sl->role + keep, sizeof sl->role - keep, "%s", fn);
+	}
+}
+
 /* The first point of a new thread waits for the token: before it, the
  * thread ran freely (its start-up handshake with the sanitizer). */
 static void first_point(void)
 {
 	if (fresh) {
 		fresh = 0;
+		note_stack();
 		rr__sched_wait_token();
+		if (role_pending) {
+			role_pending = 0;
+			resolve_role();
+		}
 	}
 }
 
 static void point_at(const char *name, const char *what, const void *pc)
 {
 	char d[RR_DETAIL], where[48];
+	enter();
 	site(pc, where, sizeof where);
 	if (what)
 		snprintf(d, sizeof d, "%s at %s", what, where);
 	else
 		snprintf(d, sizeof d, "at %s", where);
-	in_rt++;
 	first_point();
 	rr__sched_point(name, d);
-	in_rt--;
+	leave();
 }
 
 static int park_on(const void *obj, uint64_t timeout_ns, const char *what)
 {
-	in_rt++;
+	enter();
 	int rc = rr__sched_park((uint64_t)(uintptr_t)obj, timeout_ns, what, RR_WAIT_OBJECT);
-	in_rt--;
+	leave();
 	return rc;
 }
 
 static void wake(const void *obj, int all)
 {
-	in_rt++;
+	enter();
 	rr__sched_wake((uint64_t)(uintptr_t)obj, all);
-	in_rt--;
+	leave();
 }
 
 /* Who holds a glibc mutex, by slot role (glibc keeps the owner's tid). */
@@ -309,6 +422,8 @@ static const char *owner_role(pthread_mutex_t *m)
 			return S->slots[i].role;
 	return NULL;
 }
+
+static void find_interceptor(void);
 
 /* ---- the constructor: attach to the worker's scheduler ---- */
 
@@ -323,7 +438,7 @@ static void on_crash(int sig)
 	int nf = backtrace(frames, 32);
 	for (int i = 0; i < nf; i++) {
 		char where[64];
-		site(frames[i], where, sizeof where);
+		raw_site(frames[i], where, sizeof where);
 		n = snprintf(buf, sizeof buf, "racerepro-rt: #%d %s\n", i, where);
 		w = write(2, buf, (size_t)n);
 	}
@@ -354,6 +469,7 @@ __attribute__((constructor(101))) static void rt_init(void)
 		_exit(RR_WEXIT_ERROR);
 	}
 	find_tsan();
+	find_interceptor();
 	dl_iterate_phdr(find_exe, NULL);
 	char exe[256];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -376,9 +492,9 @@ __attribute__((constructor(101))) static void rt_init(void)
 			signal(sigs[i], on_crash);
 	}
 	active = 1;
-	in_rt++;
+	enter();
 	rr__sched_wait_token();
-	in_rt--;
+	leave();
 	__atomic_store_n(&rr__mem_armed, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -388,11 +504,11 @@ static void process_ending(const void *pc)
 	if (!on())
 		return;
 	point_at("exit", NULL, pc);
-	in_rt++;
+	enter();
 	exiting = 1;
 	__atomic_store_n(&rr__mem_armed, 0, __ATOMIC_SEQ_CST);
 	rr__sched_process_exit(getpid());
-	in_rt--;
+	leave();
 }
 
 EXPORT void exit(int code)
@@ -445,6 +561,7 @@ struct start {
 	void *(*fn)(void *);
 	void *arg;
 	int slot;
+	int role_pending;
 };
 
 static pthread_t slot_thread[RR_MAX_THREADS];
@@ -454,60 +571,88 @@ static void thread_ends(void)
 	if (!on())
 		return;
 	first_point();
-	in_rt++;
+	enter();
 	rr__sched_leave();
-	in_rt--;
+	leave();
 }
+
+/* Indexed by slot: the trampoline must not call malloc or free, which in a
+ * sanitizer-built program need the thread state the sanitizer's own start
+ * function (called by ours) has not made yet. */
+static struct start starts[RR_MAX_THREADS];
 
 static void *trampoline(void *p)
 {
 	struct start st = *(struct start *)p;
-	free(p);
 	rr__sched_set_self(st.slot);
 	S->slots[st.slot].tid = gettid_now();
-	note_stack();
 	fresh = 1;
+	role_pending = st.role_pending;
 	void *rc = st.fn(st.arg);
 	thread_ends();
 	return rc;
 }
 
+/* In a sanitizer-built program the program's pthread_create calls reach us
+ * through the sanitizer's interceptor; a call from anywhere else in such a
+ * program is the sanitizer's own (TSan's background thread): never a slot. */
+static uintptr_t icpt_hi;
+
+static void find_interceptor(void)
+{
+	void *p = dlsym(RTLD_DEFAULT, "__interceptor_pthread_create");
+	Dl_info di;
+	const ElfW(Sym) *sym = NULL;
+	if (p && dladdr1(p, &di, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+		icpt_lo = (uintptr_t)p;
+		icpt_hi = icpt_lo + (sym->st_size ? sym->st_size : 4096);
+	}
+}
+
+static int sanitizer_thread(const void *pc)
+{
+	return icpt_lo && ((uintptr_t)pc < icpt_lo || (uintptr_t)pc >= icpt_hi);
+}
+
 EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 	GET(pthread_create);
-	if (!on())
-		return real_pthread_create(t, attr, fn, arg);
 	void *pc = __builtin_return_address(0);
+	if (!on() || sanitizer_thread(pc))
+		return real_pthread_create(t, attr, fn, arg);
 	point_at("create", NULL, pc);
 	char role[24], fname[64] = "?";
 	Dl_info di;
+	int pending = 0;
 	if (dladdr((void *)fn, &di) && di.dli_sname)
 		snprintf(fname, sizeof fname, "%s", di.dli_sname);
 	else
 		site((const void *)((uintptr_t)fn + 1), fname, sizeof fname);
+	if (!di.dli_sname || sanitizer_frame(di.dli_sname)) {
+		pending = 1; /* named at its first point, from its stack */
+		snprintf(fname, sizeof fname, "?");
+	}
 	snprintf(role, sizeof role, "t%d:%s", ++thread_count, fname);
-	struct start *st = malloc(sizeof *st);
-	if (!st)
-		return EAGAIN;
-	in_rt++;
+	enter();
 	int slot = rr__slot_add(role, getpid());
-	in_rt--;
+	leave();
+	struct start *st = &starts[slot];
 	S->slots[slot].start_fn = (uint64_t)(uintptr_t)fn;
 	st->fn = fn;
 	st->arg = arg;
 	st->slot = slot;
+	st->role_pending = pending;
 	/* No point from here to the return: the new thread may not have a
 	 * tid yet, and the sanitizer's start-up handshake is in progress. */
 	int rc = real_pthread_create(t, attr, trampoline, st);
 	if (rc) {
 		S->slots[slot].state = RR_SLOT_EXITED;
-		free(st);
 		return rc;
 	}
 	slot_thread[slot] = *t;
-	in_rt++;
+	enter();
 	rr__trace_note("create", "started %s", role);
-	in_rt--;
+	leave();
 	return 0;
 }
 
@@ -528,10 +673,10 @@ EXPORT int pthread_join(pthread_t t, void **ret)
 		point_at("join", id >= 0 ? S->slots[id].role : "thread", __builtin_return_address(0));
 		if (id >= 0 && S->slots[id].state != RR_SLOT_EXITED && ctl()) {
 			char what[RR_DETAIL];
+			enter();
 			snprintf(what, sizeof what, "join %s", S->slots[id].role);
-			in_rt++;
 			rr__sched_park((uint64_t)id, 0, what, RR_WAIT_SLOT);
-			in_rt--;
+			leave();
 		}
 	}
 	return real_pthread_join(t, ret);
@@ -559,9 +704,11 @@ static int lock_parked(pthread_mutex_t *m, const struct timespec *abstime, const
 		char what[RR_DETAIL], obj[40], where[48];
 		object_name("mutex", m, obj, sizeof obj);
 		site(pc, where, sizeof where);
+		enter();
 		const char *owner = owner_role(m);
 		snprintf(what, sizeof what, "%s held by %s, at %s", obj, owner ? owner : "another thread",
 			 where);
+		leave();
 		uint64_t t = 0;
 		if (abstime) {
 			struct timespec now;
@@ -1014,9 +1161,9 @@ EXPORT int usleep(useconds_t us)
 
 static int wait_ready(struct pollfd *fds, nfds_t n, int timeout_ms, const char *what)
 {
-	in_rt++;
+	enter();
 	int rc = rr__sched_wait_fds(fds, n, timeout_ms, what);
-	in_rt--;
+	leave();
 	return rc;
 }
 
