@@ -91,9 +91,9 @@ $(BUILD)/rt/%.o: %.c $(DEPS_STAMP) $(wildcard harness/*.h harness/include/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC [rt] $<"
 	@$(CC) $(RT_CFLAGS) -c $< -o $@
-$(RT_LIB): $(RT_OBJ)
+$(RT_LIB): $(RT_OBJ) harness/runtime/rt.map
 	@echo "  LD [rt] $@"
-	@$(CC) -shared -Wl,-z,defs -o $@ $^ -ldl -pthread -lm
+	@$(CC) -shared -Wl,-z,defs -Wl,--version-script=harness/runtime/rt.map -o $@ $(RT_OBJ) -ldl -pthread -lm
 $(RT_COV): harness/runtime/cov.c $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC [rt] $<"

@@ -159,7 +159,9 @@ int rr__cmd_cc(int argc, char **argv, int cxx)
 	const char *compiler = getenv(cxx ? "RR_CXX" : "RR_CC");
 	if (!compiler || !*compiler)
 		compiler = cxx ? "clang++" : "clang";
-	int gcc = strstr(compiler, "gcc") || strstr(compiler, "g++");
+	const char *base = strrchr(compiler, '/') ? strrchr(compiler, '/') + 1 : compiler;
+	int gcc = !strncmp(base, "gcc", 3) || !strncmp(base, "g++", 3) || strstr(base, "-gcc") ||
+		  strstr(base, "-g++");
 	int link = 1;
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "-S") || !strcmp(argv[i], "-E") ||

@@ -63,7 +63,7 @@ int rr__portfolio_pick(uint64_t index);
  * Lives in a MAP_SHARED region made by the driver before it forks the worker,
  * so that processes a scenario forks share it (the run token spans them) and
  * the driver can read the trace of an iteration whose worker died. */
-#define RR_MAX_THREADS 256
+#define RR_MAX_THREADS 264 /* 256 program threads, its main thread and the worker */
 #define RR_MAX_EVENTS 4096
 #define RR_MAX_SCHEDULE 8192
 #define RR_MAX_FDS 8

@@ -213,6 +213,20 @@ static int find_exe(struct dl_phdr_info *info, size_t size, void *arg)
 static int sanitizer_frame(const char *name);
 static uintptr_t icpt_lo;
 
+/* A sanitizer's code: its internals by name, or an interceptor exported
+ * under the plain libc name (pthread_mutex_lock, backtrace). */
+static int sanitizer_code(const Dl_info *di)
+{
+	if (!di->dli_sname)
+		return 0;
+	if (sanitizer_frame(di->dli_sname))
+		return 1;
+	char alias[128];
+	snprintf(alias, sizeof alias, "__interceptor_%s", di->dli_sname);
+	void *a = dlsym(RTLD_DEFAULT, alias);
+	return a && a == di->dli_saddr;
+}
+
 /* In a sanitizer-built program a shim's caller is the sanitizer's
  * interceptor: the call site is one frame further out. */
 static const void *user_pc(const void *pc)
@@ -224,17 +238,7 @@ static const void *user_pc(const void *pc)
 	unsigned h = (unsigned)(((uintptr_t)pc >> 2) & 63);
 	if (cache_pc[h] != pc) {
 		Dl_info di;
-		int icpt = 0;
-		if (dladdr(pc, &di) && di.dli_sname) {
-			icpt = sanitizer_frame(di.dli_sname);
-			if (!icpt) { /* the interceptor under its plain name? */
-				char alias[128];
-				snprintf(alias, sizeof alias, "__interceptor_%s", di.dli_sname);
-				void *a = dlsym(RTLD_DEFAULT, alias);
-				icpt = a && a == di.dli_saddr;
-			}
-		}
-		cache_icpt[h] = (char)icpt;
+		cache_icpt[h] = (char)(dladdr(pc, &di) && sanitizer_code(&di));
 		cache_pc[h] = pc;
 	}
 	if (!cache_icpt[h])
@@ -344,7 +348,7 @@ static void resolve_role(void)
 			continue;
 		Dl_info di;
 		const char *name = dladdr(frames[i], &di) ? di.dli_sname : NULL;
-		if (name && sanitizer_frame(name))
+		if (name && sanitizer_code(&di))
 			continue;
 		/* The outermost named program frame; unnamed ones only if none is
 		 * (a sanitizer's internals are not exported, the program's
@@ -588,6 +592,15 @@ static void *trampoline(void *p)
 	S->slots[st.slot].tid = gettid_now();
 	fresh = 1;
 	role_pending = st.role_pending;
+	/* Without a sanitizer no start-up handshake runs between here and the
+	 * start routine: the thread waits for the token now, so that none of
+	 * its code runs uncontrolled. With one, it must run free until its
+	 * first point (the sanitizer's thread start waits on its creator). */
+	if (!icpt_lo && ctl()) {
+		enter();
+		first_point();
+		leave();
+	}
 	void *rc = st.fn(st.arg);
 	thread_ends();
 	return rc;
@@ -624,11 +637,14 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
 	char role[24], fname[64] = "?";
 	Dl_info di;
 	int pending = 0;
-	if (dladdr((void *)fn, &di) && di.dli_sname)
+	const ElfW(Sym) *sym = NULL;
+	if (!dladdr1((void *)fn, &di, (void **)&sym, RTLD_DL_SYMENT) || di.dli_saddr != (void *)fn)
+		di.dli_sname = NULL; /* only an exported symbol that starts at fn names it */
+	if (di.dli_sname)
 		snprintf(fname, sizeof fname, "%s", di.dli_sname);
 	else
-		site((const void *)((uintptr_t)fn + 1), fname, sizeof fname);
-	if (!di.dli_sname || sanitizer_frame(di.dli_sname)) {
+		raw_site((const void *)((uintptr_t)fn + 1), fname, sizeof fname);
+	if (icpt_lo && (!di.dli_sname || sanitizer_code(&di))) {
 		pending = 1; /* named at its first point, from its stack */
 		snprintf(fname, sizeof fname, "?");
 	}

@@ -1,7 +1,8 @@
 // A C++ function-local static whose constructor yields (sched_yield: a
 // scheduling point inside the initialisation). Built with
 // -fno-threadsafe-statics (the bug) two threads can both construct it;
-// the twin uses the normal guarded statics (__cxa_guard_acquire/release).
+// the twin uses the normal guarded statics (__cxa_guard_acquire/release,
+// which the runtime models: the second thread parks until the first is done).
 #include <pthread.h>
 #include <sched.h>
 #include <cstdio>
@@ -23,9 +24,9 @@ static registry &get_registry()
 	return r;
 }
 
-static void *user(void *)
+extern "C" void *user(void *)
 {
-	get_registry().entries++;
+	__atomic_fetch_add(&get_registry().entries, 1, __ATOMIC_RELAXED);
 	return nullptr;
 }
 
