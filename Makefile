@@ -82,7 +82,8 @@ $(BIN): $(ENGINE_OBJ) $(REGISTRY_OBJ) $(MAIN_OBJ) | $(RT_LIB) $(RT_COV)
 # Preloaded into the user's program: the scheduler core compiled -fPIC and
 # never with a sanitizer of its own (the program brings one if it wants).
 # rr-cov.o holds the load/store hooks `racerepro cc` links into programs.
-RT_SRC := harness/runtime/rt.c harness/sched.c harness/strategy.c harness/seed.c harness/context.c
+RT_SRC := harness/runtime/rt.c harness/sched.c harness/strategy.c harness/seed.c harness/context.c \
+	harness/repro.c harness/fileio.c
 RT_OBJ := $(patsubst %.c,$(BUILD)/rt/%.o,$(RT_SRC))
 RT_LIB := $(BUILD)/libracerepro-rt.so
 RT_COV := $(BUILD)/rr-cov.o

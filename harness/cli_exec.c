@@ -108,13 +108,8 @@ int rr__exec_check_repro(const struct rr__run_config *cfg, char *err, size_t cap
 {
 	if (strncmp(cfg->scenario->name, "exec:", 5))
 		return 0;
-	const char *cmd = NULL, *sha = NULL;
-	for (int i = 0; i < cfg->nparams; i++) {
-		if (!strcmp(cfg->param_names[i], "cmd"))
-			cmd = cfg->param_values[i];
-		if (!strcmp(cfg->param_names[i], "sha256"))
-			sha = cfg->param_values[i];
-	}
+	const char *cmd = rr__params_get(&cfg->params, "cmd");
+	const char *sha = rr__params_get(&cfg->params, "sha256");
 	if (!cmd || !sha || !*sha)
 		return 0;
 	char prog[PATH_MAX];

@@ -154,8 +154,6 @@ int rr__file_sha256(const char *path, char out[65])
 	return 0;
 }
 
-void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap);
-
 /* ---- the iteration ---- */
 
 static char runtime_path[PATH_MAX];
@@ -163,6 +161,9 @@ static char runtime_path[PATH_MAX];
 static int exec_setup(void **state)
 {
 	(void)state;
+	if (rr__ctx.shm_fd <= 2 || rr__ctx.in_process)
+		return rr_env_error(EINVAL, "exec targets run in worker processes: --no-fork is not "
+					    "supported (attach gdb to the program instead)");
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (n <= 0)
@@ -640,7 +641,6 @@ static void resolve_sites(const char *binary, struct sites *st)
 		;
 }
 
-void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap);
 void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap)
 {
 	const struct rr__run_config *cfg = rr__ctx.cfg;

@@ -1297,3 +1297,20 @@ EXPORT void rr__mem_point(const void *addr, int store, const void *pc)
 	snprintf(what, sizeof what, "%s %p", store ? "store" : "load", addr);
 	point_at(store ? "store" : "load", what, pc);
 }
+
+/* ---- the scenario table, which the runtime has none of ----
+ * context.c (rr_param_str) links repro.c's parameter table, which can look
+ * scenarios up; in a program under exec there are none to find. */
+
+const struct rr_scenario *rr__scenario_find(const char *name)
+{
+	(void)name;
+	return NULL;
+}
+
+const struct rr_variant *rr__variant_find(const struct rr_scenario *sc, const char *name)
+{
+	(void)sc;
+	(void)name;
+	return NULL;
+}
