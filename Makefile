@@ -94,7 +94,8 @@ $(BUILD)/rt/%.o: %.c $(DEPS_STAMP) $(wildcard harness/*.h harness/include/*.h)
 	@$(CC) $(RT_CFLAGS) -c $< -o $@
 $(RT_LIB): $(RT_OBJ) harness/runtime/rt.map
 	@echo "  LD [rt] $@"
-	@$(CC) -shared -Wl,-z,defs -Wl,--version-script=harness/runtime/rt.map -o $@ $(RT_OBJ) -ldl -pthread -lm
+	@$(CC) -shared -Wl,-z,defs -Wl,--version-script=harness/runtime/rt.map -o $@.tmp $(RT_OBJ) -ldl -pthread -lm
+	@mv -f $@.tmp $@ # programs running now keep the old file: never a half-written one
 $(RT_COV): harness/runtime/cov.c $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC [rt] $<"

@@ -420,6 +420,12 @@ static int cmd_soak(int argc, char **argv)
 					continue;
 				int want = !strcmp(vsel, "both") || !strcmp(vsel, "all") ||
 					   !strcmp(vsel, v->name);
+				/* The user's own program has one build: by default it is
+				 * expected to pass (its "fixed" cell); --variant buggy
+				 * says it is expected to fail. */
+				if (!strcmp(vsel, "both") && v->expect_failure &&
+				    !strncmp(list[i]->name, "exec:", 5))
+					want = 0;
 				if (want && ncells < RR_MAX_CELLS) {
 					cells[ncells].sc = list[i];
 					cells[ncells++].v = v;

@@ -454,6 +454,8 @@ static int exec_iterate(void *state)
 			rr__propagate_child(st); /* the runtime or a sanitizer ended it */
 		if (code == 127 && !strncmp(last, "racerepro: cannot execute", 25))
 			return rr_env_error(ENOEXEC, "%s", last + 11);
+		if (code == 127 && strstr(last, "error while loading shared libraries"))
+			return rr_env_error(ENOEXEC, "%s", last);
 		if (matched)
 			rr_bug("output matched --fail-on: %s", last);
 		if (code != expect)

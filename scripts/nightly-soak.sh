@@ -5,6 +5,7 @@
 # reproduce within its share of the budget).
 #
 #   scripts/nightly-soak.sh [--budget 8h] [--shard i/N] [--san none,asan,tsan]
+#                           [--exec 'PROGRAM ARGS'...] [--no-scenarios]
 #                           [--out DIR] [--list-cells | --dry-run]
 #
 # --budget D    wall-clock budget of this shard, builds included (90, 30s, 45m, 8h)
@@ -16,6 +17,10 @@
 # --out DIR     report folder (default reports/nightly-<UTC time>-shard-i-of-N):
 #               cells/<san>-<scenario>-<variant>/ per cell, and the merged
 #               events.jsonl, summary.json, summary.md, junit.xml, summary.html
+# --exec CMD    add your own program (racerepro exec) as a cell per build, expected
+#               to pass (its "fixed" cell: a failure is a regression); repeatable.
+#               The program is run as built: --san picks the racerepro build only
+# --no-scenarios  only the --exec programs, not the built-in scenarios
 # --list-cells  print this shard's cells ("k san scenario variant") and exit
 #               (--dry-run is the same)
 #
@@ -51,8 +56,19 @@ shard_arg=1/1
 san_arg=none,asan,tsan
 out=
 list_only=0
+execs=()
+with_scenarios=1
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--exec)
+		[ $# -ge 2 ] && [ -n "$2" ] || die_usage "--exec needs a command line, e.g. --exec './my_test --fast'"
+		execs+=("$2")
+		shift 2
+		;;
+	--no-scenarios)
+		with_scenarios=0
+		shift
+		;;
 	--budget | --shard | --san | --out)
 		[ $# -ge 2 ] || die_usage "$1 needs a value (see the comment at the top of $0)"
 		case "$1" in
@@ -71,7 +87,7 @@ while [ $# -gt 0 ]; do
 		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	*) die_usage "unknown argument '$1' (use --budget, --shard, --san, --out, --list-cells)" ;;
+	*) die_usage "unknown argument '$1' (use --budget, --shard, --san, --exec, --no-scenarios, --out, --list-cells)" ;;
 	esac
 done
 
@@ -112,9 +128,14 @@ build_san() {
 # The scenario list comes from the binary itself, so the matrix always
 # matches what was built.
 build_san "${sans[0]}"
-mapfile -t scenarios < <("$root/${sans[0]}/racerepro" list | grep -E '^[a-z0-9_]+$')
-[ ${#scenarios[@]} -gt 0 ] || die_env "racerepro list named no scenarios"
+scenarios=()
+if [ "$with_scenarios" = 1 ]; then
+	mapfile -t scenarios < <("$root/${sans[0]}/racerepro" list | grep -E '^[a-z0-9_]+$')
+	[ ${#scenarios[@]} -gt 0 ] || die_env "racerepro list named no scenarios"
+fi
+[ ${#scenarios[@]} -gt 0 ] || [ ${#execs[@]} -gt 0 ] || die_usage "--no-scenarios needs at least one --exec"
 
+# Exec targets hold spaces: a cell names them exec<i>, the index into execs.
 cells=()
 k=0
 for s in "${sans[@]}"; do
@@ -125,6 +146,12 @@ for s in "${sans[@]}"; do
 			fi
 			k=$((k + 1))
 		done
+	done
+	for i in "${!execs[@]}"; do
+		if [ $((k % shard_n + 1)) -eq "$shard_i" ]; then
+			cells+=("$k $s exec$i fixed")
+		fi
+		k=$((k + 1))
 	done
 done
 
@@ -174,8 +201,12 @@ for c in "${cells[@]}"; do
 	# by hours. The soak writes events.jsonl as it goes, so even a killed
 	# cell is in the merged report (as interrupted).
 	set +e
+	target=$sc
+	if [[ $sc =~ ^exec([0-9]+)$ ]]; then
+		target="exec:${execs[${BASH_REMATCH[1]}]}"
+	fi
 	timeout --kill-after=30 $((share_ms / 1000 + 300)) \
-		"$root/$s/racerepro" soak "$sc" --variant "$v" --strategy portfolio \
+		"$root/$s/racerepro" soak "$target" --variant "$v" --strategy portfolio \
 		--duration "${share_ms}ms" --out "$dir" --quiet >"$out/cells/$name.log" 2>&1
 	rc=$?
 	set -e

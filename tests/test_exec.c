@@ -290,6 +290,31 @@ static void test_many_threads(void **state)
 	json_decref(s);
 }
 
+/* A program in the nightly matrix: expected to pass, so the buggy build is a
+ * regression (exit 1) and the twin is clean (exit 0). */
+static void test_nightly_exec(void **state)
+{
+	(void)state;
+	for (int fixed = 0; fixed < 2; fixed++) {
+		const char *prog = build_program(&programs[1], 0, fixed);
+		char out[PATH_MAX];
+		snprintf(out, sizeof out, "%s/nightly-%d", rrt_tmpdir(), fixed);
+		struct rrt_result r;
+		rrt_run(&r, "scripts/nightly-soak.sh --san none --no-scenarios --exec '%s' --list-cells",
+			prog);
+		assert_int_equal(r.status, 0);
+		assert_string_equal(r.out, "0 none exec0 fixed\n");
+		rrt_free(&r);
+		rrt_run(&r, "scripts/nightly-soak.sh --san none --no-scenarios --exec '%s' --budget 4s "
+			    "--out %s",
+			prog, out);
+		if (r.status != (fixed ? 0 : 1))
+			fail_msg("nightly with %s: exit %d\n%s", prog, r.status, r.err);
+		assert_true(fixed || strstr(r.err, "REGRESSION none exec:") != NULL);
+		rrt_free(&r);
+	}
+}
+
 static void test_bad_input(void **state)
 {
 	(void)state;
@@ -319,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_uninterposed_call),
 		cmocka_unit_test(test_changed_binary),
 		cmocka_unit_test(test_many_threads),
+		cmocka_unit_test(test_nightly_exec),
 		cmocka_unit_test(test_plain),
 		cmocka_unit_test(test_asan),
 		cmocka_unit_test(test_tsan),

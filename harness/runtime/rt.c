@@ -251,11 +251,46 @@ static const void *user_pc(const void *pc)
 	return pc;
 }
 
+/* A string builder without printf: a point that does not switch must cost
+ * well under a microsecond, and its trace row is written at every point. */
+struct sb {
+	char *p;
+	size_t left;
+};
+
+static void sb_str(struct sb *b, const char *s)
+{
+	while (*s && b->left > 1) {
+		*b->p++ = *s++;
+		b->left--;
+	}
+	*b->p = '\0';
+}
+
+static void sb_hex(struct sb *b, uintptr_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	sb_str(b, "0x");
+	while (n && b->left > 1) {
+		*b->p++ = tmp[--n];
+		b->left--;
+	}
+	*b->p = '\0';
+}
+
 static void raw_site(const void *pc, char *out, size_t cap)
 {
 	uintptr_t a = (uintptr_t)pc;
 	if (a >= exe_lo && a < exe_hi) {
-		snprintf(out, cap, "%s+0x%lx", exe_name, (unsigned long)(a - exe_base - 1));
+		struct sb b = {out, cap};
+		sb_str(&b, exe_name);
+		sb_str(&b, "+");
+		sb_hex(&b, a - exe_base - 1);
 		return;
 	}
 	Dl_info di;
@@ -392,14 +427,32 @@ static void point_at(const char *name, const char *what, const void *pc)
 {
 	char d[RR_DETAIL], where[48];
 	enter();
-	site(pc, where, sizeof where);
-	if (what)
-		snprintf(d, sizeof d, "%s at %s", what, where);
-	else
-		snprintf(d, sizeof d, "at %s", where);
+	/* Once the trace is full its rows are dropped: no need to write one. */
+	int traced = __atomic_load_n(&S->nevents, __ATOMIC_RELAXED) < RR_MAX_EVENTS;
+	if (traced) {
+		site(pc, where, sizeof where);
+		struct sb b = {d, sizeof d};
+		if (what) {
+			sb_str(&b, what);
+			sb_str(&b, " ");
+		}
+		sb_str(&b, "at ");
+		sb_str(&b, where);
+	}
 	first_point();
-	rr__sched_point(name, d);
+	rr__sched_point(name, traced ? d : NULL);
 	leave();
+}
+
+/* Free-running strategies: noise perturbs at every point (a yield, a spin, a
+ * sleep); none leaves the program alone. */
+static void free_point(const char *name)
+{
+	if (on() && S->strategy == RR_STRAT_NOISE) {
+		enter();
+		rr__sched_point(name, NULL);
+		leave();
+	}
 }
 
 static int park_on(const void *obj, uint64_t timeout_ns, const char *what)
@@ -748,8 +801,10 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	GET(pthread_mutex_lock);
 	GET(pthread_mutex_trylock);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("lock");
 		return real_pthread_mutex_lock(m);
+	}
 	char obj[40];
 	object_name("mutex", m, obj, sizeof obj);
 	point_at("lock", obj, __builtin_return_address(0));
@@ -774,8 +829,10 @@ EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ab
 	GET(pthread_mutex_timedlock);
 	GET(pthread_mutex_trylock);
 	GET(pthread_mutex_lock);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("timedlock");
 		return real_pthread_mutex_timedlock(m, abstime);
+	}
 	char obj[40];
 	object_name("mutex", m, obj, sizeof obj);
 	point_at("timedlock", obj, __builtin_return_address(0));
@@ -794,6 +851,8 @@ EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 		char obj[40];
 		object_name("mutex", m, obj, sizeof obj);
 		point_at("unlock", obj, __builtin_return_address(0));
+	} else if (rc == 0) {
+		free_point("unlock");
 	}
 	return rc;
 }
@@ -845,8 +904,10 @@ EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	GETV(pthread_cond_wait);
 	GETV(pthread_cond_timedwait);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("cond_wait");
 		return real_pthread_cond_wait(c, m);
+	}
 	return cond_wait_controlled(c, m, NULL, __builtin_return_address(0));
 }
 
@@ -854,8 +915,10 @@ EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const s
 {
 	GETV(pthread_cond_wait);
 	GETV(pthread_cond_timedwait);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("cond_wait");
 		return real_pthread_cond_timedwait(c, m, t);
+	}
 	return cond_wait_controlled(c, m, t, __builtin_return_address(0));
 }
 
@@ -907,8 +970,10 @@ EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 {
 	GET(pthread_rwlock_rdlock);
 	GET(pthread_rwlock_tryrdlock);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("rwlock");
 		return real_pthread_rwlock_rdlock(l);
+	}
 	TRY_OR_PARK("rwlock", l, real_pthread_rwlock_tryrdlock(l), real_pthread_rwlock_rdlock(l),
 		    rc_ == EBUSY);
 }
@@ -917,8 +982,10 @@ EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
 	GET(pthread_rwlock_wrlock);
 	GET(pthread_rwlock_trywrlock);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("rwlock");
 		return real_pthread_rwlock_wrlock(l);
+	}
 	TRY_OR_PARK("rwlock", l, real_pthread_rwlock_trywrlock(l), real_pthread_rwlock_wrlock(l),
 		    rc_ == EBUSY);
 }
@@ -938,8 +1005,10 @@ EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 {
 	GET(pthread_spin_lock);
 	GET(pthread_spin_trylock);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("spin");
 		return real_pthread_spin_lock(l);
+	}
 	TRY_OR_PARK("spin", (void *)l, real_pthread_spin_trylock(l), real_pthread_spin_lock(l),
 		    rc_ == EBUSY);
 }
@@ -959,8 +1028,10 @@ EXPORT int sem_wait(sem_t *s)
 {
 	GET(sem_wait);
 	GET(sem_trywait);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("sem");
 		return real_sem_wait(s);
+	}
 	TRY_OR_PARK("sem", s, real_sem_trywait(s), real_sem_wait(s), rc_ < 0 && errno == EAGAIN);
 }
 
@@ -968,8 +1039,10 @@ EXPORT int sem_timedwait(sem_t *s, const struct timespec *t)
 {
 	GET(sem_timedwait);
 	GET(sem_trywait);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("sem");
 		return real_sem_timedwait(s, t);
+	}
 	/* Virtual time: a timed wait that nothing ends times out at once
 	 * rather than blocking the run (the deadline is not modelled). */
 	TRY_OR_PARK("sem", s, real_sem_trywait(s), real_sem_timedwait(s, t),
@@ -1041,8 +1114,10 @@ EXPORT int pthread_once(pthread_once_t *once, void (*init)(void))
 EXPORT int pthread_barrier_wait(pthread_barrier_t *bar)
 {
 	GET(pthread_barrier_wait);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("barrier");
 		return real_pthread_barrier_wait(bar);
+	}
 	point_at("barrier", NULL, __builtin_return_address(0));
 	unsigned count = ((unsigned *)bar)[2];
 	int b = busy_find(bar, 1);
@@ -1186,8 +1261,10 @@ static int wait_ready(struct pollfd *fds, nfds_t n, int timeout_ms, const char *
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
 	GET(poll);
-	if (!ctl() || n > RR_MAX_FDS)
+	if (!ctl() || n > RR_MAX_FDS) {
+		free_point("poll");
 		return real_poll(fds, n, timeout_ms);
+	}
 	point_at("poll", NULL, __builtin_return_address(0));
 	if (!ctl())
 		return real_poll(fds, n, timeout_ms);
@@ -1199,8 +1276,10 @@ EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout_ms)
 {
 	GET(epoll_wait);
-	if (!ctl())
+	if (!ctl()) {
+		free_point("epoll_wait");
 		return real_epoll_wait(ep, ev, max, timeout_ms);
+	}
 	point_at("epoll_wait", NULL, __builtin_return_address(0));
 	struct pollfd p = {.fd = ep, .events = POLLIN};
 	if (ctl() && timeout_ms != 0)
@@ -1293,8 +1372,12 @@ EXPORT void rr__mem_point(const void *addr, int store, const void *pc)
 		return; /* the thread's own stack: never shared in these programs */
 	if (!on())
 		return;
-	char what[40];
-	snprintf(what, sizeof what, "%s %p", store ? "store" : "load", addr);
+	char what[40] = "";
+	if (__atomic_load_n(&S->nevents, __ATOMIC_RELAXED) < RR_MAX_EVENTS) {
+		struct sb b = {what, sizeof what};
+		sb_str(&b, store ? "store " : "load ");
+		sb_hex(&b, a);
+	}
 	point_at(store ? "store" : "load", what, pc);
 }
 
