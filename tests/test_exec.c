@@ -227,6 +227,18 @@ static void test_deadlock_report(void **state)
 	assert_non_null(strstr(r.out, "t1:transfer_ab"));
 	assert_non_null(strstr(r.out, "mutex lock_a at abba.c:"));
 	rrt_free(&r);
+	/* minimize shortens it to an input schedule that still deadlocks. */
+	char shorter[PATH_MAX + 16];
+	snprintf(shorter, sizeof shorter, "%s/short.repro", out);
+	rrt_run(&r, "cd %s && %s minimize %s/%s -o %s", rrt_tmpdir(), bin, out,
+		json_string_value(json_object_get(first, "repro")), shorter);
+	if (r.status != 0 || !strstr(r.out, "minimized hang:deadlock"))
+		fail_msg("minimize: exit %d\n%s%s", r.status, r.out, r.err);
+	rrt_free(&r);
+	rrt_run(&r, "%s replay %s", bin, shorter);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "the recorded failure showed again"));
+	rrt_free(&r);
 	json_decref(s);
 }
 
