@@ -444,7 +444,6 @@ static int exec_iterate(void *state)
 		rr_env_note("nondeterministic", "%s; %llu iteration(s) released to free-running (not replayable), last #%llu",
 			    s->released_why, (unsigned long long)released_count,
 			    (unsigned long long)rr__ctx.shm->iter_index);
-		rr__trace_note("released", "NONDETERMINISTIC: %s", s->released_why);
 	}
 	if (WIFEXITED(st)) {
 		int code = WEXITSTATUS(st);
@@ -460,8 +459,6 @@ static int exec_iterate(void *state)
 			rr_bug("output matched --fail-on: %s", last);
 		if (code != expect)
 			rr_bug("exit status %d: %s", code, last[0] ? last : "(no output)");
-		if (s->released)
-			rr__trace_note("released", "the program passed, but not under control");
 		return 0;
 	}
 	int sig = WTERMSIG(st);

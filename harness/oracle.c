@@ -21,7 +21,7 @@ static int boring_frame(const char *fn)
 	static const char *const prefixes[] = {"__interceptor", "__asan", "__tsan", "__sanitizer",
 					       "__ubsan", "___interceptor", "malloc", "calloc",
 					       "free", "realloc", "memcpy", "memset", "memmove",
-					       "operator", "__libc", "__GI", "rr_alloc", "rr_free",
+					       "operator", "__libc", "__GI", "rr_alloc", "rr_free", "rr__rt_",
 					       "_start", "start_thread", "clone", NULL};
 	for (int i = 0; prefixes[i]; i++)
 		if (!strncmp(fn, prefixes[i], strlen(prefixes[i])))

@@ -34,14 +34,8 @@
 #include "evidence.h"
 #include "fileio.h"
 #include "report.h"
+#include "sanitizer.h"
 #include "supervisor.h"
-
-#if defined(RR_BUILD_ASAN) || defined(RR_BUILD_TSAN) || defined(RR_BUILD_UBSAN)
-void __sanitizer_set_report_path(const char *path);
-#define HAVE_SANITIZER 1
-#else
-#define HAVE_SANITIZER 0
-#endif
 
 static volatile sig_atomic_t interrupted_by;
 
@@ -165,7 +159,7 @@ static void worker_main(const struct rr__run_config *cfg, struct rr__worker_shm 
 	}
 	if (chdir(core_dir) < 0)
 		fprintf(stderr, "racerepro: chdir(%s): %s\n", core_dir, strerror(errno));
-#if HAVE_SANITIZER
+#if RR_HAVE_SANITIZER
 	__sanitizer_set_report_path(san_prefix);
 #endif
 	rr__ctx.san_prefix = san_prefix; /* exec mode hands it to the program */
@@ -291,27 +285,17 @@ static uint64_t live_passes(const struct worker *wk, int n)
 
 static void absorb_notes(struct rr__cell *cell, const struct rr__worker_shm *w)
 {
-	for (int i = 0; i < w->nnotes && i < RR_MAX_NOTES; i++) {
-		int j;
-		for (j = 0; j < cell->nnotes; j++)
-			if (!strcmp(cell->notes[j][0], w->notes[i][0]))
-				break;
-		if (j == RR_MAX_NOTES)
-			continue;
-		if (j == cell->nnotes) {
-			cell->nnotes++;
+	for (int i = 0; i < w->nnotes && i < RR_MAX_NOTES; i++)
+		if (rr__note_set(cell->notes, &cell->nnotes, w->notes[i][0], w->notes[i][1]) == 1)
 			fprintf(stderr, "racerepro: %s/%s: %s: %s\n", cell->scenario->name,
 				cell->variant->name, w->notes[i][0], w->notes[i][1]);
-		}
-		memcpy(cell->notes[j], w->notes[i], sizeof cell->notes[j]);
-	}
 }
 
 /* A failure of the cell: counted, and (when new, with a run) its evidence
  * saved and its event written. */
 static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 			 struct rr__cell *cell, struct worker *wk, int outcome, const char *sig,
-			 const char *msg, const char *san, double elapsed_s)
+			 const char *msg, const char *san, double elapsed_s, uint64_t live)
 {
 	struct rr__worker_shm *w = wk->shm;
 	cell->counts[outcome]++;
@@ -321,9 +305,13 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 		cell->strat_iterations[strat]++;
 		cell->strat_failures[strat]++;
 	}
+	/* One numbering of iterations everywhere: the index a worker claimed
+	 * (which, with the run seed, gives the timing seed), counted from 1 in
+	 * the summary. With one worker it is also how many iterations ran. */
+	uint64_t number = w->iter_index + 1;
 	if (!cell->has_failure && outcome != RR_ERROR) {
 		cell->has_failure = 1;
-		cell->first_failure_iteration = cell->iterations;
+		cell->first_failure_iteration = number;
 		cell->first_failure_s = elapsed_s;
 	}
 	struct rr__signature *s = find_sig(cell, sig);
@@ -336,7 +324,7 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 		snprintf(s->role, sizeof s->role, "%s", w->finding_role);
 		snprintf(s->strategy, sizeof s->strategy, "%s", rr__strategy_names[strat]);
 		s->klass = outcome;
-		s->first_iteration = cell->iterations;
+		s->first_iteration = number;
 		s->first_s = elapsed_s;
 		if (run) {
 			struct rr__evidence_src src = {w, wk->log_path, wk->core_dir,
@@ -344,18 +332,25 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 			rr__evidence_save(run, cfg, &src, s, san);
 		}
 	}
-	if (s) {
+	if (s)
 		s->count++;
-		if (run && (is_new || s->count <= 20 || (s->count & (s->count - 1)) == 0))
-			rr__report_failure(run, cell, s, w->iter_index, rr__strategy_names[strat],
-					   w->iter_seed, is_new);
+	if (s && run && (is_new || s->count <= 20 || (s->count & (s->count - 1)) == 0)) {
+		/* The cell's state as a progress line would show it: the passes
+		 * of the workers still running included. */
+		cell->elapsed_s = elapsed_s;
+		cell->iterations += live;
+		cell->counts[RR_PASS] += live;
+		rr__report_failure(run, cell, s, w->iter_index, rr__strategy_names[strat],
+				   w->iter_seed, is_new);
+		cell->iterations -= live;
+		cell->counts[RR_PASS] -= live;
 	}
 }
 
 /* A worker ended: count its passes and classify how it ended. ONCE, when
  * set, receives the ending of a single-iteration run. */
 static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct rr__cell *cell,
-		 struct worker *wk, int status, double elapsed_s, int stopping,
+		 struct worker *wk, int status, double elapsed_s, int stopping, uint64_t live,
 		 struct rr__once *once)
 {
 	struct rr__worker_shm *w = wk->shm;
@@ -385,7 +380,7 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 		char sig[256], msg[RR_MSG];
 		int outcome = rr__classify(status, wk->watchdog, w, san, sig, sizeof sig, msg,
 					   sizeof msg);
-		take_failure(run, cfg, cell, wk, outcome, sig, msg, san, elapsed_s);
+		take_failure(run, cfg, cell, wk, outcome, sig, msg, san, elapsed_s, live);
 		if (once) {
 			once->outcome = outcome;
 			snprintf(once->sig, sizeof once->sig, "%s", sig);
@@ -471,7 +466,9 @@ static int supervise(const struct rr__run_config *cfg, struct rr__run *run, stru
 				pid_t r = waitpid(wk[i].pid, &st, WNOHANG);
 				if (r == wk[i].pid) {
 					int errors_before = (int)cell->counts[RR_ERROR];
-					reap(run, cfg, cell, &wk[i], st, elapsed, stopping, once);
+					/* This worker's passes are counted by reap. */
+					uint64_t live = live_passes(wk, jobs) - wk[i].shm->passes;
+					reap(run, cfg, cell, &wk[i], st, elapsed, stopping, live, once);
 					consecutive_errors =
 						(int)cell->counts[RR_ERROR] > errors_before
 							? consecutive_errors + 1

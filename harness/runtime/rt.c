@@ -359,7 +359,7 @@ static void note_stack(void)
 	}
 }
 
-static TLS int role_pending; /* created through a sanitizer's trampoline */
+static TLS int role_pending; /* created through a sanitizer's start function */
 
 static int sanitizer_frame(const char *name)
 {
@@ -633,12 +633,12 @@ static void thread_ends(void)
 	leave();
 }
 
-/* Indexed by slot: the trampoline must not call malloc or free, which in a
+/* Indexed by slot: the thread start must not call malloc or free, which in a
  * sanitizer-built program need the thread state the sanitizer's own start
  * function (called by ours) has not made yet. */
 static struct start starts[RR_MAX_THREADS];
 
-static void *trampoline(void *p)
+static void *rr__rt_thread_start(void *p)
 {
 	struct start st = *(struct start *)p;
 	rr__sched_set_self(st.slot);
@@ -713,7 +713,7 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
 	st->role_pending = pending;
 	/* No point from here to the return: the new thread may not have a
 	 * tid yet, and the sanitizer's start-up handshake is in progress. */
-	int rc = real_pthread_create(t, attr, trampoline, st);
+	int rc = real_pthread_create(t, attr, rr__rt_thread_start, st);
 	if (rc) {
 		S->slots[slot].state = RR_SLOT_EXITED;
 		return rc;
