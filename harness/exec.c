@@ -431,8 +431,9 @@ static int exec_iterate(void *state)
 	 * token when its runtime starts, and the worker only watches. */
 	rr__sched_leave();
 	int st = wait_target(pid, s);
-	rr__sched_reap_pid(pid);
 	rr__sched_set_self(0);
+	/* The program's slots stay as they were until the verdict is clear: a
+	 * crash is reported with where each thread was. */
 
 	char last[600];
 	int matched = 0;
@@ -451,6 +452,7 @@ static int exec_iterate(void *state)
 			rr__exec_symbolize(NULL, rr__ctx.shm->message, sizeof rr__ctx.shm->message);
 		if (code >= RR_WEXIT_BUG && code <= RR_WEXIT_SKIP)
 			rr__propagate_child(st); /* the runtime or a sanitizer ended it */
+		rr__sched_reap_pid(pid);
 		if (code == 127 && !strncmp(last, "racerepro: cannot execute", 25))
 			return rr_env_error(ENOEXEC, "%s", last + 11);
 		if (code == 127 && strstr(last, "error while loading shared libraries"))
