@@ -451,6 +451,7 @@ void rr__sched_end(struct rr__sched *s)
 				  "join every thread before iterate() returns",
 				  i, s->slots[i].role);
 	}
+	rr__affinity_iteration_end();
 	sched = NULL;
 	self = -1;
 }
