@@ -72,19 +72,21 @@ static int role_index(const char *role)
 	return -1;
 }
 
-/* Once per role and worker: the reports (summary.json cells[].env) show where
- * each role ran, so a measurement says whether its roles were placed. The
- * lock also keeps two roles from appending their notes at once. */
+/* Once per role and worker, one note for all roles: the reports (summary.json
+ * cells[].env.cpus, and the run's output) show where each role ran, so that a
+ * measurement says whether its roles were placed. The lock also keeps two
+ * roles from updating the note at once. */
 static void note_placement(int idx, const char *role, int cpu)
 {
-	char key[64];
+	static char placed[120];
 
 	if (idx >= 64 || pthread_mutex_lock(&mask_lock) != 0)
 		return;
 	if (!(noted_roles & (UINT64_C(1) << idx))) {
+		size_t n = strlen(placed);
 		noted_roles |= UINT64_C(1) << idx;
-		snprintf(key, sizeof key, "cpu.%s", role);
-		rr_env_note(key, "%d (rr_pin_role, of %d CPUs)", cpu, nworker_cpus);
+		snprintf(placed + n, sizeof placed - n, "%s%s %d", n ? ", " : "", role, cpu);
+		rr_env_note("cpus", "%s (rr_pin_role, of %d CPUs)", placed, nworker_cpus);
 	}
 	pthread_mutex_unlock(&mask_lock);
 }

@@ -68,13 +68,19 @@ static void test_one_cpu_leaves_affinity_alone(void **state)
 }
 
 /* The scenarios that model pinned upstream threads use the helper: under
- * none their two roles report different CPUs (cells[].env cpu.<role>), under
- * a controlled strategy no placement at all. */
+ * none their two roles report different CPUs (cells[].env.cpus, "app 0,
+ * reaper 1 (...)"), under a controlled strategy no placement at all. */
 static const char *cpu_of(json_t *cell, const char *role)
 {
+	const char *cpus = json_string_value(json_object_get(json_object_get(cell, "env"), "cpus"));
 	char key[64];
-	snprintf(key, sizeof key, "cpu.%s", role);
-	return json_string_value(json_object_get(json_object_get(cell, "env"), key));
+	if (!cpus)
+		return NULL;
+	snprintf(key, sizeof key, "%s ", role);
+	for (const char *p = cpus; (p = strstr(p, key)); p++)
+		if (p == cpus || p[-1] == ' ')
+			return p + strlen(key);
+	return NULL;
 }
 
 static void expect_placed(const char *scenario, const char *role0, const char *role1)
