@@ -46,7 +46,7 @@ LDLIBS_ALL := -pthread -luring -lssl -lcrypto -ljansson -lm $(LDLIBS)
 #                  registry and the scenarios, over both libraries.
 #   racerepro-bench  bench/bench.c over the same: the benchmark is a program
 #                  of its own, never linked into racerepro or a fuzz target.
-CORE_SRC := $(addprefix harness/,engine.c sched.c trace.c context.c lifetime.c cport.c \
+CORE_SRC := $(addprefix harness/,engine.c sched.c affinity.c trace.c context.c lifetime.c cport.c \
 	strategy.c seed.c repro.c fileio.c sanitizer.c)
 DRIVER_SRC := $(addprefix harness/,supervisor.c evidence.c oracle.c forensics.c report.c \
 	events.c report_html.c report_rebuild.c minimize.c exec.c)
@@ -73,7 +73,7 @@ BENCH_BIN := $(BUILD)/racerepro-bench
 # never with a sanitizer of its own (the program brings one if it wants).
 # rr-cov.o holds the load/store hooks `racerepro cc` links into programs.
 RT_SRC := harness/runtime/rt.c $(addprefix harness/,sched.c trace.c strategy.c seed.c context.c \
-	repro.c fileio.c)
+	repro.c fileio.c affinity.c)
 RT_OBJ := $(patsubst %.c,$(BUILD)/rt/%.o,$(RT_SRC))
 RT_LIB := $(BUILD)/libracerepro-rt.so
 RT_COV := $(BUILD)/rr-cov.o

@@ -279,6 +279,10 @@ int rr__file_sha256(const char *path, char out[65]);
  * file:line (one addr2line run). Does nothing for other scenarios. */
 void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap);
 
+/* affinity.c: gives the calling thread the worker's CPUs back if rr_pin_role
+ * narrowed them (rr__sched_end calls it on the iterate() thread). */
+void rr__affinity_iteration_end(void);
+
 /* seed.c: timing seeds and the option parsers (the reproducer file is repro.h) */
 uint64_t rr__splitmix64(uint64_t *state);
 uint64_t rr__iteration_seed(uint64_t run_seed, uint64_t index);
