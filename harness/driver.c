@@ -617,8 +617,13 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 	wk->pid = 0;
 }
 
-static int make_logdir(struct rr__run *run, char *out, size_t cap)
+/* The workers' log folder: <run>/workers, or a private temporary folder
+ * for replay, explain and minimize. Either holds a lock for as long as this
+ * driver lives (returned through LOCK), so that the next run sweeps it if
+ * this one is killed (sweep.c). */
+static int make_logdir(struct rr__run *run, char *out, size_t cap, int *lock)
 {
+	*lock = -1;
 	if (run) {
 		char abs[PATH_MAX];
 		if (!realpath(run->dir, abs))
@@ -626,10 +631,17 @@ static int make_logdir(struct rr__run *run, char *out, size_t cap)
 		snprintf(out, cap, "%s/workers", abs);
 		if (mkdir(out, 0700) < 0 && errno != EEXIST)
 			return -errno;
-		return 0;
+		*lock = rr__hold_dir(out);
+		return *lock < 0 ? *lock : 0;
 	}
-	snprintf(out, cap, "/tmp/racerepro-%d-XXXXXX", (int)getpid());
-	return mkdtemp(out) ? 0 : -errno;
+	*lock = rr__private_dir(rr__tmp_base(), out, cap);
+	return *lock < 0 ? *lock : 0;
+}
+
+static void drop_logdir(const char *logdir, int lock)
+{
+	rr__drop_dir(logdir, lock);
+	rmdir(logdir);
 }
 
 int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct rr__cell *cell)
@@ -649,7 +661,8 @@ int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct r
 	if (cfg->iterations && (uint64_t)jobs > cfg->iterations)
 		jobs = (int)cfg->iterations;
 	char logdir[PATH_MAX];
-	int rc = make_logdir(run, logdir, sizeof logdir);
+	int lock;
+	int rc = make_logdir(run, logdir, sizeof logdir, &lock);
 	if (rc < 0) {
 		fprintf(stderr, "racerepro: cannot make the workers' log folder %s: %s\n", logdir,
 			strerror(-rc));
@@ -767,7 +780,7 @@ int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct r
 		munmap(wk[i].shm, sizeof *wk[i].shm);
 	free(wk);
 	munmap(rs, sizeof *rs);
-	rmdir(logdir);
+	drop_logdir(logdir, lock);
 	if (run)
 		rr__report_progress(run, cell, 1);
 	if (cell->counts[RR_ERROR] && cell->iterations == cell->counts[RR_ERROR])
@@ -787,8 +800,9 @@ int rr__run_once(const struct rr__run_config *cfg, struct rr__once *out)
 	one.jobs = 1;
 	one.exact_seed = 1;
 	char logdir[PATH_MAX];
-	if (make_logdir(NULL, logdir, sizeof logdir) < 0)
-		rr__fatal("mkdtemp: %s", strerror(errno));
+	int lock, rc = make_logdir(NULL, logdir, sizeof logdir, &lock);
+	if (rc < 0)
+		rr__fatal("mkdtemp(%s): %s", logdir, strerror(-rc));
 	struct rr__run_shm *rs = map_shared(sizeof *rs);
 	rs->budget = 1;
 	struct worker wk;
@@ -836,7 +850,7 @@ int rr__run_once(const struct rr__run_config *cfg, struct rr__once *out)
 	clean_after(&wk);
 	unlink(wk.log_path);
 	remove_san_logs(wk.san_prefix);
-	rmdir(logdir);
+	drop_logdir(logdir, lock);
 	munmap(wk.shm, sizeof *wk.shm);
 	munmap(rs, sizeof *rs);
 	return out->outcome;

@@ -178,6 +178,13 @@ int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
 			run->dir, strerror(errno));
 		return -1;
 	}
+	/* The workers/ folders of killed runs beside this one (sweep.c). */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", run->dir);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	rr__sweep_workers(slash ? (parent[0] ? parent : "/") : ".");
 	if (!dir) {
 		unlink("reports/latest.tmp");
 		if (symlink(run->run_id, "reports/latest.tmp") == 0)

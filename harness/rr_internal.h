@@ -275,6 +275,27 @@ RR_NORETURN void rr__exit_now(int code);
 /* rm -rf PATH (no symlinks followed). */
 void rr__remove_tree(const char *path);
 
+/* ---- private folders and the stale sweep (sweep.c) ---- */
+/* Where scratch folders go ($RR_SCRATCH_BASE, else /dev/shm, $TMPDIR, /tmp)
+ * and where the driver's temporary log folders go ($RR_SCRATCH_BASE, else
+ * $TMPDIR, /tmp). */
+const char *rr__scratch_base(void);
+const char *rr__tmp_base(void);
+/* mkdtemp BASE/racerepro-<pid>-XXXXXX holding its lock: the lock's fd (keep
+ * it open while the folder is in use), or -errno. */
+int rr__private_dir(const char *base, char *out, size_t cap);
+/* Puts a held lock file into an existing folder: its fd, or -errno. */
+int rr__hold_dir(const char *dir);
+/* Before removing a held folder: unlinks its lock file and closes LOCK_FD. */
+void rr__drop_dir(const char *dir, int lock_fd);
+/* Records tracked slot SLOT = SHMID (-1: free) in DIR's segments registry. */
+void rr__record_shm(const char *dir, int slot, int shmid);
+/* Removes the private folders (and their recorded segments) in the scratch
+ * and temporary bases whose owners are provably dead; returns how many. */
+int rr__sweep_stale(void);
+/* The same for REPORTS/<run>/workers folders of killed runs. */
+int rr__sweep_workers(const char *reports);
+
 /* Harness failure: prints "racerepro: WHAT" and exits the worker with the
  * error code (the CLI with RR_EXIT_ENV). */
 RR_NORETURN void rr__fatal(const char *fmt, ...) RR_PRINTF(1, 2);

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -568,6 +569,14 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 	int id = add_slot(role, 0);
 	TSAN_IGNORE_END();
 	fflush(NULL);
+	/* Nothing the harness starts may outlive its worker: a driver killed
+	 * with SIGKILL takes the worker (PR_SET_PDEATHSIG there) and the worker
+	 * takes this child. The death signal follows the forking *thread*, so it
+	 * is armed only when the worker's main thread forks (every scenario
+	 * today); a process started from a scenario thread still dies with the
+	 * worker's process group, which the driver kills. */
+	pid_t parent = getpid();
+	int from_main_thread = (pid_t)syscall(SYS_gettid) == parent;
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -575,6 +584,12 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 		return rr_env_error(e, "fork(%s): %s", role, strerror(e));
 	}
 	if (pid == 0) {
+		if (from_main_thread) {
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+				rr__fatal("prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+			if (getppid() != parent) /* the worker died before the prctl */
+				_exit(RR_WEXIT_DONE);
+		}
 		self = id;
 		sched->slots[id].pid = getpid();
 		if (sched->controlled)

@@ -1,0 +1,362 @@
+/*
+ * test_breakit.c: the break-it findings of issue 12, each as a test that
+ * failed on the code before its fix.
+ *
+ * Other helpers run racerepro on this machine at the same time, so the kill
+ * tests look only at what they started themselves: the racerepro under test
+ * runs in a session of its own (setsid), so every process it starts carries
+ * that session id; its scratch and temporary folders go under a private
+ * RR_SCRATCH_BASE; a segment is ours when its creator was one of our
+ * processes.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+#define MAX_PIDS 4096
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Starts `exec CMDLINE` in a new session with RR_SCRATCH_BASE=BASE; all
+ * output goes to LOG. Returns the pid (= the session id). */
+static pid_t start_session(const char *base, const char *log, const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setsid();
+		if (base)
+			setenv("RR_SCRATCH_BASE", base, 1);
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		char exec_cmd[4200];
+		snprintf(exec_cmd, sizeof exec_cmd, "exec %s", cmd);
+		execl("/bin/sh", "sh", "-c", exec_cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The processes of session SID (from /proc/<pid>/stat), and their parents. */
+static int session_pids(pid_t sid, pid_t *pids, pid_t *ppids, int cap)
+{
+	DIR *d = opendir("/proc");
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < cap) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		char path[64], buf[1024];
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		char *p = strrchr(buf, ')');
+		char state;
+		int ppid, pgrp, session;
+		if (!p || sscanf(p + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) != 4)
+			continue;
+		if (session != sid || state == 'Z')
+			continue;
+		pids[n] = (pid_t)pid;
+		if (ppids)
+			ppids[n] = ppid;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Kills whatever is left of session SID (our own processes only). */
+static void kill_session(pid_t sid)
+{
+	pid_t pids[MAX_PIDS];
+	int n = session_pids(sid, pids, NULL, MAX_PIDS);
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+}
+
+/* Waits up to MS for session SID to have no live process; returns how many
+ * are left. */
+static int wait_session_gone(pid_t sid, int ms)
+{
+	pid_t pids[MAX_PIDS];
+	int n = 0;
+	for (int t = 0; t <= ms; t += 50) {
+		n = session_pids(sid, pids, NULL, MAX_PIDS);
+		if (!n)
+			return 0;
+		sleep_ms(50);
+	}
+	return n;
+}
+
+static int count_entries(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += !strncmp(de->d_name, prefix, strlen(prefix));
+	closedir(d);
+	return n;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* Removes DIR/PREFIX* (PREFIX names one of our own pids). */
+static void remove_entries(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, prefix, strlen(prefix))) {
+			char path[1024];
+			snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		}
+	closedir(d);
+}
+
+/* Segments whose creator is in PIDS; removes them if REMOVE. */
+static int segments_created_by(const pid_t *pids, int n, int remove)
+{
+	FILE *f = fopen("/proc/sysvipc/shm", "r");
+	assert_non_null(f);
+	char line[512];
+	int found = 0;
+	if (!fgets(line, sizeof line, f)) {
+		fclose(f);
+		return 0;
+	}
+	while (fgets(line, sizeof line, f)) {
+		long key, shmid, perms, size, cpid, lpid;
+		if (sscanf(line, "%ld %ld %ld %ld %ld %ld", &key, &shmid, &perms, &size, &cpid,
+			   &lpid) != 6)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (pids[i] == (pid_t)cpid) {
+				found++;
+				if (remove)
+					shmctl((int)shmid, IPC_RMID, NULL);
+				break;
+			}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Any command that runs scenarios sweeps first; this one is quick. */
+static void run_sweeping_command(const char *base, const char *out)
+{
+	struct rrt_result r;
+	rrt_run(&r, "RR_SCRATCH_BASE=%s %s run broken_pipe --iterations 1 --quiet --out %s", base,
+		rrt_bin("none"), out);
+	rrt_free(&r);
+}
+
+/* Item 1: SIGKILL of a run of ftok_collision while its writer processes are
+ * alive: none of them may survive, and the next run removes the segments
+ * and scratch folders the killed one left. */
+static void test_sigkill_leaves_no_processes_or_segments(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	char base[512], log[512], out[512];
+	snprintf(base, sizeof base, "%s/scratch", tmp);
+	snprintf(log, sizeof log, "%s/run.log", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	assert_int_equal(mkdir(base, 0700), 0);
+	pid_t sid = start_session(base, log,
+				  "%s run ftok_collision --variant fixed --jobs 2 --duration 300s "
+				  "--quiet --out %s/run1",
+				  rrt_bin("none"), out);
+	/* Wait (bounded) until a writer process runs: a process of the session
+	 * whose parent is not the driver. */
+	static pid_t pids[MAX_PIDS], ppids[MAX_PIDS];
+	int n = 0, writers = 0;
+	for (int t = 0; t < 180000 && !writers; t += 20) {
+		n = session_pids(sid, pids, ppids, MAX_PIDS);
+		for (int i = 0; i < n; i++)
+			writers += pids[i] != sid && ppids[i] != sid;
+		if (!writers)
+			sleep_ms(20);
+	}
+	if (!writers) {
+		kill_session(sid);
+		waitpid(sid, NULL, 0);
+		fail_msg("no writer process started within 180 s; see %s", log);
+	}
+	n = session_pids(sid, pids, NULL, MAX_PIDS);
+	assert_int_equal(kill(sid, SIGKILL), 0);
+	assert_int_equal(waitpid(sid, NULL, 0), sid);
+	int left = wait_session_gone(sid, 5000);
+	kill_session(sid); /* whatever the test found, leave nothing behind */
+	wait_session_gone(sid, 5000);
+	snprintf(out + strlen(out), sizeof out - strlen(out), "/s1");
+	run_sweeping_command(base, out);
+	int segs = segments_created_by(pids, n, 0);
+	int dirs = count_entries(base, "racerepro-");
+	segments_created_by(pids, n, 1);
+	if (left || segs || dirs)
+		fail_msg("after SIGKILL of the driver (%d processes seen, %d writers): %d processes "
+			 "outlived it, %d segments and %d scratch folders survived the next run",
+			 n, writers, left, segs, dirs);
+}
+
+/* Item 2: a kill during ftok_collision's setup (scratch folder full of key
+ * files), a killed replay (its temporary folder) and a killed run (its
+ * <out>/<run>/workers/): the next run removes each. */
+static void test_killed_runs_leave_no_folders(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	char base[512], log[512], out[512], path[1024];
+	snprintf(base, sizeof base, "%s/scratch", tmp);
+	snprintf(log, sizeof log, "%s/run.log", tmp);
+	snprintf(out, sizeof out, "%s/out", tmp);
+	assert_int_equal(mkdir(base, 0700), 0);
+	assert_int_equal(mkdir(out, 0700), 0);
+
+	/* (a) ftok_collision killed during setup: a scratch folder exists and
+	 * no writer has started yet. */
+	pid_t sid = start_session(base, log,
+				  "%s run ftok_collision --variant fixed --duration 300s --quiet "
+				  "--out %s/a",
+				  rrt_bin("none"), out);
+	int seen = 0;
+	for (int t = 0; t < 120000 && !seen; t += 10) {
+		seen = count_entries(base, "racerepro-");
+		if (!seen)
+			sleep_ms(10);
+	}
+	sleep_ms(200); /* some key files made */
+	kill(sid, SIGKILL);
+	waitpid(sid, NULL, 0);
+	wait_session_gone(sid, 5000);
+	kill_session(sid);
+	wait_session_gone(sid, 5000);
+	assert_true(seen);
+	snprintf(path, sizeof path, "%s/s1", out);
+	run_sweeping_command(base, path);
+	int setup_left = count_entries(base, "racerepro-");
+
+	/* (b) a replay killed while its worker hangs (the watchdog waits 10 s). */
+	struct rrt_result r;
+	rrt_run(&r, "%s run test_hang --iterations 1 --timeout 1s --strategy none --quiet --out %s/h",
+		rrt_bin("none-test"), out);
+	rrt_free(&r);
+	char repro[1024] = "";
+	snprintf(path, sizeof path, "%s/h/failures", out);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			snprintf(repro, sizeof repro, "%s/%s/failure.repro", path, de->d_name);
+	closedir(d);
+	assert_true(repro[0]);
+	sid = start_session(base, log, "%s replay %s", rrt_bin("none-test"), repro);
+	char mine[64];
+	snprintf(mine, sizeof mine, "racerepro-%d-", (int)sid);
+	const char *tmpbase = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	seen = 0;
+	for (int t = 0; t < 60000 && !seen; t += 10) {
+		seen = count_entries(base, mine) + count_entries(tmpbase, mine);
+		if (!seen)
+			sleep_ms(10);
+	}
+	sleep_ms(300);
+	kill(sid, SIGKILL);
+	waitpid(sid, NULL, 0);
+	wait_session_gone(sid, 5000);
+	kill_session(sid);
+	wait_session_gone(sid, 5000);
+	assert_true(seen);
+	snprintf(path, sizeof path, "%s/s2", out);
+	run_sweeping_command(base, path);
+	int replay_left = count_entries(base, mine) + count_entries(tmpbase, mine);
+	remove_entries(tmpbase, mine); /* the killed replay's own, if it was left */
+
+	/* (c) a run killed while its workers run keeps <out>/<run>/workers. */
+	sid = start_session(base, log, "%s run broken_pipe --duration 300s --quiet --out %s/c",
+			    rrt_bin("none"), out);
+	snprintf(path, sizeof path, "%s/c/workers", out);
+	struct stat st;
+	seen = 0;
+	for (int t = 0; t < 60000 && !seen; t += 10) {
+		seen = stat(path, &st) == 0;
+		if (!seen)
+			sleep_ms(10);
+	}
+	sleep_ms(300);
+	kill(sid, SIGKILL);
+	waitpid(sid, NULL, 0);
+	wait_session_gone(sid, 5000);
+	kill_session(sid);
+	wait_session_gone(sid, 5000);
+	assert_true(seen);
+	char next[1024];
+	snprintf(next, sizeof next, "%s/d", out);
+	run_sweeping_command(base, next);
+	int workers_left = stat(path, &st) == 0;
+	if (setup_left || replay_left || workers_left)
+		fail_msg("left after SIGKILL and one more run: %d scratch folders of a setup, %d "
+			 "temporary folders of a replay, workers/ of a run: %s",
+			 setup_left, replay_left, workers_left ? "kept" : "gone");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sigkill_leaves_no_processes_or_segments),
+		cmocka_unit_test(test_killed_runs_leave_no_folders),
+	};
+	RRT_MAIN(tests);
+}
