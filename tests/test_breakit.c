@@ -352,11 +352,39 @@ static void test_killed_runs_leave_no_folders(void **state)
 			 setup_left, replay_left, workers_left ? "kept" : "gone");
 }
 
+/* Item 7: with stderr (or stdin and stdout) closed, events.jsonl must not
+ * become fd 2 and collect the diagnostics: every line stays JSON. */
+static void test_closed_std_fds_keep_events_clean(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	static const char *const closes[] = {"2>&-", "<&- >&- 2>&-"};
+	for (int i = 0; i < 2; i++) {
+		struct rrt_result r;
+		rrt_run(&r, "%s run broken_pipe --iterations 3 --strategy random --out %s/r%d %s",
+			rrt_bin("none"), tmp, i, closes[i]);
+		int status = r.status;
+		rrt_free(&r);
+		char path[512];
+		snprintf(path, sizeof path, "%s/r%d/events.jsonl", tmp, i);
+		char *text = rrt_read_file(path);
+		int bad = text[0] && text[0] != '{';
+		for (const char *p = strchr(text, '\n'); p && p[1]; p = strchr(p + 1, '\n'))
+			bad |= p[1] != '{';
+		if (bad)
+			fail_msg("with %s, events.jsonl collected diagnostics (exit %d):\n%s", closes[i],
+				 status, text);
+		free(text);
+		assert_true(rrt_check_jsonl(path) >= 2);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sigkill_leaves_no_processes_or_segments),
 		cmocka_unit_test(test_killed_runs_leave_no_folders),
+		cmocka_unit_test(test_closed_std_fds_keep_events_clean),
 	};
 	RRT_MAIN(tests);
 }
