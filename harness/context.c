@@ -22,9 +22,9 @@
 struct rr__context rr__ctx;
 
 const struct rr_variant rr_variants_buggy_fixed[] = {
-	{"buggy", 1, "the race as it shipped"},
-	{"fixed", 0, "with the upstream fix"},
-	{NULL, 0, NULL},
+	{"buggy", 1, "the race as it shipped", RR_EXPECT_FINDING},
+	{"fixed", 0, "with the upstream fix", RR_EXPECT_FINDING},
+	{NULL, 0, NULL, RR_EXPECT_FINDING},
 };
 
 const char *const rr__outcome_names[RR_NOUTCOMES] = {"pass", "bug",  "sanitizer",

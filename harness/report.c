@@ -331,11 +331,23 @@ void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int f
 	}
 }
 
-/* Does this cell count as having shown the documented failure? A hang or an
- * environment error is not the documented symptom of any scenario. */
+/* Does this cell count as having shown the documented failure? That is the
+ * outcome its variant declares (struct rr_variant.expect): a finding unless
+ * the upstream symptom is a hang. An environment error never is. */
 static int reproduced(const struct rr__cell *c)
 {
-	return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] > 0;
+	switch (c->variant->expect) {
+	case RR_EXPECT_HANG:
+		return c->counts[RR_HANG] > 0;
+	case RR_EXPECT_DEADLOCK:
+		for (int i = 0; i < c->nsigs; i++)
+			if (!strcmp(c->sigs[i].sig, "hang:deadlock") && c->sigs[i].count)
+				return 1;
+		return 0;
+	case RR_EXPECT_FINDING:
+	default:
+		return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] > 0;
+	}
 }
 
 void rr__cell_verdict(struct rr__run *run, struct rr__cell *c)

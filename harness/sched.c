@@ -224,6 +224,17 @@ static void describe_deadlock(char *buf, size_t cap)
 			len += (size_t)snprintf(buf + len, cap - len, " %s waits on %s;", sl->role,
 						sl->waiting_on);
 	}
+	/* A wait on a thread that is gone reads differently from a wait on one
+	 * that is parked: name the threads that already exited (or none). */
+	int exited = 0;
+	for (int i = 0; i < sched->nslots && len < cap; i++) {
+		struct rr__slot *sl = &sched->slots[i];
+		if (sl->state == RR_SLOT_EXITED)
+			len += (size_t)snprintf(buf + len, cap - len, "%s%s",
+						exited++ ? ", " : " already exited: ", sl->role);
+	}
+	if (!exited && len < cap)
+		snprintf(buf + len, cap - len, " no thread has exited");
 }
 
 /* Fills RUNNABLE (slot ids, ascending, rotated so that CURRENT comes first if

@@ -379,12 +379,50 @@ static void test_closed_std_fds_keep_events_clean(void **state)
 	}
 }
 
+static const char *cell_verdict(json_t *summary, const char *scenario, const char *variant)
+{
+	return json_string_value(json_object_get(rrt_cell(summary, scenario, variant), "verdict"));
+}
+
+/* Item 11: test_deadlock's buggy variant declares a deadlock as its expected
+ * outcome (RR_EXPECT_DEADLOCK), so the deadlock is `reproduced`, live and
+ * rebuilt by `report`; the message names the thread that had already exited.
+ * A bounded controlled run: seed 5 of random deadlocks within 40 iterations. */
+static void test_declared_deadlock_is_reproduced(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r, "%s run test_deadlock --strategy random --seed 5 --iterations 40 --quiet --out %s/d",
+		rrt_bin("none-test"), tmp);
+	rrt_free(&r);
+	char path[512];
+	snprintf(path, sizeof path, "%s/d/summary.json", tmp);
+	json_t *j = rrt_load_json(path);
+	json_t *c = rrt_cell(j, "test_deadlock", "buggy");
+	assert_true(rrt_outcome(c, "hang") >= 1);
+	const char *msg = json_string_value(
+		json_object_get(json_array_get(json_object_get(c, "signatures"), 0), "message"));
+	assert_non_null(msg);
+	if (strcmp(cell_verdict(j, "test_deadlock", "buggy"), "reproduced") ||
+	    !strstr(msg, "already exited: helper"))
+		fail_msg("a declared deadlock: verdict %s, message '%s'",
+			 cell_verdict(j, "test_deadlock", "buggy"), msg);
+	json_decref(j);
+	rrt_run(&r, "%s report %s/d", rrt_bin("none-test"), tmp);
+	rrt_free(&r);
+	j = rrt_load_json(path);
+	assert_string_equal(cell_verdict(j, "test_deadlock", "buggy"), "reproduced");
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sigkill_leaves_no_processes_or_segments),
 		cmocka_unit_test(test_killed_runs_leave_no_folders),
 		cmocka_unit_test(test_closed_std_fds_keep_events_clean),
+		cmocka_unit_test(test_declared_deadlock_is_reproduced),
 	};
 	RRT_MAIN(tests);
 }
