@@ -721,8 +721,8 @@ static int cmd_explain(int argc, char **argv)
 	       l->r.variant, l->r.strategy, l->r.seed, RR_BUILD_NAME);
 	printf("outcome: %s\n\n", o->outcome == RR_PASS ? "pass (no failure)" : o->message);
 	rr__trace_print(stdout, &o->sched, o->outcome == RR_PASS ? NULL : o->message, 40);
-	printf("\n%u scheduling decisions, %u preemptions; '*' marks the steps that change shared "
-	       "state\n",
+	printf("\n%u scheduling decisions, %u preemptions; '*' marks the preemptions, the steps "
+	       "that change shared state and those on what the failure names\n",
 	       o->sched.ndecisions, o->sched.preemptions);
 	printf("replay: %s replay %s\n", self_path, path);
 	return o->outcome == RR_PASS ? RR_EXIT_OK : RR_EXIT_FINDING;

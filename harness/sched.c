@@ -335,6 +335,7 @@ static void reschedule(void)
 		if (current_runnable && choice != 0)
 			sched->preemptions++;
 	}
+	int preempted = n > 1 && current_runnable && choice != 0;
 	int next = runnable[choice];
 	struct rr__slot *ns = &sched->slots[next];
 	if (ns->state == RR_SLOT_PARKED) {
@@ -344,8 +345,8 @@ static void reschedule(void)
 	if (next != self) {
 		struct rr__event *e = trace_add(RR_EV_SWITCH, "switch");
 		if (e)
-			snprintf(e->detail, sizeof e->detail, "%s -> %s", sched->slots[self].role,
-				 ns->role);
+			snprintf(e->detail, sizeof e->detail, "%s -> %s%s", sched->slots[self].role,
+				 ns->role, preempted ? " (preemption)" : "");
 	}
 	hand_off(next);
 }

@@ -416,6 +416,47 @@ static void test_declared_deadlock_is_reproduced(void **state)
 	json_decref(j);
 }
 
+/* Item 14: explain marks every preemption with '*' (as many as its footer
+ * counts) and prints the finding whole on its row, even a long one. */
+static void test_explain_marks_preemptions_and_keeps_the_finding(void **state)
+{
+	(void)state;
+	static const char *const repros[] = {
+		"corpus/broken_pipe/repro/input-broken-pipe.repro",
+		"corpus/dtls_timer_rx/repro/none-uaf-timer-taken-before-close.repro",
+		"corpus/cancel_uaf/repro/buggy-emulated-none-pct.repro",
+	};
+	for (size_t k = 0; k < sizeof repros / sizeof repros[0]; k++) {
+		struct rrt_result r;
+		rrt_run(&r, "%s explain %s", rrt_bin("none"), repros[k]);
+		assert_int_equal(r.status, 1);
+		char outcome[1024] = "";
+		const char *o = strstr(r.out, "\noutcome: ");
+		assert_non_null(o);
+		sscanf(o + 10, "%1023[^\n]", outcome);
+		const char *f = strstr(r.out, " preemptions;");
+		assert_non_null(f);
+		while (f > r.out && f[-1] >= '0' && f[-1] <= '9')
+			f--;
+		int want = atoi(f), marked = 0, whole = 0;
+		for (const char *line = r.out; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+			if (line[0] != '*')
+				continue;
+			const char *end = strchr(line, '\n');
+			size_t len = end ? (size_t)(end - line) : strlen(line);
+			char row[2048];
+			snprintf(row, sizeof row, "%.*s", (int)len, line);
+			marked += strstr(row, "[preempts ") != NULL;
+			whole |= strstr(row, outcome) != NULL;
+		}
+		if (marked != want || !whole)
+			fail_msg("explain %s: %d preemptions, %d marked as such; finding whole on a "
+				 "marked row: %s\n%s",
+				 repros[k], want, marked, whole ? "yes" : "no", r.out);
+		rrt_free(&r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_killed_runs_leave_no_folders),
 		cmocka_unit_test(test_closed_std_fds_keep_events_clean),
 		cmocka_unit_test(test_declared_deadlock_is_reproduced),
+		cmocka_unit_test(test_explain_marks_preemptions_and_keeps_the_finding),
 	};
 	RRT_MAIN(tests);
 }
