@@ -497,7 +497,7 @@ static void save_failure(struct rr__run *run, const struct rr__run_config *cfg, 
 	if (f) {
 		fprintf(f, "%s/%s, strategy %s, seed 0x%016" PRIx64 ", iteration %" PRIu64 "\n",
 			cfg->scenario->name, cfg->variant->name, r.strategy, r.seed,
-			wk->shm->iter_index);
+			rr__iteration_number(wk->shm->iter_index));
 		fprintf(f, "finding: %s\n\n", s->message);
 		rr__trace_print(f, &wk->shm->sched, s->message, 0);
 		if (fclose(f))
@@ -582,7 +582,7 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 		}
 		if (!cell->has_failure && outcome != RR_ERROR) {
 			cell->has_failure = 1;
-			cell->first_failure_iteration = cell->iterations;
+			cell->first_failure_iteration = rr__iteration_number(w->iter_index);
 			cell->first_failure_s = elapsed_s;
 		}
 		struct rr__signature *s = find_sig(cell, sig);
@@ -595,7 +595,7 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 			snprintf(s->role, sizeof s->role, "%s", w->finding_role);
 			snprintf(s->strategy, sizeof s->strategy, "%s", rr__strategy_names[strat]);
 			s->klass = outcome;
-			s->first_iteration = cell->iterations;
+			s->first_iteration = rr__iteration_number(w->iter_index);
 			s->first_s = elapsed_s;
 			if (run) {
 				save_failure(run, cfg, wk, s, san);
@@ -605,7 +605,8 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 		if (s) {
 			s->count++;
 			if (run && (is_new || s->count <= 20 || (s->count & (s->count - 1)) == 0))
-				rr__report_failure(run, cell, s, w->iter_index, rr__strategy_names[strat],
+				rr__report_failure(run, cell, s, rr__iteration_number(w->iter_index),
+						   rr__strategy_names[strat],
 						   w->iter_seed, is_new);
 		}
 		free(san);

@@ -305,9 +305,9 @@ static void take_failure(struct rebuild *rb, json_t *ev)
 			snprintf(s->dir, sizeof s->dir, "%.*s",
 				 (int)(slash ? (size_t)(slash - repro) : strlen(repro)), repro);
 		}
-		/* report.c logs the worker's 0-based iteration index; the summary
-		 * counts iterations from 1. */
-		s->first_iteration = ju64(ev, "iteration") + 1;
+		/* Events and summaries number iterations alike, from 1
+		 * (rr__iteration_number). */
+		s->first_iteration = ju64(ev, "iteration");
 	}
 	/* The binary that found it, for the replay commands. */
 	const char *replay = jstr(ev, "replay"), *r = replay ? strstr(replay, " replay ") : NULL;

@@ -275,6 +275,14 @@ RR_NORETURN void rr__exit_now(int code);
 /* rm -rf PATH (no symlinks followed). */
 void rr__remove_tree(const char *path);
 
+/* The one iteration numbering every message, event and summary uses: the
+ * iteration with index I (0-based, the index that picks its seed) is
+ * "iteration I + 1", the first iteration being iteration 1. */
+static inline uint64_t rr__iteration_number(uint64_t index)
+{
+	return index + 1;
+}
+
 /* ---- private folders and the stale sweep (sweep.c) ---- */
 /* Where scratch folders go ($RR_SCRATCH_BASE, else /dev/shm, $TMPDIR, /tmp)
  * and where the driver's temporary log folders go ($RR_SCRATCH_BASE, else

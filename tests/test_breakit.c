@@ -457,6 +457,50 @@ static void test_explain_marks_preemptions_and_keeps_the_finding(void **state)
 	}
 }
 
+/* Item 13: one iteration numbering. A worker that crashes (or hangs) on its
+ * Nth iteration: the message, the events line, the signature's
+ * first_iteration and the cell's first_failure all say iteration N. */
+static void test_one_iteration_numbering(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	static const char *const cases[][2] = {{"test_crash", "--param every=3"},
+					       {"test_hang", "--param every=2 --timeout 300ms"}};
+	for (int k = 0; k < 2; k++) {
+		long want = atol(strchr(cases[k][1], '=') + 1);
+		struct rrt_result r;
+		rrt_run(&r, "%s run %s %s --strategy none --iterations %ld --quiet --out %s/n%d",
+			rrt_bin("none-test"), cases[k][0], cases[k][1], want, tmp, k);
+		rrt_free(&r);
+		char path[512];
+		snprintf(path, sizeof path, "%s/n%d/summary.json", tmp, k);
+		json_t *j = rrt_load_json(path);
+		json_t *c = rrt_cell(j, cases[k][0], "buggy");
+		json_t *sig = json_array_get(json_object_get(c, "signatures"), 0);
+		const char *msg = json_string_value(json_object_get(sig, "message"));
+		assert_non_null(msg);
+		const char *it = strstr(msg, "iteration ");
+		assert_non_null(it);
+		long in_message = atol(it + 10);
+		long first = (long)json_integer_value(json_object_get(sig, "first_iteration"));
+		long cell_first = (long)json_integer_value(
+			json_object_get(json_object_get(c, "first_failure"), "iteration"));
+		json_decref(j);
+		snprintf(path, sizeof path, "%s/n%d/events.jsonl", tmp, k);
+		char *events = rrt_read_file(path);
+		const char *fe = strstr(events, "\"event\":\"failure\"");
+		assert_non_null(fe);
+		const char *fi = strstr(fe, "\"iteration\":");
+		assert_non_null(fi);
+		long in_events = atol(fi + 12);
+		free(events);
+		if (in_message != want || first != want || cell_first != want || in_events != want)
+			fail_msg("%s failing on its iteration %ld: message says %ld, events.jsonl %ld, "
+				 "first_iteration %ld, first_failure %ld",
+				 cases[k][0], want, in_message, in_events, first, cell_first);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_closed_std_fds_keep_events_clean),
 		cmocka_unit_test(test_declared_deadlock_is_reproduced),
 		cmocka_unit_test(test_explain_marks_preemptions_and_keeps_the_finding),
+		cmocka_unit_test(test_one_iteration_numbering),
 	};
 	RRT_MAIN(tests);
 }
