@@ -289,6 +289,9 @@ static void check_params(const struct rr_scenario *sc, const struct options *o)
 			usage_error("scenario %s has no parameter '%s' (it has: %s)", sc->name,
 				    o->pnames[i], len ? names : "none");
 		}
+		char why[256];
+		if (rr__param_value_check(p, o->pvalues[i], why, sizeof why))
+			usage_error("%s", why);
 	}
 }
 
@@ -494,11 +497,21 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 		/* A raw crash file from a fuzzer: its bytes are the decisions. */
 		if (!rr__scenario_find(scenario))
 			usage_error("unknown scenario '%s' (racerepro list shows them)", scenario);
-		FILE *f = fopen(path, "rb");
-		if (!f)
-			usage_error("%s: %s", path, strerror(errno));
-		size_t n = fread(l->r.schedule, 1, RR_MAX_SCHEDULE, f);
-		fclose(f);
+		int fd = rr__open_regular(path, err, sizeof err);
+		if (fd < 0)
+			usage_error("%s: %s", path, err);
+		size_t n = 0;
+		while (n < RR_MAX_SCHEDULE) {
+			ssize_t got = read(fd, l->r.schedule + n, RR_MAX_SCHEDULE - n);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0)
+				usage_error("%s: cannot read: %s", path, strerror(errno));
+			if (got == 0)
+				break;
+			n += (size_t)got;
+		}
+		close(fd);
 		struct rr__repro tmp;
 		if (rr__repro_parse((const char *)l->r.schedule, n, &tmp, err, sizeof err) == 0) {
 			l->r = tmp;
@@ -543,8 +556,11 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 			if (!strcmp(p->name, l->r.param_names[i]))
 				break;
 		if (!p || !p->name)
-			usage_error("%s: scenario %s has no parameter '%s'", path, sc->name,
-				    l->r.param_names[i]);
+			usage_error("%s: line %d: scenario %s has no parameter '%s'", path,
+				    l->r.param_lines[i], sc->name, l->r.param_names[i]);
+		char why[256];
+		if (rr__param_value_check(p, l->r.param_values[i], why, sizeof why))
+			usage_error("%s: line %d: %s", path, l->r.param_lines[i], why);
 		c->param_names[c->nparams] = l->r.param_names[i];
 		c->param_values[c->nparams++] = l->r.param_values[i];
 	}

@@ -51,15 +51,32 @@ const char *rr_param_str(const char *name)
 		  c->scenario->name, name);
 }
 
+static int parse_int(const char *s, long long *v)
+{
+	char *end;
+	errno = 0;
+	*v = strtoll(s, &end, 0);
+	return errno || end == s || *end ? -1 : 0;
+}
+
 long long rr_param_int(const char *name)
 {
 	const char *s = rr_param_str(name);
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 0);
-	if (errno || end == s || *end)
+	long long v;
+	if (parse_int(s, &v))
 		rr__fatal("parameter %s=%s is not an integer", name, s);
 	return v;
+}
+
+int rr__param_value_check(const struct rr_param *p, const char *value, char *why, size_t cap)
+{
+	long long v;
+	if (p->def && !parse_int(p->def, &v) && parse_int(value, &v)) {
+		snprintf(why, cap, "parameter %s=%s is not an integer (the default is %s)", p->name,
+			 value, p->def);
+		return -1;
+	}
+	return 0;
 }
 
 static void record(int outcome, const char *fmt, va_list ap)

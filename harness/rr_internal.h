@@ -241,11 +241,19 @@ struct rr__repro {
 	int nparams;
 	char param_names[RR_MAX_PARAMS][32];
 	char param_values[RR_MAX_PARAMS][64];
+	int param_lines[RR_MAX_PARAMS]; /* where each param line was, for errors */
 };
 int rr__repro_write(const char *path, const struct rr__repro *r);
 /* Returns 0, or -1 after writing a one-line error naming the line to ERR. */
 int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errlen);
 int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err, size_t errlen);
+/* Opens PATH for reading if it is a regular file (a FIFO would block, a
+ * directory is not a file): the fd, or -1 after a one-line reason in ERR. */
+int rr__open_regular(const char *path, char *err, size_t errlen);
+/* Is VALUE acceptable for parameter P? A parameter whose default is an
+ * integer takes integers only (what rr_param_int accepts). 0, or -1 after a
+ * one-line reason in WHY. */
+int rr__param_value_check(const struct rr_param *p, const char *value, char *why, size_t cap);
 
 /* lifetime.c: the quarantine oracle for builds without ASan. The driver calls
  * this after every iteration (and the fuzz adapters after every input): it

@@ -501,6 +501,156 @@ static void test_one_iteration_numbering(void **state)
 	}
 }
 
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void write_bytes(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* racerepro ARGS: exit 2 and exactly one line on stderr containing WHAT (and
+ * not containing NOT, if given). Bounded by timeout(1): a hang fails. */
+static void expect_one_line_2(const char *bin, const char *args, const char *what, const char *not)
+{
+	struct rrt_result r;
+	rrt_run(&r, "timeout -s KILL 60 %s %s", bin, args);
+	if (r.status != 2 || count_lines(r.err) != 1 || !strstr(r.err, what) ||
+	    (not && strstr(r.err, not)))
+		fail_msg("racerepro %s: want exit 2 and one line naming '%s'; got exit %d:\n%s", args,
+			 what, r.status, r.err);
+	rrt_free(&r);
+}
+
+static const char *const repro_commands[] = {"replay", "explain", "minimize"};
+
+/* Item 8: a parameter value that is not of its type is a usage error: exit 2,
+ * one line, no report folder; in a reproducer too, naming its line. */
+static void test_bad_param_value_is_a_usage_error(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	struct rrt_result r;
+	char bin[1024];
+	const char *b = rrt_bin("none");
+	if (b[0] == '/')
+		snprintf(bin, sizeof bin, "%s", b);
+	else
+		assert_non_null(realpath(b, bin));
+	rrt_run(&r, "cd %s && %s run broken_pipe --param work_us=abc --iterations 5", tmp, bin);
+	char reports[512];
+	snprintf(reports, sizeof reports, "%s/reports", tmp);
+	struct stat st;
+	if (r.status != 2 || count_lines(r.err) != 1 || !strstr(r.err, "work_us=abc") ||
+	    stat(reports, &st) == 0)
+		fail_msg("--param work_us=abc: want exit 2, one line naming it and no report folder; "
+			 "got exit %d, folder %s:\n%s",
+			 r.status, stat(reports, &st) == 0 ? "made" : "none", r.err);
+	rrt_free(&r);
+	expect_one_line_2(rrt_bin("none"), "soak broken_pipe --param work_us=abc --duration 1s",
+			  "work_us=abc", NULL);
+	char *text = rrt_read_file("corpus/broken_pipe/repro/input-bad-fd.repro");
+	char *p = strstr(text, "param work_us=");
+	assert_non_null(p);
+	char bad[8192];
+	snprintf(bad, sizeof bad, "%.*sparam work_us=abc%s", (int)(p - text), text,
+		 strchr(p, '\n'));
+	int line = 1;
+	for (const char *q = text; q < p; q++)
+		line += *q == '\n';
+	free(text);
+	char path[512], args[1024], what[64];
+	snprintf(path, sizeof path, "%s/bad-param.repro", tmp);
+	write_bytes(path, bad, strlen(bad));
+	snprintf(what, sizeof what, "line %d", line);
+	for (int i = 0; i < 3; i++) {
+		snprintf(args, sizeof args, "%s %s", repro_commands[i], path);
+		expect_one_line_2(rrt_bin("none"), args, what, NULL);
+	}
+}
+
+/* Item 9: reproducer files that are not what they claim. */
+static void test_reproducer_files_are_checked(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	char path[512], args[1024];
+	char *good = rrt_read_file("corpus/broken_pipe/repro/input-bad-fd.repro");
+	size_t glen = strlen(good);
+	for (int i = 0; i < 3; i++) {
+		/* A FIFO nobody writes: refused at once, not waited on. */
+		snprintf(path, sizeof path, "%s/fifo.repro", tmp);
+		assert_int_equal(mkfifo(path, 0600), 0);
+		snprintf(args, sizeof args, "%s %s", repro_commands[i], path);
+		expect_one_line_2(rrt_bin("none"), args, "FIFO", NULL);
+		unlink(path);
+		/* A directory is not an empty file. */
+		snprintf(args, sizeof args, "%s %s", repro_commands[i], tmp);
+		expect_one_line_2(rrt_bin("none"), args, "directory", "empty");
+	}
+	/* Exactly 65,536 bytes is within the limit; 65,537 is not. */
+	static char big[65536 + 2];
+	memcpy(big, good, glen);
+	size_t len = glen;
+	while (len < sizeof big - 2) {
+		size_t room = sizeof big - 2 - len;
+		size_t line = room > 80 ? 80 : room;
+		memset(big + len, ' ', line);
+		big[len] = '#';
+		big[len + line - 1] = '\n';
+		len += line;
+	}
+	assert_int_equal(len, 65536);
+	snprintf(path, sizeof path, "%s/exact.repro", tmp);
+	write_bytes(path, big, 65536);
+	struct rrt_result r;
+	rrt_run(&r, "timeout -s KILL 120 %s replay %s", rrt_bin("none"), path);
+	if (r.status == 2 || strstr(r.err, "larger"))
+		fail_msg("a reproducer of exactly 65,536 bytes: exit %d\n%s", r.status, r.err);
+	rrt_free(&r);
+	big[65535] = '#';
+	big[65536] = '\n';
+	write_bytes(path, big, 65537);
+	snprintf(args, sizeof args, "replay %s", path);
+	expect_one_line_2(rrt_bin("none"), args, "larger than 65536 bytes", NULL);
+	/* Cut inside its signature line. */
+	char *sig = strstr(good, "\nsignature ");
+	assert_non_null(sig);
+	int line = 2;
+	for (const char *q = good; q < sig; q++)
+		line += *q == '\n';
+	char what[64];
+	snprintf(what, sizeof what, "line %d", line);
+	snprintf(path, sizeof path, "%s/cut.repro", tmp);
+	write_bytes(path, good, (size_t)(sig - good) + 1 + 15);
+	for (int i = 0; i < 3; i++) {
+		snprintf(args, sizeof args, "%s %s", repro_commands[i], path);
+		expect_one_line_2(rrt_bin("none"), args, what, NULL);
+	}
+	/* Duplicate keys: a second schedule line, a second seed, a second param. */
+	static const char *const dups[] = {"schedule 00\n", "seed 0x1\n", "param work_us=5\n"};
+	for (int k = 0; k < 3; k++) {
+		char text[8192];
+		snprintf(text, sizeof text, "%s%s", good, dups[k]);
+		snprintf(path, sizeof path, "%s/dup%d.repro", tmp, k);
+		write_bytes(path, text, strlen(text));
+		snprintf(what, sizeof what, "line %d", count_lines(good) + 1);
+		for (int i = 0; i < 3; i++) {
+			snprintf(args, sizeof args, "%s %s", repro_commands[i], path);
+			expect_one_line_2(rrt_bin("none"), args, what, NULL);
+		}
+	}
+	free(good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +660,8 @@ int main(void)
 		cmocka_unit_test(test_declared_deadlock_is_reproduced),
 		cmocka_unit_test(test_explain_marks_preemptions_and_keeps_the_finding),
 		cmocka_unit_test(test_one_iteration_numbering),
+		cmocka_unit_test(test_bad_param_value_is_a_usage_error),
+		cmocka_unit_test(test_reproducer_files_are_checked),
 	};
 	RRT_MAIN(tests);
 }
