@@ -745,29 +745,60 @@ static int cmd_explain(int argc, char **argv)
 }
 
 /* Does SCHEDULE, as an input, still end in SIG? */
+/* minimize stops early on a signal (nothing is written) or at --duration
+ * (the shortest schedule so far is written: every kept step still failed). */
+static uint64_t minimize_deadline_ns;
+
+static int minimize_stopped(void)
+{
+	return rr__driver_interrupted() ||
+	       (minimize_deadline_ns && rr__mono_ns() >= minimize_deadline_ns);
+}
+
 static int still_fails(struct loaded *l, const uint8_t *schedule, uint32_t n, const char *sig,
 		       struct rr__once *o)
 {
+	if (minimize_stopped())
+		return 0;
 	l->cfg.strategy = RR_STRAT_INPUT;
 	l->cfg.input = (uint8_t *)schedule;
 	l->cfg.ninput = n;
 	rr__run_once(&l->cfg, o);
-	return !strcmp(o->sig, sig);
+	/* A trial cut short by a signal proves nothing either way. */
+	return !minimize_stopped() && !strcmp(o->sig, sig);
+}
+
+static int minimize_interrupted(const char *out)
+{
+	int sig = rr__driver_interrupted();
+	fprintf(stderr, "%s: stopped by SIG%s; %s not written\n", cmd_name, sigabbrev_np(sig),
+		out ? out : "the output was");
+	return 128 + sig;
 }
 
 static int cmd_minimize(int argc, char **argv)
 {
 	const char *path = NULL, *out = NULL;
+	uint64_t duration_ns = 600000000000ull;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: racerepro minimize FILE [-o OUT]\n\n"
+			printf("usage: racerepro minimize FILE [-o OUT] [--duration D]\n\n"
 			       "Turns a controlled reproducer into an input schedule and shortens it,\n"
 			       "delta-debugging style, while the failure's signature holds. Writes OUT\n"
 			       "(default FILE with .min.repro) and prints the preemptions before and "
-			       "after.\n");
+			       "after.\n"
+			       "--duration D (default 10m) bounds the search; at the bound the shortest\n"
+			       "schedule found so far is written. SIGINT or SIGTERM stop it with exit\n"
+			       "128+N and write nothing.\n");
 			return 0;
 		} else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) {
 			out = need_arg(argc, argv, &i);
+		} else if (!strcmp(argv[i], "--duration")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (rr__parse_duration(v, &duration_ns) || !duration_ns)
+				usage_error("--duration '%s' must be a positive duration such as 90, "
+					    "500ms, 30s, 5m or 2h",
+					    v);
 		} else if (argv[i][0] == '-') {
 			usage_error("minimize: unknown option '%s'", argv[i]);
 		} else {
@@ -784,9 +815,12 @@ static int cmd_minimize(int argc, char **argv)
 			    "is %s",
 			    l->r.strategy);
 	rr__driver_signals();
+	minimize_deadline_ns = rr__mono_ns() + duration_ns;
 	static struct rr__once once;
 	struct rr__once *o = &once;
 	rr__run_once(&l->cfg, o);
+	if (rr__driver_interrupted())
+		return minimize_interrupted(out);
 	if (o->outcome == RR_PASS || o->outcome == RR_ERROR) {
 		fprintf(stderr, "%s: %s does not fail in this build (%s); nothing to minimize\n",
 			cmd_name, path, o->outcome == RR_PASS ? "it passed" : o->message);
@@ -800,8 +834,11 @@ static int cmd_minimize(int argc, char **argv)
 	memcpy(best, o->sched.decisions, n);
 	uint32_t before = o->sched.preemptions;
 	if (!still_fails(l, best, n, sig, o)) {
-		fprintf(stderr, "%s: the failing run's decisions do not replay as an input schedule; "
-			"keeping the original\n", cmd_name);
+		if (rr__driver_interrupted())
+			return minimize_interrupted(out);
+		fprintf(stderr, "%s: the failing run's decisions do not replay as an input schedule%s; "
+			"keeping the original\n", cmd_name,
+			minimize_stopped() ? " within --duration" : "");
 		return RR_EXIT_FINDING;
 	}
 	int tries = 0;
@@ -838,9 +875,17 @@ static int cmd_minimize(int argc, char **argv)
 		if (still_fails(l, trial, n, sig, o))
 			best[i] = 0;
 	}
+	if (rr__driver_interrupted())
+		return minimize_interrupted(out);
+	int timed_out = minimize_stopped();
 	while (n > 0 && best[n - 1] == 0)
 		n--;
+	/* The final run only counts the result's preemptions: not bounded by
+	 * --duration, still stopped by a signal. */
+	minimize_deadline_ns = 0;
 	still_fails(l, best, n, sig, o);
+	if (rr__driver_interrupted())
+		return minimize_interrupted(out);
 	uint32_t after = o->sched.preemptions;
 	struct rr__repro m = l->r;
 	snprintf(m.strategy, sizeof m.strategy, "input");
@@ -863,8 +908,9 @@ static int cmd_minimize(int argc, char **argv)
 		return RR_EXIT_ENV;
 	}
 	printf("minimized %s: %u decisions, %u preemptions -> %u decisions, %u preemptions "
-	       "(%d trial runs)\nwrote %s\n",
-	       sig, o->sched.ndecisions > 0 ? l->r.nschedule : 0, before, n, after, tries, out);
+	       "(%d trial runs%s)\nwrote %s\n",
+	       sig, o->sched.ndecisions > 0 ? l->r.nschedule : 0, before, n, after, tries,
+	       timed_out ? "; stopped at --duration, the shortest so far" : "", out);
 	return RR_EXIT_OK;
 }
 

@@ -651,6 +651,75 @@ static void test_reproducer_files_are_checked(void **state)
 	free(good);
 }
 
+/* A reproducer whose every trial run is slow: broken_pipe with each cleanup
+ * callback working WORK_US microseconds. */
+static void slow_repro(const char *path, const char *work_us)
+{
+	char *text = rrt_read_file("corpus/broken_pipe/repro/input-bad-fd.repro");
+	char *p = strstr(text, "param work_us=");
+	assert_non_null(p);
+	char slow[8192];
+	snprintf(slow, sizeof slow, "%.*sparam work_us=%s%s", (int)(p - text), text, work_us,
+		 strchr(p, '\n'));
+	free(text);
+	write_bytes(path, slow, strlen(slow));
+}
+
+/* Waits up to MS for PID; returns its wait status, or -1 (then kills it). */
+static int wait_bounded(pid_t pid, int ms)
+{
+	int st;
+	for (int t = 0; t <= ms; t += 20) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return st;
+		sleep_ms(20);
+	}
+	kill_session(pid);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+/* Item 10: minimize stops on SIGINT and SIGTERM with 128+N and writes
+ * nothing; --duration bounds it and it writes the shortest schedule so far. */
+static void test_minimize_stops_on_signals_and_duration(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	char repro[512], out[512], log[512];
+	snprintf(repro, sizeof repro, "%s/slow.repro", tmp);
+	snprintf(log, sizeof log, "%s/minimize.log", tmp);
+	slow_repro(repro, "400000");
+	static const int sigs[] = {SIGINT, SIGTERM};
+	for (int k = 0; k < 2; k++) {
+		snprintf(out, sizeof out, "%s/out%d.repro", tmp, k);
+		pid_t pid = start_session(NULL, log, "%s minimize %s -o %s", rrt_bin("none"), repro, out);
+		sleep_ms(1500);
+		assert_int_equal(kill(pid, sigs[k]), 0);
+		int st = wait_bounded(pid, 60000);
+		struct stat sb;
+		int wrote = stat(out, &sb) == 0;
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 128 + sigs[k] || wrote)
+			fail_msg("minimize after SIG%s: want exit %d and no %s; got %s %d, output %s",
+				 sigabbrev_np(sigs[k]), 128 + sigs[k], out,
+				 st < 0 ? "still running after 60 s," : "status", st < 0 ? 0 : WEXITSTATUS(st),
+				 wrote ? "written" : "none");
+	}
+	/* --duration: done within the bound (plus one trial), output written and
+	 * still failing. */
+	snprintf(out, sizeof out, "%s/bounded.repro", tmp);
+	pid_t pid = start_session(NULL, log, "%s minimize %s -o %s --duration 2s", rrt_bin("none"),
+				  repro, out);
+	int st = wait_bounded(pid, 90000);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("minimize --duration 2s: want exit 0 within 90 s; got %s %d (see %s)",
+			 st < 0 ? "still running," : "status", st < 0 ? 0 : WEXITSTATUS(st), log);
+	struct rrt_result r;
+	rrt_run(&r, "%s replay %s", rrt_bin("none"), out);
+	assert_int_equal(r.status, 1);
+	rrt_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_one_iteration_numbering),
 		cmocka_unit_test(test_bad_param_value_is_a_usage_error),
 		cmocka_unit_test(test_reproducer_files_are_checked),
+		cmocka_unit_test(test_minimize_stops_on_signals_and_duration),
 	};
 	RRT_MAIN(tests);
 }
