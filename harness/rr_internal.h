@@ -135,7 +135,7 @@ struct rr__sched {
 	struct rr__event events[RR_MAX_EVENTS];
 };
 
-/* ---- per-worker shared status (driver.c) ---- */
+/* ---- per-worker shared status (supervisor.c maps it, engine.c fills it) ---- */
 #define RR_MAX_NOTES 8
 #define RR_MAX_TRACKED 64
 #define RR_MSG 512
@@ -167,8 +167,30 @@ struct rr__run_shm {
 	int32_t stop;
 };
 
-/* ---- run configuration (driver.c) ---- */
+/* ---- scenario parameters (repro.c) ----
+ * One table of NAME=VALUE pairs, one limit for each, everywhere a parameter
+ * travels: --param, the run configuration, a cell, a reproducer. */
 #define RR_MAX_PARAMS 16
+#define RR_PARAM_NAME 64
+#define RR_PARAM_VALUE 128
+struct rr__params {
+	int n;
+	char names[RR_MAX_PARAMS][RR_PARAM_NAME];
+	char values[RR_MAX_PARAMS][RR_PARAM_VALUE];
+};
+/* The value of NAME, or NULL when it is not set. */
+const char *rr__params_get(const struct rr__params *p, const char *name);
+/* Sets NAME (replacing an earlier value). Returns 0, or -1 when the table is
+ * full or NAME or VALUE is longer than the limits. */
+int rr__params_set(struct rr__params *p, const char *name, const char *value);
+/* SC's declaration of NAME, or NULL. */
+const struct rr_param *rr__param_decl(const struct rr_scenario *sc, const char *name);
+/* Is VALUE acceptable for parameter P? A parameter whose default is an
+ * integer takes integers only (what rr_param_int accepts). 0, or -1 after a
+ * one-line reason in WHY. */
+int rr__param_value_check(const struct rr_param *p, const char *value, char *why, size_t cap);
+
+/* ---- run configuration (cli.c makes it, supervisor.c runs it) ---- */
 struct rr__run_config {
 	const struct rr_scenario *scenario;
 	const struct rr_variant *variant;
@@ -188,9 +210,7 @@ struct rr__run_config {
 	int quiet;
 	int keep_cores; /* keep crash cores in failures/ after taking backtraces */
 	int stop_at_first_failure; /* bench: end the cell at its first finding */
-	int nparams;
-	const char *param_names[RR_MAX_PARAMS];
-	const char *param_values[RR_MAX_PARAMS];
+	struct rr__params params; /* only parameters the scenario declares */
 };
 
 /* The context a worker (or the fuzz adapter, or --no-fork) runs iterations
@@ -220,40 +240,12 @@ uint64_t rr__trace_hash(const struct rr__sched *s);
 /* First step at which two traces differ, or -1. */
 long rr__trace_diverge(const struct rr__sched *a, const struct rr__sched *b);
 
-/* seed.c: seeds and the reproducer file format */
+/* seed.c: timing seeds and the option parsers (the reproducer file is repro.h) */
 uint64_t rr__splitmix64(uint64_t *state);
 uint64_t rr__iteration_seed(uint64_t run_seed, uint64_t index);
 int rr__parse_u64(const char *s, uint64_t *out);
 int rr__parse_duration(const char *s, uint64_t *ns);
 
-struct rr__repro {
-	char scenario[64];
-	char variant[32];
-	char strategy[16];
-	uint64_t seed;
-	uint32_t pct_depth;
-	uint32_t pct_steps;
-	uint8_t schedule[RR_MAX_SCHEDULE];
-	uint32_t nschedule;
-	char build[16];
-	char signature[256];
-	char found_by[16];
-	int nparams;
-	char param_names[RR_MAX_PARAMS][32];
-	char param_values[RR_MAX_PARAMS][64];
-	int param_lines[RR_MAX_PARAMS]; /* where each param line was, for errors */
-};
-int rr__repro_write(const char *path, const struct rr__repro *r);
-/* Returns 0, or -1 after writing a one-line error naming the line to ERR. */
-int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errlen);
-int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err, size_t errlen);
-/* Opens PATH for reading if it is a regular file (a FIFO would block, a
- * directory is not a file): the fd, or -1 after a one-line reason in ERR. */
-int rr__open_regular(const char *path, char *err, size_t errlen);
-/* Is VALUE acceptable for parameter P? A parameter whose default is an
- * integer takes integers only (what rr_param_int accepts). 0, or -1 after a
- * one-line reason in WHY. */
-int rr__param_value_check(const struct rr_param *p, const char *value, char *why, size_t cap);
 
 /* lifetime.c: the quarantine oracle for builds without ASan. The driver calls
  * this after every iteration (and the fuzz adapters after every input): it
@@ -279,9 +271,6 @@ RR_NORETURN void rr__deadlock(const char *why);
  * are still running, and TSan must not turn that into a thread-leak report
  * that hides the finding. */
 RR_NORETURN void rr__exit_now(int code);
-
-/* rm -rf PATH (no symlinks followed). */
-void rr__remove_tree(const char *path);
 
 /* The one iteration numbering every message, event and summary uses: the
  * iteration with index I (0-based, the index that picks its seed) is

@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "rr_internal.h"
 
 #define RR__LOCK_NAME ".racerepro-lock"

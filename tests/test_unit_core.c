@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "evidence.h"
+#include "repro.h"
+#include "report.h"
 #include "strategy.h"
 #include "testlib.h"
 
@@ -82,9 +84,9 @@ static void test_repro_roundtrip(void **state)
 	r.schedule[2] = 7;
 	strcpy(r.build, "tsan");
 	strcpy(r.signature, "bug:write(m_post_fd, &buffer, 1): Broken pipe");
-	r.nparams = 1;
-	strcpy(r.param_names[0], "work_us");
-	strcpy(r.param_values[0], "20");
+	r.params.n = 1;
+	strcpy(r.params.names[0], "work_us");
+	strcpy(r.params.values[0], "20");
 	char path[600];
 	snprintf(path, sizeof path, "%s/x.repro", rrt_tmpdir());
 	assert_int_equal(rr__repro_write(path, &r), 0);
@@ -98,7 +100,7 @@ static void test_repro_roundtrip(void **state)
 	assert_int_equal(back.nschedule, 3);
 	assert_memory_equal(back.schedule, r.schedule, 3);
 	assert_string_equal(back.signature, r.signature);
-	assert_string_equal(back.param_values[0], "20");
+	assert_string_equal(back.params.values[0], "20");
 }
 
 /* Found by the parser fuzz target: a full-length schedule must read back,
