@@ -140,7 +140,11 @@ static void copy_file(const char *from, const char *to)
 	int in = open(from, O_RDONLY);
 	if (in < 0)
 		return;
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out >= 0 && fchmod(out, 0600) < 0) {
+		close(out);
+		out = -1;
+	}
 	if (out >= 0) {
 		char buf[16384];
 		ssize_t n;
@@ -174,7 +178,7 @@ void rr__evidence_save(struct rr__run *run, const struct rr__run_config *cfg,
 		run->write_failed = 1;
 	}
 	snprintf(path, sizeof path, "%s/trace.txt", dir);
-	FILE *f = fopen(path, "w");
+	FILE *f = rr__fopen_private(path);
 	if (f) {
 		fprintf(f, "%s/%s, strategy %s, seed 0x%016" PRIx64 ", iteration %" PRIu64 "\n",
 			cfg->scenario->name, cfg->variant->name, r.strategy, r.seed,

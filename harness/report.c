@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "report.h"
 
 char *rr__json_escape(const char *s, char *out, size_t cap)
@@ -193,6 +194,10 @@ int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/events.jsonl", run->dir);
 	run->events_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (run->events_fd >= 0 && fchmod(run->events_fd, 0600) < 0) {
+		close(run->events_fd);
+		run->events_fd = -1;
+	}
 	if (run->events_fd < 0) {
 		fprintf(stderr, "racerepro: cannot create %s: %s; pass --out DIR\n", path,
 			strerror(errno));
@@ -391,7 +396,7 @@ static int verdict_ok(const struct rr__cell *c)
 static FILE *open_out(struct rr__run *run, const char *name, char *path, size_t cap)
 {
 	snprintf(path, cap, "%s/%s.tmp", run->dir, name);
-	FILE *f = fopen(path, "w");
+	FILE *f = rr__fopen_private(path);
 	if (!f)
 		report_error(run, path, errno);
 	return f;

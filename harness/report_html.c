@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "report.h"
 
 
@@ -459,7 +460,7 @@ void rr__report_html(struct rr__run *run)
 	char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
 	snprintf(tmp, sizeof tmp, "%s/summary.html.tmp", run->dir);
 	snprintf(path, sizeof path, "%s/summary.html", run->dir);
-	FILE *f = fopen(tmp, "w");
+	FILE *f = rr__fopen_private(tmp);
 	if (!f) {
 		fprintf(stderr, "racerepro: cannot write %s: %s\n", tmp, strerror(errno));
 		run->write_failed = 1;

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "report.h"
 
 
@@ -521,7 +522,7 @@ static int write_merged_junit(struct rebuild *rb)
 	char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
 	snprintf(tmp, sizeof tmp, "%s/junit.xml.tmp", run->dir);
 	snprintf(path, sizeof path, "%s/junit.xml", run->dir);
-	FILE *f = fopen(tmp, "w");
+	FILE *f = rr__fopen_private(tmp);
 	if (!f) {
 		fprintf(stderr, "racerepro report: cannot write %s: %s\n", tmp, strerror(errno));
 		return -1;
@@ -776,7 +777,7 @@ int rr__cmd_report(int argc, char **argv)
 		snprintf(events, sizeof events, "%s/events.jsonl", merge_out);
 		char tmp[PATH_MAX + 48];
 		snprintf(tmp, sizeof tmp, "%s/events.jsonl.tmp", merge_out);
-		FILE *out = fopen(tmp, "w");
+		FILE *out = rr__fopen_private(tmp);
 		if (!out) {
 			fprintf(stderr, "racerepro report: cannot write %s: %s\n", tmp, strerror(errno));
 			return RR_EXIT_ENV;

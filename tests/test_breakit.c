@@ -720,6 +720,44 @@ static void test_minimize_stops_on_signals_and_duration(void **state)
 	rrt_free(&r);
 }
 
+/* Every regular file under DIR that anyone but the owner may read or write;
+ * their names go to BAD. */
+static int count_open_files(const char *dir, char *bad, size_t cap)
+{
+	struct rrt_result r;
+	rrt_run(&r, "find %s -type f -perm /077", dir);
+	int n = count_lines(r.out);
+	snprintf(bad, cap, "%s", r.out);
+	rrt_free(&r);
+	return n;
+}
+
+/* Item 4: report files are owner-only (0600) whatever the umask: summary.*,
+ * junit.xml, trace.txt and the rest, live and rebuilt by `report`. */
+static void test_report_files_are_owner_only(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	char bad[4096];
+	struct rrt_result r;
+	rrt_run(&r, "umask 000 && %s run test_crash --iterations 2 --strategy random --quiet --out %s/r",
+		rrt_bin("none-test"), tmp);
+	rrt_free(&r);
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/r", tmp);
+	char summary[600];
+	snprintf(summary, sizeof summary, "%s/summary.json", dir);
+	json_decref(rrt_load_json(summary));
+	int n = count_open_files(dir, bad, sizeof bad);
+	if (n)
+		fail_msg("under umask 000, %d report files are not owner-only:\n%s", n, bad);
+	rrt_run(&r, "umask 000 && %s report %s", rrt_bin("none-test"), dir);
+	rrt_free(&r);
+	n = count_open_files(dir, bad, sizeof bad);
+	if (n)
+		fail_msg("after `report` under umask 000, %d files are not owner-only:\n%s", n, bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -732,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_bad_param_value_is_a_usage_error),
 		cmocka_unit_test(test_reproducer_files_are_checked),
 		cmocka_unit_test(test_minimize_stops_on_signals_and_duration),
+		cmocka_unit_test(test_report_files_are_owner_only),
 	};
 	RRT_MAIN(tests);
 }
