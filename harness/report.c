@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,18 +167,37 @@ int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
 	snprintf(run->run_id, sizeof run->run_id, "%s-%s-%d", stamp, argv[1], (int)getpid());
 	if (dir) {
 		snprintf(run->dir, sizeof run->dir, "%s", dir);
+		if (make_dirs(run->dir, 0700) < 0) {
+			fprintf(stderr, "racerepro: cannot make report folder %s: %s; pass --out DIR\n",
+				run->dir, strerror(errno));
+			return -1;
+		}
 	} else {
 		if (mkdir("reports", 0755) < 0 && errno != EEXIST) {
 			fprintf(stderr, "racerepro: cannot make reports/: %s; pass --out DIR\n",
 				strerror(errno));
 			return -1;
 		}
-		snprintf(run->dir, sizeof run->dir, "reports/%s", run->run_id);
-	}
-	if (make_dirs(run->dir, 0700) < 0) {
-		fprintf(stderr, "racerepro: cannot make report folder %s: %s; pass --out DIR\n",
-			run->dir, strerror(errno));
-		return -1;
+		/* The id is only likely to be unique: two runs in two PID namespaces
+		 * sharing this folder can be pid 1 in the same second. mkdir is the
+		 * arbiter: whoever makes the folder owns the id, the other takes a
+		 * new one with a random suffix. */
+		for (int attempt = 0;; attempt++) {
+			snprintf(run->dir, sizeof run->dir, "reports/%s", run->run_id);
+			if (mkdir(run->dir, 0700) == 0)
+				break;
+			if (errno != EEXIST || attempt == 100) {
+				fprintf(stderr,
+					"racerepro: cannot make report folder %s: %s; pass --out DIR\n",
+					run->dir, strerror(errno));
+				return -1;
+			}
+			uint32_t r;
+			if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+				r = (uint32_t)rr__mono_ns() ^ (uint32_t)attempt;
+			snprintf(run->run_id, sizeof run->run_id, "%s-%s-%d-%08x", stamp, argv[1],
+				 (int)getpid(), r);
+		}
 	}
 	/* The workers/ folders of killed runs beside this one (sweep.c). */
 	char parent[PATH_MAX];

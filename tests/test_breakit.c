@@ -758,6 +758,63 @@ static void test_report_files_are_owner_only(void **state)
 		fail_msg("after `report` under umask 000, %d files are not owner-only:\n%s", n, bad);
 }
 
+/* Item 3: run ids collide across PID namespaces (the same pid in the same
+ * second). Simulated here: before exec, the child makes the folders its own
+ * default run id would name for the next seconds (as another container's run
+ * would have). The run must take another id, not write into them. */
+static void test_colliding_run_ids_get_their_own_folder(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	char bin[1024];
+	const char *b = rrt_bin("none");
+	if (b[0] == '/')
+		snprintf(bin, sizeof bin, "%s", b);
+	else
+		assert_non_null(realpath(b, bin));
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (chdir(tmp) < 0 || mkdir("reports", 0755) < 0)
+			_exit(120);
+		time_t now = time(NULL);
+		for (int k = 0; k < 30; k++) {
+			time_t t = now + k;
+			struct tm tm;
+			char stamp[32], dir[128];
+			gmtime_r(&t, &tm);
+			strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+			snprintf(dir, sizeof dir, "reports/%s-run-%d", stamp, (int)getpid());
+			if (mkdir(dir, 0700) < 0)
+				_exit(121);
+		}
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(bin, bin, "run", "broken_pipe", "--variant", "fixed", "--iterations", "3",
+		      "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	int status = WEXITSTATUS(st);
+	struct rrt_result r;
+	rrt_run(&r, "cd %s/reports && find . -mindepth 2 -maxdepth 2 -name summary.json", tmp);
+	int summaries = count_lines(r.out);
+	char found[1024];
+	snprintf(found, sizeof found, "%s", r.out);
+	rrt_free(&r);
+	rrt_run(&r, "cd %s/reports && find . -mindepth 1 -maxdepth 1 -type d -empty | wc -l", tmp);
+	int empty = atoi(r.out);
+	rrt_free(&r);
+	/* Its summary is in a folder of its own: not one of the 30 made for it. */
+	if (status != 0 || summaries != 1 || empty != 30)
+		fail_msg("a run whose id was taken: exit %d, %d summaries (%s), %d of the 30 taken "
+			 "folders left alone",
+			 status, summaries, found, empty);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -771,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_reproducer_files_are_checked),
 		cmocka_unit_test(test_minimize_stops_on_signals_and_duration),
 		cmocka_unit_test(test_report_files_are_owner_only),
+		cmocka_unit_test(test_colliding_run_ids_get_their_own_folder),
 	};
 	RRT_MAIN(tests);
 }
