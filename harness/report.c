@@ -646,12 +646,12 @@ static void write_summary_md(struct rr__run *run, int holds)
 	}
 	for (int i = 0; i < run->ncells; i++) {
 		const struct rr__cell *c = &run->cells[i];
-		if (c->fix_p >= 0)
-			fprintf(f,
-				"\nFix confidence for %s/%s: buggy hit rate p = %.4g per iteration; "
-				"%" PRIu64 " clean iterations leave (1-p)^n = %.3g.\n",
-				c->scenario->name, c->variant->name, c->fix_p, c->counts[RR_PASS],
-				c->fix_miss);
+		if (c->fix_p >= 0) {
+			char fc[512];
+			rr__fix_confidence_text(c, fc, sizeof fc);
+			fprintf(f, "\nFix confidence for %s/%s: %s.\n", c->scenario->name,
+				c->variant->name, fc);
+		}
 		for (int k = 0; k < c->nnotes; k++)
 			fprintf(f, "\n%s/%s %s: %s\n", c->scenario->name, c->variant->name,
 				c->notes[k][0], c->notes[k][1]);
@@ -671,6 +671,36 @@ static void write_summary_md(struct rr__run *run, int holds)
 	close_out(run, f, "summary.md", tmp);
 }
 
+
+void rr__fix_confidence_text(const struct rr__cell *c, char *buf, size_t cap)
+{
+	/* (1-p)^n underflows to 0 for long runs: say how small it is instead,
+	 * next to the numbers it comes from. */
+	char miss[32];
+	if (c->fix_miss < 1e-300)
+		snprintf(miss, sizeof miss, "< 1e-300");
+	else
+		snprintf(miss, sizeof miss, "= %.3g", c->fix_miss);
+	if (c->fix_p > 0)
+		snprintf(buf, cap,
+			 "%" PRIu64 " clean iterations; the buggy twin failed once every %.3g "
+			 "iterations (p = %.4g), so an ineffective fix passes them all with "
+			 "probability (1-p)^%" PRIu64 " %s",
+			 c->counts[RR_PASS], 1.0 / c->fix_p, c->fix_p, c->counts[RR_PASS], miss);
+	else
+		snprintf(buf, cap,
+			 "%" PRIu64 " clean iterations; the buggy twin never failed (p = 0), so "
+			 "they say nothing about the fix",
+			 c->counts[RR_PASS]);
+}
+
+int rr__report_holds(const struct rr__run *run)
+{
+	int holds = !run->interrupted;
+	for (int i = 0; i < run->ncells; i++)
+		holds = holds && verdict_ok(&run->cells[i]);
+	return holds;
+}
 
 int rr__report_finish(struct rr__run *run)
 {
@@ -696,6 +726,10 @@ int rr__report_finish(struct rr__run *run)
 void rr__report_print_summary(const struct rr__run *run, FILE *f)
 {
 	fprintf(f, "\n");
+	char why[1024] = "";
+	size_t wl = 0;
+	if (run->interrupted)
+		wl += (size_t)snprintf(why, sizeof why, "interrupted");
 	for (int i = 0; i < run->ncells; i++) {
 		const struct rr__cell *c = &run->cells[i];
 		fprintf(f, "%-16s %-12s %-10s %10" PRIu64 " iterations %6" PRIu64 " failures  %s\n",
@@ -703,9 +737,11 @@ void rr__report_print_summary(const struct rr__run *run, FILE *f)
 			c->iterations, failures_of(c), c->verdict);
 		if (c->skipped)
 			fprintf(f, "    skipped: %s\n", c->skip_reason);
-		if (c->fix_p >= 0)
-			fprintf(f, "    fix confidence: p = %.4g, (1-p)^%" PRIu64 " = %.3g\n", c->fix_p,
-				c->counts[RR_PASS], c->fix_miss);
+		if (c->fix_p >= 0) {
+			char fc[512];
+			rr__fix_confidence_text(c, fc, sizeof fc);
+			fprintf(f, "    fix confidence: %s\n", fc);
+		}
 		for (int k = 0; k < c->nsigs; k++) {
 			const struct rr__signature *s = &c->sigs[k];
 			char replay[PATH_MAX * 2];
@@ -713,6 +749,15 @@ void rr__report_print_summary(const struct rr__run *run, FILE *f)
 			fprintf(f, "    %s x%" PRIu64 ": %s\n      replay: %s\n",
 				rr__outcome_names[s->klass], s->count, s->message, replay);
 		}
+		if (!verdict_ok(c) && wl < sizeof why)
+			wl += (size_t)snprintf(why + wl, sizeof why - wl, "%s%s/%s %s",
+					       wl ? ", " : "", c->scenario->name, c->variant->name,
+					       c->verdict);
 	}
 	fprintf(f, "reports: %s\n", run->dir);
+	/* The last line says it all, as summary.md does. */
+	if (rr__report_holds(run))
+		fprintf(f, "Verdict: holds\n");
+	else
+		fprintf(f, "Verdict: FAILS (%s)\n", why);
 }

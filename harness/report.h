@@ -17,6 +17,10 @@ void rr__report_failure(struct rr__run *run, const struct rr__cell *cell,
 			uint64_t seed, int is_new);
 void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int final);
 int rr__report_finish(struct rr__run *run);
+/* The fix confidence of fixed cell C in words, never "= 0". */
+void rr__fix_confidence_text(const struct rr__cell *c, char *buf, size_t cap);
+/* Does the run's overall verdict hold? (not interrupted, every cell ok) */
+int rr__report_holds(const struct rr__run *run);
 void rr__report_print_summary(const struct rr__run *run, FILE *f);
 void rr__cell_verdict(struct rr__run *run, struct rr__cell *cell);
 char *rr__json_escape(const char *s, char *out, size_t cap);

@@ -815,6 +815,62 @@ static void test_colliding_run_ids_get_their_own_folder(void **state)
 			 status, summaries, found, empty);
 }
 
+/* Item 16 (part B): the terminal summary ends with an overall verdict line;
+ * a fix confidence too small for a double is "< 1e-300", never "= 0". */
+static void test_verdict_line_and_fix_confidence(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	struct rrt_result r;
+	/* 20 iterations: the buggy cell may miss, the verdict line says which. */
+	rrt_run(&r, "%s soak broken_pipe --strategy random --iterations 20 --seed 1 --quiet --out %s/s",
+		rrt_bin("none"), tmp);
+	const char *last = r.out + strlen(r.out);
+	if (last > r.out)
+		last--;
+	while (last > r.out && last[-1] != '\n')
+		last--;
+	int holds = r.status == 0;
+	if (strncmp(last, holds ? "Verdict: holds\n" : "Verdict: FAILS (", holds ? 15 : 16))
+		fail_msg("soak exited %d; its last line is not the verdict:\n%s", r.status, r.out);
+	rrt_free(&r);
+	/* A long clean fixed cell against a buggy twin that failed half the time:
+	 * (1/2)^55577 underflows. The events are the run's own, with the counts
+	 * of such a run; `report` rebuilds the summaries from them. */
+	char path[512];
+	snprintf(path, sizeof path, "%s/s/events.jsonl", tmp);
+	char *ev = rrt_read_file(path);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (char *line = strtok(ev, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!strstr(line, "\"event\":\"cell_end\"")) {
+			fprintf(f, "%s\n", line);
+			continue;
+		}
+		int buggy = strstr(line, "\"variant\":\"buggy\"") != NULL;
+		fprintf(f,
+			"{\"event\":\"cell_end\",\"scenario\":\"broken_pipe\",\"variant\":\"%s\","
+			"\"strategy\":\"random\",\"seed\":\"0x0000000000000001\",\"iterations\":%d,"
+			"\"failures\":%d,\"errors\":0,\"elapsed_s\":10.0,\"rate\":100.0,\"outcomes\":"
+			"{\"pass\":%d,\"bug\":%d,\"sanitizer\":0,\"crash\":0,\"hang\":0,\"error\":0},"
+			"\"by_strategy\":{\"random\":{\"iterations\":%d,\"failures\":%d}},\"env\":{},"
+			"\"t\":1.0}\n",
+			buggy ? "buggy" : "fixed", buggy ? 1000 : 55577, buggy ? 500 : 0,
+			buggy ? 500 : 55577, buggy ? 500 : 0, buggy ? 1000 : 55577, buggy ? 500 : 0);
+	}
+	fclose(f);
+	free(ev);
+	rrt_run(&r, "%s report %s/s", rrt_bin("none"), tmp);
+	rrt_free(&r);
+	snprintf(path, sizeof path, "%s/s/summary.md", tmp);
+	char *md = rrt_read_file(path);
+	const char *fc = strstr(md, "Fix confidence");
+	const char *power = fc ? strstr(fc, "(1-p)^") : NULL;
+	if (!power || strstr(power, "= 0") || !strstr(power, "< 1e-300") || !strstr(fc, "55577"))
+		fail_msg("fix confidence of 55577 clean iterations at p = 0.5:\n%s", fc ? fc : md);
+	free(md);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +885,7 @@ int main(void)
 		cmocka_unit_test(test_minimize_stops_on_signals_and_duration),
 		cmocka_unit_test(test_report_files_are_owner_only),
 		cmocka_unit_test(test_colliding_run_ids_get_their_own_folder),
+		cmocka_unit_test(test_verdict_line_and_fix_confidence),
 	};
 	RRT_MAIN(tests);
 }
