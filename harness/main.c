@@ -3,9 +3,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "rr_internal.h"
-
-int rr__cli_main(int argc, char **argv);
 
 /* Started with stdin, stdout or stderr closed (`2>&-`), the first file the
  * run opens (events.jsonl) would become fd 2 and collect every diagnostic.
