@@ -533,6 +533,22 @@ static int cmd_soak(int argc, char **argv)
 			break;
 	}
 	run.interrupted = rr__driver_interrupted() != 0;
+	/* An interrupted soak must not read as a pass: the cells it never got
+	 * to are listed (and logged, for `report DIR`) as not run. */
+	for (int i = run.ncells; run.interrupted && !run.write_failed && i < ncells; i++) {
+		struct rr__cell *c = &run.cells[i];
+		memset(c, 0, sizeof *c);
+		c->scenario = cells[i].sc;
+		c->variant = cells[i].v;
+		c->strategy = strategy;
+		c->seed = o.seed;
+		c->skipped = 1;
+		snprintf(c->skip_reason, sizeof c->skip_reason,
+			 "not run: the soak was interrupted by SIG%s before this cell",
+			 sigabbrev_np(rr__driver_interrupted()));
+		run.ncells = i + 1;
+		rr__report_progress(&run, c, 1);
+	}
 	int rc = finish_run(&run, 0);
 	return env_failed && rc == RR_EXIT_OK ? RR_EXIT_ENV : rc;
 }

@@ -447,7 +447,7 @@ void rr__cell_verdict(struct rr__run *run, struct rr__cell *c)
 		c->verdict = fails ? RR_V_FAILED : only_errors ? RR_V_ERROR : RR_V_CLEAN;
 	c->fix_p = -1;
 	c->fix_miss = -1;
-	if (c->variant->expect_failure || !run)
+	if (c->variant->expect_failure || !run || c->skipped)
 		return;
 	/* Fix confidence: with the buggy variant's hit rate p under the same
 	 * strategy and build, n clean iterations leave (1-p)^n of chance that an
@@ -587,6 +587,15 @@ static void write_summary_json(struct rr__run *run, int holds)
 /* One <testcase> for cell C: classname racerepro.<scenario> (or, in a report
  * merged across builds, racerepro.<build>.<scenario>), name the variant. A
  * failure's text carries the command that replays each signature. */
+/* The JUnit kind of a cell (0 pass, 1 failure, 2 error, 3 skipped): its
+ * verdict's, except that a cell cut short by an interruption is an error
+ * when its verdict alone would pass: an interrupted run is never green. */
+static int junit_kind(const struct rr__cell *c)
+{
+	int k = rr__verdict_junit(c->verdict);
+	return c->interrupted && !c->skipped && k == 0 ? 2 : k;
+}
+
 void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cell *c,
 			const char *build)
 {
@@ -628,6 +637,11 @@ void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cel
 		fprintf(f, "      <skipped message=\"");
 		rr__xml_escape(f, c->skip_reason);
 		fprintf(f, "\"/>\n");
+	} else if (junit_kind(c) == 2) {
+		fprintf(f,
+			"      <error message=\"interrupted after %" PRIu64 " iterations: this cell "
+			"did not finish (verdict so far: %s)\" type=\"interrupted\"/>\n",
+			c->iterations, rr__verdict_names[c->verdict]);
 	}
 	char out[PATH_MAX * 3];
 	snprintf(out, sizeof out, "%s%s%s: %" PRIu64 " iterations, verdict %s%s%s%s%s%s\n",
@@ -650,7 +664,7 @@ static void junit_counts(const struct rr__run *run, const char (*builds)[16], co
 	for (int i = 0; i < run->ncells; i++) {
 		if (build && strcmp(builds[i], build))
 			continue;
-		int k = rr__verdict_junit(run->cells[i].verdict);
+		int k = junit_kind(&run->cells[i]);
 		n[0]++;
 		if (k)
 			n[k]++;

@@ -871,6 +871,62 @@ static void test_verdict_line_and_fix_confidence(void **state)
 	free(md);
 }
 
+static long xml_count(const char *xml, const char *attr)
+{
+	const char *p = strstr(xml, attr);
+	return p ? atol(p + strlen(attr)) : -1;
+}
+
+/* Item 5: after SIGTERM or SIGINT, junit.xml lists every planned cell and is
+ * visibly not a pass: the cut-short cell an error (or its failure), the
+ * cells never run skipped; `report DIR` rebuilds the same. */
+static void test_interrupted_soak_junit_is_not_green(void **state)
+{
+	(void)state;
+	const char *tmp = rrt_tmpdir();
+	static const int sigs[] = {SIGTERM, SIGINT};
+	for (int k = 0; k < 2; k++) {
+		char out[512], log[512], path[600];
+		snprintf(out, sizeof out, "%s/s%d", tmp, k);
+		snprintf(log, sizeof log, "%s/soak%d.log", tmp, k);
+		pid_t pid = start_session(NULL, log, "%s soak broken_pipe --duration 120s --quiet --out %s",
+					  rrt_bin("none"), out);
+		/* Interrupt once the first cell runs (its progress line is out). */
+		snprintf(path, sizeof path, "%s/events.jsonl", out);
+		int running = 0;
+		for (int t = 0; t < 60000 && !running; t += 20) {
+			struct stat st;
+			running = stat(path, &st) == 0 && st.st_size > 300;
+			if (!running)
+				sleep_ms(20);
+		}
+		sleep_ms(500);
+		assert_int_equal(kill(pid, sigs[k]), 0);
+		int st = wait_bounded(pid, 60000);
+		assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 128 + sigs[k]);
+		for (int rebuilt = 0; rebuilt < 2; rebuilt++) {
+			if (rebuilt) {
+				struct rrt_result r;
+				rrt_run(&r, "%s report %s", rrt_bin("none"), out);
+				rrt_free(&r);
+			}
+			snprintf(path, sizeof path, "%s/junit.xml", out);
+			rrt_check_xml(path);
+			char *xml = rrt_read_file(path);
+			long tests = xml_count(xml, "tests=\""), failures = xml_count(xml, "failures=\""),
+			     errors = xml_count(xml, "errors=\""), skipped = xml_count(xml, "skipped=\"");
+			int fixed_listed = strstr(xml, "name=\"fixed\"") != NULL;
+			if (tests != 2 || !fixed_listed || failures + errors < 1 || skipped < 1)
+				fail_msg("junit.xml after SIG%s%s: tests=%ld failures=%ld errors=%ld "
+					 "skipped=%ld, fixed cell %s:\n%s",
+					 sigabbrev_np(sigs[k]), rebuilt ? " (rebuilt)" : "", tests,
+					 failures, errors, skipped, fixed_listed ? "listed" : "missing",
+					 xml);
+			free(xml);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +942,7 @@ int main(void)
 		cmocka_unit_test(test_report_files_are_owner_only),
 		cmocka_unit_test(test_colliding_run_ids_get_their_own_folder),
 		cmocka_unit_test(test_verdict_line_and_fix_confidence),
+		cmocka_unit_test(test_interrupted_soak_junit_is_not_green),
 	};
 	RRT_MAIN(tests);
 }
