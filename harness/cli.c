@@ -533,9 +533,10 @@ static int cmd_soak(int argc, char **argv)
 			break;
 	}
 	run.interrupted = rr__driver_interrupted() != 0;
-	/* An interrupted soak must not read as a pass: the cells it never got
-	 * to are listed (and logged, for `report DIR`) as not run. */
-	for (int i = run.ncells; run.interrupted && !run.write_failed && i < ncells; i++) {
+	/* An interrupted soak (or one whose disk filled) must not read as a
+	 * pass: the cells it never got to are listed (and logged, for `report
+	 * DIR`) as not run. */
+	for (int i = run.ncells; (run.interrupted || run.write_failed) && i < ncells; i++) {
 		struct rr__cell *c = &run.cells[i];
 		memset(c, 0, sizeof *c);
 		c->scenario = cells[i].sc;
@@ -543,9 +544,13 @@ static int cmd_soak(int argc, char **argv)
 		c->strategy = strategy;
 		c->seed = o.seed;
 		c->skipped = 1;
-		snprintf(c->skip_reason, sizeof c->skip_reason,
-			 "not run: the soak was interrupted by SIG%s before this cell",
-			 sigabbrev_np(rr__driver_interrupted()));
+		if (run.interrupted)
+			snprintf(c->skip_reason, sizeof c->skip_reason,
+				 "not run: the soak was interrupted by SIG%s before this cell",
+				 sigabbrev_np(rr__driver_interrupted()));
+		else
+			snprintf(c->skip_reason, sizeof c->skip_reason,
+				 "not run: the reports could not be written");
 		run.ncells = i + 1;
 		rr__report_progress(&run, c, 1);
 	}

@@ -71,15 +71,17 @@ int rr__atomic_commit(FILE *f, const char *tmp, const char *path)
 	return 0;
 }
 
-void rr__write_text(const char *path, const char *text)
+int rr__write_text(const char *path, const char *text)
 {
 	int fd = open_private(path);
 	if (fd < 0)
-		return;
+		return -errno;
 	size_t len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len)
-		fprintf(stderr, "racerepro: writing %s: %s\n", path, strerror(errno));
-	close(fd);
+	ssize_t n = write(fd, text, len);
+	int err = n < 0 ? errno : n != (ssize_t)len ? ENOSPC : 0;
+	if (close(fd) < 0 && !err)
+		err = errno;
+	return -err;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

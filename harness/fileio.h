@@ -20,8 +20,9 @@ int rr__atomic_commit(FILE *f, const char *tmp, const char *path);
  * and takes a file that already exists back to 0600. NULL with errno set. */
 FILE *rr__fopen_private(const char *path);
 
-/* Writes TEXT to PATH (owner-only), complaining on stderr when it cannot. */
-void rr__write_text(const char *path, const char *text);
+/* Writes TEXT to PATH (owner-only). Returns 0 or -errno (the caller says so:
+ * a full disk is one line for the whole run, not one per file). */
+int rr__write_text(const char *path, const char *text);
 
 /* rm -rf PATH (no symlinks followed). */
 void rr__remove_tree(const char *path);

@@ -90,7 +90,7 @@ void rr__xml_escape(FILE *f, const char *s)
 	}
 }
 
-static void report_error(struct rr__run *run, const char *what, int err)
+void rr__report_write_error(struct rr__run *run, const char *what, int err)
 {
 	if (!run->write_failed)
 		fprintf(stderr,
@@ -100,11 +100,48 @@ static void report_error(struct rr__run *run, const char *what, int err)
 	run->write_failed = 1;
 }
 
-static void write_line(struct rr__run *run, const char *line)
+static void report_error(struct rr__run *run, const char *what, int err)
 {
-	if (run->events_fd < 0 || run->write_failed)
+	rr__report_write_error(run, what, err);
+}
+
+/* Space held for events.jsonl beyond its end. A full disk must not lose a
+ * finding that the terminal reports: when the free space runs out the run
+ * stops, and what it still has to log (failure lines, cell ends, the end
+ * line) goes into this reserve. Ordinary progress lines keep
+ * RR_EVENTS_EMERGENCY of it free for them. */
+#define RR_EVENTS_RESERVE (32u << 10)
+#define RR_EVENTS_EMERGENCY (16u << 10)
+
+static int reserve_events(struct rr__run *run)
+{
+	int rc = fallocate(run->events_fd, FALLOC_FL_KEEP_SIZE, (off_t)run->events_size,
+			   RR_EVENTS_RESERVE);
+	if (rc == 0) {
+		run->events_reserved = run->events_size + RR_EVENTS_RESERVE;
+		return 0;
+	}
+	if (errno == EOPNOTSUPP || errno == ENOSYS) {
+		run->events_reserved = UINT64_MAX; /* no reserve here: as before */
+		return 0;
+	}
+	return -errno;
+}
+
+/* ESSENTIAL lines (findings, cell ends, the end) are written even after the
+ * disk filled; the others stop with the first write error. */
+static void write_line(struct rr__run *run, const char *line, int essential)
+{
+	if (run->events_fd < 0 || (run->write_failed && !essential))
 		return;
 	size_t len = strlen(line);
+	if (!essential && run->events_size + len + RR_EVENTS_EMERGENCY > run->events_reserved) {
+		int rc = reserve_events(run);
+		if (rc < 0) {
+			report_error(run, "events.jsonl", -rc);
+			return;
+		}
+	}
 	ssize_t n = write(run->events_fd, line, len);
 	if (n != (ssize_t)len) {
 		/* A partial line would make the file unparseable: cut it back. */
@@ -114,7 +151,9 @@ static void write_line(struct rr__run *run, const char *line)
 				n = -1;
 		}
 		report_error(run, "events.jsonl", n < 0 ? errno : ENOSPC);
+		return;
 	}
+	run->events_size += len;
 }
 
 static double now_wall(void)
@@ -230,16 +269,40 @@ int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
 		 "{\"event\":\"start\",\"run_id\":\"%s\",\"time\":\"%s\",\"build\":\"%s\","
 		 "\"command\":\"%s\"}\n",
 		 run->run_id, when, RR_BUILD_NAME, rr__json_escape(run->command, cmd, sizeof cmd));
-	write_line(run, line);
+	/* A run that cannot even log its start (a full disk) does not start. */
+	struct stat st;
+	run->events_size = fstat(run->events_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	int rc = reserve_events(run);
+	if (rc == 0)
+		write_line(run, line, 1);
+	if (rc < 0 || run->write_failed) {
+		if (rc < 0)
+			fprintf(stderr,
+				"racerepro: cannot start: no room for events.jsonl in %s: %s; free "
+				"space or pick another folder with --out DIR\n",
+				run->dir, strerror(-rc));
+		close(run->events_fd);
+		run->events_fd = -1;
+		if (!run->events_size) {
+			unlink(path);
+			rmdir(run->dir);
+		}
+		return -1;
+	}
 	return 0;
 }
 
-void rr__report_event(struct rr__run *run, const char *json_fields)
+static void report_event(struct rr__run *run, const char *json_fields, int essential)
 {
 	static char line[RR_EVENT_MAX + 64];
 	snprintf(line, sizeof line, "{%s,\"t\":%.3f}\n", json_fields,
 		 (double)(rr__mono_ns() - run->started_ns) / 1e9);
-	write_line(run, line);
+	write_line(run, line, essential);
+}
+
+void rr__report_event(struct rr__run *run, const char *json_fields)
+{
+	report_event(run, json_fields, 0);
 }
 
 static void replay_command(const struct rr__run *run, const struct rr__signature *s, char *buf,
@@ -343,7 +406,7 @@ void rr__report_failure(struct rr__run *run, const struct rr__cell *cell,
 		rr__json_escape(replay, rep, sizeof rep));
 	if (n < sizeof fields)
 		cell_fields(fields + n, sizeof fields - n, cell);
-	rr__report_event(run, fields);
+	report_event(run, fields, 1); /* a finding: never lost to a full disk */
 }
 
 /* Set by cli.c: the cell's planned duration, for "remaining". */
@@ -388,7 +451,7 @@ void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int f
 			final ? "cell_end" : "progress", cell->scenario->name, cell->variant->name,
 			rr__strategy_names[cell->strategy], cell->seed);
 		cell_fields(fields + n, sizeof fields - n, cell);
-		rr__report_event(run, fields);
+		report_event(run, fields, final);
 	}
 }
 
@@ -789,7 +852,7 @@ void rr__fix_confidence_text(const struct rr__cell *c, char *buf, size_t cap)
 
 int rr__report_holds(const struct rr__run *run)
 {
-	int holds = !run->interrupted;
+	int holds = !run->interrupted && !run->write_failed;
 	for (int i = 0; i < run->ncells; i++)
 		holds = holds && rr__verdict_ok(run->cells[i].verdict);
 	return holds;
@@ -797,18 +860,16 @@ int rr__report_holds(const struct rr__run *run)
 
 int rr__report_finish(struct rr__run *run)
 {
-	int holds = !run->interrupted;
-	for (int i = 0; i < run->ncells; i++) {
+	for (int i = 0; i < run->ncells; i++)
 		rr__cell_verdict(run, &run->cells[i]);
-		holds = holds && rr__verdict_ok(run->cells[i].verdict);
-	}
+	int holds = rr__report_holds(run);
 	write_summary_json(run, holds);
 	write_summary_md(run, holds);
 	write_junit(run);
 	char fields[256];
 	snprintf(fields, sizeof fields, "\"event\":\"end\",\"verdict_holds\":%s,\"interrupted\":%s",
 		 holds ? "true" : "false", run->interrupted ? "true" : "false");
-	rr__report_event(run, fields);
+	report_event(run, fields, 1);
 	if (run->events_fd >= 0)
 		close(run->events_fd);
 	run->events_fd = -1;
@@ -822,6 +883,9 @@ void rr__report_print_summary(const struct rr__run *run, FILE *f)
 	size_t wl = 0;
 	if (run->interrupted)
 		wl += (size_t)snprintf(why, sizeof why, "interrupted");
+	if (run->write_failed)
+		wl += (size_t)snprintf(why + wl, sizeof why - wl, "%sthe reports could not be written",
+				       wl ? ", " : "");
 	for (int i = 0; i < run->ncells; i++) {
 		const struct rr__cell *c = &run->cells[i];
 		fprintf(f, "%-16s %-12s %-10s %10" PRIu64 " iterations %6" PRIu64 " failures  %s\n",

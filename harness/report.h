@@ -15,6 +15,9 @@
 
 int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv);
 void rr__report_event(struct rr__run *run, const char *json_fields);
+/* A report file could not be written: says so once per run (one line naming
+ * the file, the reason and the fix), and stops the run (write_failed). */
+void rr__report_write_error(struct rr__run *run, const char *what, int err);
 /* A failure line: the signature S as of this occurrence (ITERATION is the
  * iteration's index, from 0, with its concrete STRATEGY and timing SEED),
  * and the cell's state. */

@@ -927,6 +927,116 @@ static void test_interrupted_soak_junit_is_not_green(void **state)
 	}
 }
 
+/* Mounts a tmpfs of SIZE on DIR (root only); 0, or -1 (the test skips). */
+static int mount_small(const char *dir, const char *size)
+{
+	struct rrt_result r;
+	int rc = rrt_run(&r, "mount -t tmpfs -o size=%s,mode=0700 tmpfs %s", size, dir);
+	rrt_free(&r);
+	return rc == 0 ? 0 : -1;
+}
+
+static void unmount(const char *dir)
+{
+	struct rrt_result r;
+	rrt_run(&r, "umount %s", dir);
+	rrt_free(&r);
+}
+
+static int count_prefix_lines(const char *text, const char *prefix)
+{
+	int n = 0;
+	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		n += !strncmp(l, prefix, strlen(prefix));
+	return n;
+}
+
+/* Item 6: a full disk. Mid-run: exactly one error line, exit 3, and every
+ * finding the terminal reports has its line in events.jsonl. At the start:
+ * the soak refuses to run. `report` into a full or read-only folder: exit 3,
+ * one line, and no "wrote summary.json". Needs root for the small tmpfs. */
+static void test_full_disk_loses_nothing_and_says_so_once(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	if (mount_small(dir, "48k") < 0)
+		skip();
+	struct rrt_result r;
+	rrt_run(&r, "%s soak broken_pipe --duration 4s --seed 4 --out %s/run --quiet",
+		rrt_bin("none"), dir);
+	int status = r.status;
+	int errors = count_prefix_lines(r.err, "racerepro: cannot");
+	char *out = strdup(r.out), *err = strdup(r.err);
+	rrt_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/run/events.jsonl", dir);
+	rrt_check_jsonl(path);
+	char *events = rrt_read_file(path);
+	/* Each reported signature's evidence folder is named by a failure line. */
+	int reported = 0, missing = 0;
+	for (const char *p = out; (p = strstr(p, "/failures/")); p++) {
+		const char *slash = strchr(p + 10, '/');
+		if (!slash)
+			break;
+		char needle[300];
+		snprintf(needle, sizeof needle, "\"repro\":\"failures/%.*s/", (int)(slash - p - 10),
+			 p + 10);
+		reported++;
+		missing += !strstr(events, needle);
+	}
+	free(events);
+	unmount(dir);
+	if (status != 3 || errors != 1 || missing || !reported)
+		fail_msg("a disk that fills mid-run: exit %d (want 3), %d error lines (want 1), %d of "
+			 "%d reported findings missing from events.jsonl\nstdout:\n%s\nstderr:\n%s",
+			 status, errors, missing, reported, out, err);
+	free(out);
+	free(err);
+
+	/* A disk already full: the soak does not start. */
+	assert_int_equal(mount_small(dir, "48k"), 0);
+	rrt_run(&r, "dd if=/dev/zero of=%s/filler bs=4k 2>/dev/null; %s soak broken_pipe "
+		    "--duration 4s --out %s/full --quiet",
+		dir, rrt_bin("none"), dir);
+	status = r.status;
+	int lines = count_lines(r.err);
+	int ran = strstr(r.out, "iterations") != NULL;
+	char refused[2048];
+	snprintf(refused, sizeof refused, "%s", r.err);
+	rrt_free(&r);
+	unmount(dir);
+	if (status != 3 || lines != 1 || ran)
+		fail_msg("a soak on a full disk: exit %d (want 3), %d stderr lines (want 1), %s:\n%s",
+			 status, lines, ran ? "it ran" : "it did not run", refused);
+
+	/* `report` into a full folder, then a read-only one. */
+	static const char *const how[] = {"full", "read-only"};
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(mount_small(dir, "256k"), 0);
+		rrt_run(&r, "%s run broken_pipe --iterations 3 --quiet --out %s/r", rrt_bin("none"),
+			dir);
+		rrt_free(&r);
+		if (k == 0)
+			rrt_run(&r, "rm -f %s/r/summary.* %s/r/junit.xml; dd if=/dev/zero "
+				    "of=%s/filler bs=1k 2>/dev/null; %s report %s/r",
+				dir, dir, dir, rrt_bin("none"), dir);
+		else
+			rrt_run(&r, "mount -o remount,ro %s && %s report %s/r", dir, rrt_bin("none"),
+				dir);
+		status = r.status;
+		lines = count_lines(r.err);
+		int wrote = strstr(r.err, "wrote summary.json") != NULL;
+		char said[2048];
+		snprintf(said, sizeof said, "%s", r.err);
+		rrt_free(&r);
+		unmount(dir);
+		if (status != 3 || lines != 1 || wrote)
+			fail_msg("report into a %s folder: exit %d (want 3), %d lines (want 1)%s:\n%s",
+				 how[k], status, lines, wrote ? ", claims it wrote summary.json" : "",
+				 said);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -943,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_colliding_run_ids_get_their_own_folder),
 		cmocka_unit_test(test_verdict_line_and_fix_confidence),
 		cmocka_unit_test(test_interrupted_soak_junit_is_not_green),
+		cmocka_unit_test(test_full_disk_loses_nothing_and_says_so_once),
 	};
 	RRT_MAIN(tests);
 }
