@@ -100,8 +100,7 @@ static uint32_t feedback_key(uint32_t prev, uint32_t cur)
 }
 
 #ifdef RR_FUZZ_AFL
-/* AFL++'s coverage map and its size (fuzz/afl_map.c). */
-uint8_t *rr__afl_map(uint32_t *size);
+#include "afl_map.h"
 
 static void pair_hook(uint32_t prev, uint32_t cur)
 {

@@ -34,14 +34,8 @@
 #include "evidence.h"
 #include "fileio.h"
 #include "report.h"
+#include "sanitizer.h"
 #include "supervisor.h"
-
-#if defined(RR_BUILD_ASAN) || defined(RR_BUILD_TSAN) || defined(RR_BUILD_UBSAN)
-void __sanitizer_set_report_path(const char *path);
-#define HAVE_SANITIZER 1
-#else
-#define HAVE_SANITIZER 0
-#endif
 
 static volatile sig_atomic_t interrupted_by;
 
@@ -165,7 +159,7 @@ static void worker_main(const struct rr__run_config *cfg, struct rr__worker_shm 
 	}
 	if (chdir(core_dir) < 0)
 		fprintf(stderr, "racerepro: chdir(%s): %s\n", core_dir, strerror(errno));
-#if HAVE_SANITIZER
+#if RR_HAVE_SANITIZER
 	__sanitizer_set_report_path(san_prefix);
 #else
 	(void)san_prefix;
@@ -291,9 +285,13 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 		cell->strat_iterations[strat]++;
 		cell->strat_failures[strat]++;
 	}
+	/* One numbering of iterations everywhere: the index a worker claimed
+	 * (which, with the run seed, gives the timing seed), counted from 1 in
+	 * the summary. With one worker it is also how many iterations ran. */
+	uint64_t number = rr__iteration_number(w->iter_index);
 	if (!cell->has_failure && outcome != RR_ERROR) {
 		cell->has_failure = 1;
-		cell->first_failure_iteration = rr__iteration_number(w->iter_index);
+		cell->first_failure_iteration = number;
 		cell->first_failure_s = elapsed_s;
 	}
 	struct rr__signature *s = find_sig(cell, sig);
@@ -306,7 +304,7 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 		snprintf(s->role, sizeof s->role, "%s", w->finding_role);
 		snprintf(s->strategy, sizeof s->strategy, "%s", rr__strategy_names[strat]);
 		s->klass = outcome;
-		s->first_iteration = rr__iteration_number(w->iter_index);
+		s->first_iteration = number;
 		s->first_s = elapsed_s;
 		if (run) {
 			struct rr__evidence_src src = {w, wk->log_path, wk->core_dir,
@@ -322,7 +320,7 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 		cell->elapsed_s = elapsed_s;
 		cell->iterations += live;
 		cell->counts[RR_PASS] += live;
-		rr__report_failure(run, cell, s, rr__iteration_number(w->iter_index),
+		rr__report_failure(run, cell, s, number,
 				   rr__strategy_names[strat], w->iter_seed, is_new);
 		cell->iterations -= live;
 		cell->counts[RR_PASS] -= live;
