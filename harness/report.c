@@ -870,6 +870,13 @@ int rr__report_finish(struct rr__run *run)
 	snprintf(fields, sizeof fields, "\"event\":\"end\",\"verdict_holds\":%s,\"interrupted\":%s",
 		 holds ? "true" : "false", run->interrupted ? "true" : "false");
 	report_event(run, fields, 1);
+	/* The reserve is no longer needed: give its blocks back. */
+	/* (Truncating to its own size frees the blocks past the end; a hole
+	 * punched there is not enough on ext4.) */
+	if (run->events_fd >= 0 && run->events_reserved != UINT64_MAX &&
+	    run->events_reserved > run->events_size &&
+	    ftruncate(run->events_fd, (off_t)run->events_size) < 0)
+		run->events_reserved = run->events_size; /* kept allocated: harmless */
 	if (run->events_fd >= 0)
 		close(run->events_fd);
 	run->events_fd = -1;
