@@ -373,6 +373,7 @@ void rr__sched_end(struct rr__sched *s)
 				  "join every thread before iterate() returns",
 				  i, s->slots[i].role);
 	}
+	rr__affinity_iteration_end();
 	rr__cur = NULL;
 	rr__self = -1;
 }
