@@ -156,7 +156,8 @@ check-tests: $(TEST_PROGS)
 # Builds plain, ASan and TSan (product and test binaries) and the fuzz
 # targets, then runs every test program; ends with "N passed, N failed".
 test: $(TEST_DEPS_STAMP)
-	@$(MAKE) --no-print-directory SAN=none $(BUILDROOT)/none/racerepro $(BUILDROOT)/none/racerepro-test
+	@$(MAKE) --no-print-directory SAN=none $(BUILDROOT)/none/racerepro $(BUILDROOT)/none/racerepro-test \
+		$(BUILDROOT)/none/racerepro-bench
 	@$(MAKE) --no-print-directory SAN=asan $(BUILDROOT)/asan/racerepro $(BUILDROOT)/asan/racerepro-test
 	@$(MAKE) --no-print-directory SAN=tsan $(BUILDROOT)/tsan/racerepro $(BUILDROOT)/tsan/racerepro-test
 	@$(MAKE) --no-print-directory fuzz-targets
