@@ -73,7 +73,7 @@ BENCH_BIN := $(BUILD)/racerepro-bench
 # never with a sanitizer of its own (the program brings one if it wants).
 # rr-cov.o holds the load/store hooks `racerepro cc` links into programs.
 RT_SRC := harness/runtime/rt.c $(addprefix harness/,sched.c trace.c strategy.c seed.c context.c \
-	repro.c fileio.c affinity.c)
+	repro.c fileio.c affinity.c sweep.c)
 RT_OBJ := $(patsubst %.c,$(BUILD)/rt/%.o,$(RT_SRC))
 RT_LIB := $(BUILD)/libracerepro-rt.so
 RT_COV := $(BUILD)/rr-cov.o

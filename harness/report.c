@@ -462,10 +462,11 @@ static int reproduced(const struct rr__cell *c)
 {
 	/* The user's own program (exec:) declares nothing: any finding, a
 	 * deadlock or a hang included, is what a failing run looks like. */
-	if (!strncmp(c->scenario->name, "exec:", 5))
-		return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] +
-			       c->counts[RR_HANG] >
-		       0;
+	if (!strncmp(c->scenario->name, "exec:", 5)) {
+		uint64_t any = c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] +
+			       c->counts[RR_HANG];
+		return any > 0;
+	}
 	switch (c->variant->expect) {
 	case RR_EXPECT_HANG:
 		return c->counts[RR_HANG] > 0;
