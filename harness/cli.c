@@ -58,7 +58,7 @@ static const char *const run_help =
 	"\n"
 	"  --variant V       run: buggy (default), fixed, or another variant;\n"
 	"                    soak: both (default), buggy, fixed, or a variant name\n"
-	"  --strategy S      none | noise | random | pct | input | portfolio\n"
+	"  --strategy S      none | noise | random | pct | surw | pos | input | portfolio\n"
 	"                    (run: noise, soak: portfolio by default)\n"
 	"  --seed S          64-bit run seed (default: from the clock; always printed)\n"
 	"  --iterations N    stop after N iterations\n"
@@ -185,8 +185,8 @@ static void parse_options(int argc, char **argv, struct options *o, int is_soak)
 		} else if (!strcmp(a, "--strategy")) {
 			o->strategy = need_arg(argc, argv, &i);
 			if (rr__strategy_parse(o->strategy) < 0)
-				usage_error("unknown strategy '%s' (use none, noise, random, pct, input "
-					    "or portfolio)",
+				usage_error("unknown strategy '%s' (use none, noise, random, pct, surw, "
+					    "pos, input or portfolio)",
 					    o->strategy);
 		} else if (!strcmp(a, "--seed")) {
 			const char *v = need_arg(argc, argv, &i);
@@ -548,6 +548,10 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 		c->param_names[c->nparams] = l->r.param_names[i];
 		c->param_values[c->nparams++] = l->r.param_values[i];
 	}
+	/* surw's expectations are part of its timing seed: the replay uses the
+	 * recorded ones, not whatever this process would learn. */
+	if (rr__surw_preset(l->r.surw_expect) < 0)
+		usage_error("%s: bad surw-expect '%s'", path, l->r.surw_expect);
 	rr__ctx.cfg = c;
 }
 
@@ -622,7 +626,7 @@ static int cmd_replay(int argc, char **argv)
 			cmd_name, l->r.build, RR_BUILD_NAME);
 	if (!rr__strategy_controlled(l->cfg.strategy)) {
 		if (check)
-			usage_error("--check needs a controlled reproducer (random, pct or input); "
+			usage_error("--check needs a controlled reproducer (random, pct, surw, pos or input); "
 				    "this one is %s, which replays statistically",
 				    l->r.strategy);
 		printf("statistical replay: %s is free-running, so the same seed is tried for up to "
@@ -710,7 +714,7 @@ static int cmd_explain(int argc, char **argv)
 	struct loaded *l = &loaded;
 	load_repro(path, scenario, variant, l);
 	if (!rr__strategy_controlled(l->cfg.strategy))
-		usage_error("explain needs a controlled reproducer (random, pct or input); %s runs "
+		usage_error("explain needs a controlled reproducer (random, pct, surw, pos or input); %s runs "
 			    "free and has no fixed interleaving",
 			    l->r.strategy);
 	rr__driver_signals();
@@ -764,7 +768,7 @@ static int cmd_minimize(int argc, char **argv)
 	struct loaded *l = &loaded;
 	load_repro(path, NULL, NULL, l);
 	if (!rr__strategy_controlled(l->cfg.strategy))
-		usage_error("minimize needs a controlled reproducer (random, pct or input); this one "
+		usage_error("minimize needs a controlled reproducer (random, pct, surw, pos or input); this one "
 			    "is %s",
 			    l->r.strategy);
 	rr__driver_signals();

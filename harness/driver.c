@@ -102,17 +102,29 @@ static uint64_t build_scale(void)
 	return !strcmp(RR_BUILD_NAME, "tsan") ? 4 : !strcmp(RR_BUILD_NAME, "asan") ? 2 : 1;
 }
 
-static int iteration_strategy(const struct rr__run_config *cfg, uint64_t index)
+/* The concrete strategy of iteration INDEX; portfolio asks its bandit and
+ * counts the play in the run's shared counters. */
+static int iteration_strategy(const struct rr__run_config *cfg, struct rr__run_shm *rs,
+			      uint64_t index)
 {
-	return cfg->strategy == RR_STRAT_PORTFOLIO ? rr__portfolio_pick(index) : cfg->strategy;
+	if (cfg->strategy != RR_STRAT_PORTFOLIO)
+		return cfg->strategy;
+	uint64_t plays[RR_NSTRATEGIES], wins[RR_NSTRATEGIES];
+	for (int i = 0; i < RR_NSTRATEGIES; i++) {
+		plays[i] = __atomic_load_n(&rs->arm_plays[i], __ATOMIC_SEQ_CST);
+		wins[i] = __atomic_load_n(&rs->arm_wins[i], __ATOMIC_SEQ_CST);
+	}
+	int strategy = rr__portfolio_pick(index, plays, wins);
+	__atomic_fetch_add(&rs->arm_plays[strategy], 1, __ATOMIC_SEQ_CST);
+	return strategy;
 }
 
 /* Runs one iteration in this process; returns iterate()'s result. */
-static int run_iteration(const struct rr__run_config *cfg, void *state, uint64_t index,
-			 uint32_t pct_steps)
+static int run_iteration(const struct rr__run_config *cfg, struct rr__run_shm *rs, void *state,
+			 uint64_t index, uint32_t pct_steps)
 {
 	struct rr__worker_shm *w = rr__ctx.shm;
-	int strategy = iteration_strategy(cfg, index);
+	int strategy = iteration_strategy(cfg, rs, index);
 	uint64_t seed = cfg->exact_seed ? cfg->seed : rr__iteration_seed(cfg->seed, index);
 	w->iter_index = index;
 	w->iter_seed = seed;
@@ -157,7 +169,7 @@ static int iterate_loop(const struct rr__run_config *cfg, struct rr__run_shm *rs
 			steps = controlled_runs ? (uint32_t)(decisions / controlled_runs) : 32;
 		if (steps < 4)
 			steps = 4;
-		if (run_iteration(cfg, state, index, steps) < 0) {
+		if (run_iteration(cfg, rs, state, index, steps) < 0) {
 			rc = RR_WEXIT_ERROR;
 			break;
 		}
@@ -448,6 +460,8 @@ static void fill_repro(const struct rr__run_config *cfg, const struct rr__sched 
 	r->seed = seed;
 	r->pct_depth = s->pct_depth;
 	r->pct_steps = s->pct_steps;
+	if (s->strategy == RR_STRAT_SURW)
+		rr__surw_format(s, r->surw_expect, sizeof r->surw_expect);
 	if (s->strategy == RR_STRAT_INPUT) {
 		r->nschedule = s->ninput;
 		memcpy(r->schedule, s->input, s->ninput);
@@ -552,7 +566,8 @@ static void absorb_notes(struct rr__cell *cell, const struct rr__worker_shm *w)
 
 /* A worker ended: count its passes and classify how it ended. */
 static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct rr__cell *cell,
-		 struct worker *wk, int status, double elapsed_s, int stopping)
+		 struct rr__run_shm *rs, struct worker *wk, int status, double elapsed_s,
+		 int stopping)
 {
 	struct rr__worker_shm *w = wk->shm;
 	cell->iterations += w->passes;
@@ -579,6 +594,7 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 		if (outcome != RR_ERROR) {
 			cell->strat_iterations[strat]++;
 			cell->strat_failures[strat]++;
+			__atomic_fetch_add(&rs->arm_wins[strat], 1, __ATOMIC_SEQ_CST);
 		}
 		if (!cell->has_failure && outcome != RR_ERROR) {
 			cell->has_failure = 1;
@@ -682,7 +698,7 @@ int rr__run_cell(const struct rr__run_config *cfg, struct rr__run *run, struct r
 				pid_t r = waitpid(wk[i].pid, &st, WNOHANG);
 				if (r == wk[i].pid) {
 					int errors_before = (int)cell->counts[RR_ERROR];
-					reap(run, cfg, cell, &wk[i], st, elapsed, stopping);
+					reap(run, cfg, cell, rs, &wk[i], st, elapsed, stopping);
 					consecutive_errors =
 						(int)cell->counts[RR_ERROR] > errors_before
 							? consecutive_errors + 1

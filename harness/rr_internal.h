@@ -44,6 +44,7 @@ enum rr_outcome {
 extern const char *const rr__outcome_names[RR_NOUTCOMES];
 
 /* ---- strategies (strategy.c) ---- */
+struct rr__sched;
 enum rr_strategy_id {
 	RR_STRAT_NONE,
 	RR_STRAT_NOISE,
@@ -51,13 +52,29 @@ enum rr_strategy_id {
 	RR_STRAT_PCT,
 	RR_STRAT_INPUT,
 	RR_STRAT_PORTFOLIO,
+	RR_STRAT_SURW, /* after portfolio: the older ids keep their numbers */
+	RR_STRAT_POS,
 	RR_NSTRATEGIES
 };
 extern const char *const rr__strategy_names[RR_NSTRATEGIES];
 int rr__strategy_parse(const char *name); /* -1 if unknown */
 int rr__strategy_controlled(int id);
-/* The concrete strategy portfolio uses for iteration INDEX. */
-int rr__portfolio_pick(uint64_t index);
+/* The concrete strategy portfolio uses for iteration INDEX: UCB1 over the
+ * arms' observed hit rates in this cell (PLAYS and WINS indexed by strategy
+ * id; NULL or all zero: the fixed rotation). */
+int rr__portfolio_pick(uint64_t index, const uint64_t *plays, const uint64_t *wins);
+/* surw learns each role's number of named race points from the iterations
+ * this process ran. A reproducer carries what its iteration used as
+ * "ROLE=N ROLE=N ..."; rr__surw_preset(SPEC) fixes the expectations to that
+ * (learning off; "" is a valid spec: no expectations, as in a worker's
+ * first iteration) so that the replay decides the same; NULL turns learning
+ * back on from nothing. Returns -1 on a malformed SPEC. */
+int rr__surw_preset(const char *spec);
+/* Writes S's expectations as a preset spec into BUF ("" when none). */
+void rr__surw_format(const struct rr__sched *s, char *buf, size_t cap);
+/* The strategies portfolio chooses among, in tie-breaking order. */
+extern const int rr__portfolio_arms[];
+extern const int rr__portfolio_narms;
 
 /* ---- the scheduler's shared state (sched.c) ----
  * Lives in a MAP_SHARED region made by the driver before it forks the worker,
@@ -96,10 +113,27 @@ struct rr__slot {
 	void *pred_arg;
 	char waiting_on[RR_NAME];
 	char last_point[RR_NAME];
-	uint64_t priority; /* pct */
+	uint64_t priority; /* pct, pos */
 	uint64_t noise_rng;
+	/* What the thread is about to touch (obj) and what the step it just
+	 * finished touched (obj_done): an address or an fd/slot key from
+	 * rr__obj_key, 0 when unknown. pos's conflict relation and the
+	 * reads-from feedback compare these. */
+	uint64_t obj;
+	uint64_t obj_done;
+	int32_t at_named;    /* its last point was a scenario's rr_point, not a wrapper */
+	uint32_t named;      /* scenario-named points it has taken this iteration */
+	int32_t surw_expect; /* surw: expected named points of its role, -1 unknown */
 	int32_t exit_status; /* processes */
 };
+
+/* Object keys for pos's conflict relation and the reads-from feedback: a
+ * scenario's address as it is; fds and thread slots tagged in the top two
+ * bits, which no user-space address has set. fds are per process, so two
+ * processes' fd 5 share a key: an over-approximation, never a missed
+ * conflict within a process. */
+#define RR_OBJ_SLOT(id) ((2ull << 62) | (uint32_t)(id))
+#define RR_OBJ_FD(fd) ((3ull << 62) | (uint32_t)(fd))
 
 enum rr_event_kind { RR_EV_POINT, RR_EV_NOTE, RR_EV_SWITCH, RR_EV_TIME, RR_EV_START, RR_EV_EXIT };
 
@@ -109,6 +143,12 @@ struct rr__event {
 	int16_t kind;
 	char point[RR_NAME];
 	char detail[RR_DETAIL];
+};
+
+/* surw: the expected number of scenario-named race points of a role. */
+struct rr__role_expect {
+	char role[24];
+	uint32_t expect;
 };
 
 struct rr__sched {
@@ -129,6 +169,9 @@ struct rr__sched {
 	uint32_t ndecisions;
 	uint32_t preemptions;
 	uint32_t nevents; /* may exceed RR_MAX_EVENTS: later events are dropped */
+	int32_t current;  /* the slot taking the current decision */
+	int32_t nsurw;    /* surw: the expectations this iteration used */
+	struct rr__role_expect surw[RR_MAX_THREADS];
 	uint8_t input[RR_MAX_SCHEDULE];
 	uint8_t decisions[RR_MAX_SCHEDULE];
 	struct rr__slot slots[RR_MAX_THREADS];
@@ -165,6 +208,14 @@ struct rr__run_shm {
 	uint64_t next_iteration;
 	uint64_t budget; /* 0: unlimited */
 	int32_t stop;
+	/* portfolio's bandit: iterations begun per strategy (a worker counts
+	 * them as it claims one) and failures seen (the driver counts them as
+	 * it reaps). With --jobs 1 both happen in one order, so the picks are
+	 * a function of the run seed; with more jobs they follow the order in
+	 * which results arrive, and each failure still records the strategy
+	 * and seed of its own iteration, which is all a replay needs. */
+	uint64_t arm_plays[RR_NSTRATEGIES];
+	uint64_t arm_wins[RR_NSTRATEGIES];
 };
 
 /* ---- run configuration (driver.c) ---- */
@@ -238,6 +289,7 @@ struct rr__repro {
 	char build[16];
 	char signature[256];
 	char found_by[16];
+	char surw_expect[512]; /* surw: "ROLE=N ROLE=N" the iteration used, or "" */
 	int nparams;
 	char param_names[RR_MAX_PARAMS][32];
 	char param_values[RR_MAX_PARAMS][64];

@@ -316,6 +316,8 @@ static void reschedule(void)
 	int current_runnable = runnable[0] == self;
 	int choice = 0;
 	sched->steps++;
+	sched->current = self;
+	rr__strategy_step(sched);
 	if (n > 1) {
 		choice = rr__strategy_choose(sched, runnable, n, current_runnable);
 		if (sched->ndecisions < RR_MAX_SCHEDULE)
@@ -338,21 +340,41 @@ static void reschedule(void)
 	hand_off(next);
 }
 
-static void point_controlled(const char *name)
+/* A race point under a controlled strategy: the caller finished the step
+ * that touched its previous object and is about to touch OBJ (a key, 0 when
+ * unknown). NAMED: a scenario's own rr_point, not one inside a wrapper. */
+static void point_on(const char *name, uint64_t obj, int named)
 {
 	TSAN_IGNORE_BEGIN();
-	copy_name(sched->slots[self].last_point, RR_NAME, name);
+	struct rr__slot *sl = &sched->slots[self];
+	copy_name(sl->last_point, RR_NAME, name);
+	sl->obj_done = sl->obj;
+	sl->obj = obj;
+	sl->at_named = named;
+	if (named)
+		sl->named++;
 	trace_add(RR_EV_POINT, name);
 	reschedule();
 	TSAN_IGNORE_END();
 }
 
+/* A wrapper's race point. */
+static void point_controlled(const char *name, uint64_t obj)
+{
+	point_on(name, obj, 0);
+}
+
 void rr_point(const char *name)
+{
+	rr_point_on(name, NULL);
+}
+
+void rr_point_on(const char *name, const void *obj)
 {
 	if (!sched || self < 0)
 		return;
 	if (sched->controlled) {
-		point_controlled(name);
+		point_on(name, (uint64_t)(uintptr_t)obj, 1);
 		return;
 	}
 	/* Each thread writes only its own slot: where it was, should it die. */
@@ -375,6 +397,14 @@ static int park(int kind, uint64_t obj, uint64_t timeout_ns, const char *what)
 	sl->deadline = timeout_ns ? sched->vtime + timeout_ns : 0;
 	copy_name(sl->waiting_on, RR_NAME, what);
 	sl->state = RR_SLOT_PARKED;
+	/* The step since the last point tried the operation (a trylock, a
+	 * zero-timeout poll) and found it would block: it touched the object;
+	 * what the thread waits for is its pending step now. */
+	sl->obj_done = sl->obj;
+	if (kind == RR_WAIT_OBJECT)
+		sl->obj = obj;
+	else if (kind == RR_WAIT_SLOT)
+		sl->obj = RR_OBJ_SLOT(obj);
 	struct rr__event *e = trace_add(RR_EV_NOTE, sl->last_point);
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "waits for %s", what);
@@ -451,6 +481,7 @@ void rr__sched_end(struct rr__sched *s)
 				  "join every thread before iterate() returns",
 				  i, s->slots[i].role);
 	}
+	rr__strategy_end(s);
 	sched = NULL;
 	self = -1;
 }
@@ -496,6 +527,19 @@ static int add_slot(const char *role, int pid)
 	return id;
 }
 
+/* The caller's last step: it finished what it was about to touch, and its
+ * exit is what joiners wait for. */
+static void thread_exit_controlled(void)
+{
+	struct rr__slot *sl = &sched->slots[self];
+	trace_add(RR_EV_EXIT, "exit");
+	sl->obj_done = sl->obj;
+	sl->obj = RR_OBJ_SLOT(self);
+	sl->at_named = 0;
+	sl->state = RR_SLOT_EXITED;
+	reschedule();
+}
+
 static void *thread_trampoline(void *p)
 {
 	struct rr_thread *t = p;
@@ -508,9 +552,7 @@ static void *thread_trampoline(void *p)
 	t->result = t->fn(t->arg);
 	if (sched->controlled) {
 		TSAN_IGNORE_BEGIN();
-		trace_add(RR_EV_EXIT, "exit");
-		sched->slots[self].state = RR_SLOT_EXITED;
-		reschedule();
+		thread_exit_controlled();
 		TSAN_IGNORE_END();
 	} else {
 		__atomic_store_n(&sched->slots[self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
@@ -541,7 +583,7 @@ struct rr_thread *rr_thread_start(const char *role, void *(*fn)(void *), void *a
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "started thread %s", role);
 	if (sched->controlled)
-		point_controlled("thread_start");
+		point_controlled("thread_start", RR_OBJ_SLOT(id));
 	return t;
 }
 
@@ -550,7 +592,7 @@ void *rr_thread_join(struct rr_thread *t)
 	if (!t)
 		return NULL;
 	if (rr_controlled()) {
-		point_controlled("join");
+		point_controlled("join", RR_OBJ_SLOT(t->slot));
 		if (sched->slots[t->slot].state != RR_SLOT_EXITED)
 			park(RR_WAIT_SLOT, (uint64_t)t->slot, 0, sched->slots[t->slot].role);
 	}
@@ -582,9 +624,7 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 		int rc = fn(arg);
 		sched->slots[self].exit_status = rc;
 		if (sched->controlled) {
-			trace_add(RR_EV_EXIT, "exit");
-			sched->slots[self].state = RR_SLOT_EXITED;
-			reschedule();
+			thread_exit_controlled();
 		} else {
 			__atomic_store_n(&sched->slots[self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
 		}
@@ -597,7 +637,7 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "started process %s", role);
 	if (sched->controlled)
-		point_controlled("process_start");
+		point_controlled("process_start", RR_OBJ_SLOT(id));
 	return pid;
 }
 
@@ -613,7 +653,7 @@ int rr_process_wait(int pid)
 {
 	if (rr_controlled()) {
 		int id = slot_of_pid(pid);
-		point_controlled("process_wait");
+		point_controlled("process_wait", id > 0 ? RR_OBJ_SLOT(id) : 0);
 		if (id > 0 && sched->slots[id].state != RR_SLOT_EXITED)
 			park(RR_WAIT_SLOT, (uint64_t)id, 0, sched->slots[id].role);
 	}
@@ -661,7 +701,7 @@ static void lock_controlled(struct rr_mutex *m)
 void rr_mutex_lock(struct rr_mutex *m)
 {
 	if (rr_controlled()) {
-		point_controlled("lock");
+		point_controlled("lock", (uint64_t)(uintptr_t)m);
 		lock_controlled(m);
 		rr__trace_note("lock", "locked %s", m->name);
 		return;
@@ -805,7 +845,7 @@ int rr_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
 	if (rr_controlled()) {
 		char buf[24];
-		point_controlled("poll");
+		point_controlled("poll", nfds ? RR_OBJ_FD(fds[0].fd) : 0);
 		return poll_controlled(fds, nfds, timeout_ms,
 				       nfds ? fd_label(fds[0].fd, buf, sizeof buf) : "poll timeout");
 	}
@@ -815,7 +855,7 @@ int rr_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 static void wait_fd(int fd, short events, const char *point)
 {
 	char buf[24];
-	point_controlled(point);
+	point_controlled(point, RR_OBJ_FD(fd));
 	if (fd < 0)
 		return; /* poll() would ignore it; the call itself fails with EBADF */
 	struct pollfd p = {.fd = fd, .events = events};
@@ -883,7 +923,7 @@ int rr_close(int fd)
 	 * about to use the fd (the EPIPE of broken_pipe needs a write between
 	 * the two closes of a socketpair). */
 	if (rr_controlled())
-		point_controlled("close");
+		point_controlled("close", RR_OBJ_FD(fd));
 	if (sched && self >= 0)
 		rr__trace_note("close", "closed %s", fd_label(fd, buf, sizeof buf));
 	TSAN_IGNORE_BEGIN();
@@ -896,7 +936,7 @@ int rr_close(int fd)
 int rr_wait_until(int (*ready)(void *arg), void *arg, const char *what, uint64_t timeout_ns)
 {
 	if (rr_controlled()) {
-		point_controlled("wait");
+		point_controlled("wait", (uint64_t)(uintptr_t)arg);
 		if (ready(arg))
 			return 0;
 		TSAN_IGNORE_BEGIN();
@@ -932,7 +972,7 @@ uint64_t rr_now_ns(void)
 void rr_sleep_ns(uint64_t ns)
 {
 	if (rr_controlled()) {
-		point_controlled("sleep");
+		point_controlled("sleep", 0);
 		park(RR_WAIT_TIME, 0, ns ? ns : 1, "sleep");
 		return;
 	}

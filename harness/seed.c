@@ -11,6 +11,7 @@
  *   seed 0x5eed0000000000a1
  *   pct-depth 3
  *   pct-steps 24
+ *   surw-expect loop=4 client-1=3      (surw: what the iteration expected)
  *   schedule 00 01 00 02
  *   build none
  *   signature bug:write(m_post_fd, &buffer, 1): Broken pipe
@@ -110,6 +111,8 @@ int rr__repro_write(const char *path, const struct rr__repro *r)
 		fprintf(f, "pct-depth %u\n", r->pct_depth);
 	if (!strcmp(r->strategy, "pct") && r->pct_steps)
 		fprintf(f, "pct-steps %u\n", r->pct_steps);
+	if (r->surw_expect[0])
+		fprintf(f, "surw-expect %s\n", r->surw_expect);
 	fprintf(f, "schedule");
 	for (uint32_t i = 0; i < r->nschedule; i++)
 		fprintf(f, " %02x", r->schedule[i]);
@@ -144,6 +147,30 @@ static int copy_field(char *dst, size_t cap, const char *v)
 		return -1;
 	memcpy(dst, v, strlen(v) + 1);
 	return 0;
+}
+
+/* "ROLE=N ROLE=N ...": what rr__surw_preset accepts. */
+static int valid_expect(const char *v)
+{
+	int terms = 0;
+	while (*v) {
+		const char *start = v;
+		while (*v && *v != '=' && *v != ' ')
+			v++;
+		if (*v != '=' || v == start || v - start >= 24)
+			return 0;
+		v++;
+		if (!isdigit((unsigned char)*v))
+			return 0;
+		while (isdigit((unsigned char)*v))
+			v++;
+		terms++;
+		if (*v == ' ' && v[1])
+			v++;
+		else if (*v)
+			return 0;
+	}
+	return terms > 0;
 }
 
 int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err, size_t errlen)
@@ -216,6 +243,10 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 				r->pct_depth = (uint32_t)v;
 			else
 				r->pct_steps = (uint32_t)v;
+		} else if (!strcmp(key, "surw-expect")) {
+			if (!valid_expect(val) || copy_field(r->surw_expect, sizeof r->surw_expect, val))
+				return set_err(err, errlen, lineno,
+					       "bad surw-expect '%s' (expected ROLE=N ...)", val);
 		} else if (!strcmp(key, "schedule")) {
 			const char *p = val;
 			while (*p) {
