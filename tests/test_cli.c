@@ -417,6 +417,86 @@ static void test_stored_reproducers_replay_identically(void **state)
 	assert_true(files >= 2);
 }
 
+/* A failure found by surw or pos on the hard cell (test_reorder, 4
+ * setters) is saved with everything its schedule depends on and replays
+ * the same steps 50 times out of 50; surw's reproducer carries the per-role
+ * expectations its worker had learned by then. Fixed seeds, bounded runs. */
+static void search_strategy_replays(const char *strategy)
+{
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r,
+		"%s run test_reorder --param setters=4 --strategy %s --seed 5 --iterations 400 "
+		"--stop-on-failure --quiet --out %s/%s",
+		rrt_bin("none-test"), strategy, dir, strategy);
+	if (r.status != 1)
+		fail_msg("%s on test_reorder: exit %d\n%s%s", strategy, r.status, r.out, r.err);
+	rrt_free(&r);
+	rrt_run(&r, "ls %s/%s/failures/*/failure.repro", dir, strategy);
+	char path[600];
+	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	rrt_free(&r);
+	char *text = rrt_read_file(path);
+	char want[64];
+	snprintf(want, sizeof want, "strategy %s\n", strategy);
+	assert_non_null(strstr(text, want));
+	if (!strcmp(strategy, "surw"))
+		assert_non_null(strstr(text, "surw-expect "));
+	free(text);
+	rrt_run(&r, "%s replay --check 50 %s", rrt_bin("none-test"), path);
+	if (r.status != 0 || !strstr(r.out, "50 of 50 runs identical") ||
+	    !strstr(r.out, "checker saw a set and b not"))
+		fail_msg("replay --check 50 %s: exit %d\n%s%s", path, r.status, r.out, r.err);
+	rrt_free(&r);
+	assert_int_equal(rrt_run(&r, "%s replay %s", rrt_bin("none-test"), path), 1);
+	rrt_free(&r);
+}
+
+static void test_surw_reproducer_replays_identically(void **state)
+{
+	(void)state;
+	search_strategy_replays("surw");
+}
+
+static void test_pos_reproducer_replays_identically(void **state)
+{
+	(void)state;
+	search_strategy_replays("pos");
+}
+
+/* portfolio runs all five arms and names, per failure, the strategy that
+ * found it; its counts per strategy add up to the iterations. */
+static void test_portfolio_records_the_finding_strategy(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r,
+		"%s run test_reorder --param setters=2 --strategy portfolio --seed 9 "
+		"--iterations 300 --quiet --out %s/pf",
+		rrt_bin("none-test"), dir);
+	assert_int_equal(r.status, 1);
+	rrt_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/pf/summary.json", dir);
+	json_t *sum = rrt_load_json(path);
+	json_t *cell = rrt_cell(sum, "test_reorder", "buggy");
+	json_t *by = json_object_get(cell, "by_strategy");
+	long long total = 0;
+	static const char *const arms[] = {"noise", "random", "pct", "surw", "pos"};
+	for (size_t i = 0; i < 5; i++) {
+		json_t *a = json_object_get(by, arms[i]);
+		if (!a)
+			fail_msg("portfolio never ran %s", arms[i]);
+		total += json_integer_value(json_object_get(a, "iterations"));
+	}
+	assert_int_equal(total, 300);
+	json_decref(sum);
+	rrt_run(&r, "cat %s/pf/failures/*/failure.repro", dir);
+	assert_non_null(strstr(r.out, "found-by portfolio"));
+	rrt_free(&r);
+}
+
 static void test_explain_shows_close_before_write(void **state)
 {
 	(void)state;
@@ -478,6 +558,9 @@ int main(void)
 		cmocka_unit_test(test_interrupted_run_still_writes_summary),
 		cmocka_unit_test(test_full_disk_keeps_what_was_written),
 		cmocka_unit_test(test_stored_reproducers_replay_identically),
+		cmocka_unit_test(test_surw_reproducer_replays_identically),
+		cmocka_unit_test(test_pos_reproducer_replays_identically),
+		cmocka_unit_test(test_portfolio_records_the_finding_strategy),
 		cmocka_unit_test(test_explain_shows_close_before_write),
 		cmocka_unit_test(test_minimize_keeps_the_failure),
 	};

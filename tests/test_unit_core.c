@@ -99,6 +99,13 @@ static void test_repro_roundtrip(void **state)
 	assert_memory_equal(back.schedule, r.schedule, 3);
 	assert_string_equal(back.signature, r.signature);
 	assert_string_equal(back.param_values[0], "20");
+	/* surw's expectations travel with the seed. */
+	strcpy(r.strategy, "surw");
+	strcpy(r.surw_expect, "loop=3 async=12");
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	assert_int_equal(rr__repro_read(path, &back, err, sizeof err), 0);
+	assert_string_equal(back.strategy, "surw");
+	assert_string_equal(back.surw_expect, "loop=3 async=12");
 }
 
 /* Found by the parser fuzz target: a full-length schedule must read back,
@@ -153,6 +160,9 @@ static void test_repro_errors_name_the_line(void **state)
 	expect_parse_error("racerepro-repro 1\nbuild msan\n", "line 2");
 	expect_parse_error("racerepro-repro 1\nparam =1\n", "line 2");
 	expect_parse_error("racerepro-repro 1\npct-depth 0\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nsurw-expect loop\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nsurw-expect loop=3 =4\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nsurw-expect loop=3x\n", "line 2");
 }
 
 static struct rr__sched sched_for_test;
@@ -216,10 +226,123 @@ static void test_strategy_names(void **state)
 	assert_int_equal(rr__strategy_parse("bogus"), -1);
 	assert_true(rr__strategy_controlled(RR_STRAT_PCT));
 	assert_false(rr__strategy_controlled(RR_STRAT_NOISE));
-	/* portfolio rotates noise, random and pct */
-	assert_int_equal(rr__portfolio_pick(0), RR_STRAT_NOISE);
-	assert_int_equal(rr__portfolio_pick(1), RR_STRAT_RANDOM);
-	assert_int_equal(rr__portfolio_pick(2), RR_STRAT_PCT);
+	assert_true(rr__strategy_controlled(RR_STRAT_SURW));
+	assert_true(rr__strategy_controlled(RR_STRAT_POS));
+	/* Before any failure, portfolio rotates its five arms. */
+	assert_int_equal(rr__portfolio_pick(0, NULL, NULL), RR_STRAT_NOISE);
+	assert_int_equal(rr__portfolio_pick(1, NULL, NULL), RR_STRAT_RANDOM);
+	assert_int_equal(rr__portfolio_pick(2, NULL, NULL), RR_STRAT_PCT);
+	assert_int_equal(rr__portfolio_pick(3, NULL, NULL), RR_STRAT_SURW);
+	assert_int_equal(rr__portfolio_pick(4, NULL, NULL), RR_STRAT_POS);
+	assert_int_equal(rr__portfolio_pick(5, NULL, NULL), RR_STRAT_NOISE);
+}
+
+/* The bandit, fed a cell where surw hits on every 8th play, pct on every
+ * 40th and the others never: surw gets the most plays, pct more than the
+ * arms that never hit, and every arm keeps being tried. The same feed gives
+ * the same picks. */
+static void bandit_run(int *picks, int n, uint64_t *plays, uint64_t *wins)
+{
+	memset(plays, 0, RR_NSTRATEGIES * sizeof *plays);
+	memset(wins, 0, RR_NSTRATEGIES * sizeof *wins);
+	for (int i = 0; i < n; i++) {
+		int a = rr__portfolio_pick((uint64_t)i, plays, wins);
+		picks[i] = a;
+		plays[a]++;
+		if ((a == RR_STRAT_SURW && plays[a] % 8 == 0) ||
+		    (a == RR_STRAT_PCT && plays[a] % 40 == 0))
+			wins[a]++;
+	}
+}
+
+static void test_portfolio_bandit_favours_what_hits(void **state)
+{
+	(void)state;
+	static int a[3000], b[3000];
+	uint64_t plays[RR_NSTRATEGIES], wins[RR_NSTRATEGIES];
+	bandit_run(b, 3000, plays, wins);
+	bandit_run(a, 3000, plays, wins);
+	assert_memory_equal(a, b, sizeof a);
+	for (int i = 0; i < rr__portfolio_narms; i++) {
+		int arm = rr__portfolio_arms[i];
+		assert_true(plays[arm] >= 10);
+		if (arm != RR_STRAT_SURW)
+			assert_true(plays[RR_STRAT_SURW] > 2 * plays[arm]);
+	}
+	assert_true(plays[RR_STRAT_PCT] > plays[RR_STRAT_RANDOM]);
+	assert_true(plays[RR_STRAT_SURW] > 3000 / 2);
+}
+
+static void sched_reset(struct rr__sched *s, int strategy, uint64_t seed, int nslots)
+{
+	memset(s, 0, sizeof *s);
+	s->strategy = strategy;
+	s->controlled = 1;
+	s->seed = s->rng = seed;
+	s->nslots = nslots;
+	rr__strategy_begin(s);
+	for (int i = 0; i < nslots; i++) {
+		snprintf(s->slots[i].role, sizeof s->slots[i].role, "r%d", i);
+		s->slots[i].state = RR_SLOT_RUNNABLE;
+		rr__strategy_thread_added(s, i);
+	}
+}
+
+/* POS: a step on object X gives fresh priorities to the threads about to
+ * touch X and to the thread that took it; a thread waiting on Y keeps its
+ * priority. */
+static void test_pos_reorders_only_conflicting_threads(void **state)
+{
+	(void)state;
+	struct rr__sched *s = &sched_for_test;
+	sched_reset(s, RR_STRAT_POS, 5, 3);
+	int x, y;
+	s->slots[0].obj_done = (uint64_t)(uintptr_t)&x;
+	s->slots[1].obj = (uint64_t)(uintptr_t)&x;
+	s->slots[2].obj = (uint64_t)(uintptr_t)&y;
+	uint64_t p0 = s->slots[0].priority, p1 = s->slots[1].priority,
+		 p2 = s->slots[2].priority;
+	s->current = 0;
+	rr__strategy_step(s);
+	assert_true(s->slots[0].priority != p0);
+	assert_true(s->slots[1].priority != p1);
+	assert_true(s->slots[2].priority == p2);
+	/* The choice is the highest priority among the runnable. */
+	int runnable[3] = {0, 1, 2}, best = 0;
+	for (int i = 1; i < 3; i++)
+		if (s->slots[i].priority > s->slots[best].priority)
+			best = i;
+	assert_int_equal(rr__strategy_choose(s, runnable, 3, 1), best);
+}
+
+/* SURW: threads at wrapper points run first; among threads at named points
+ * the draw follows the named points each is expected still to take. */
+static void test_surw_weights_by_remaining_named_points(void **state)
+{
+	(void)state;
+	struct rr__sched *s = &sched_for_test;
+	assert_int_equal(rr__surw_preset("r0=1 r1=9 r2=5"), 0);
+	sched_reset(s, RR_STRAT_SURW, 77, 3);
+	assert_int_equal(s->nsurw, 3);
+	assert_int_equal(s->slots[1].surw_expect, 9);
+	int runnable[3] = {0, 1, 2};
+	s->slots[0].at_named = s->slots[1].at_named = 1;
+	for (int i = 0; i < 200; i++) /* r2 stands at a wrapper point */
+		assert_int_equal(rr__strategy_choose(s, runnable, 3, 1), 2);
+	s->slots[2].at_named = 1;
+	for (int i = 0; i < 3; i++)
+		s->slots[i].named = 1;
+	int count[3] = {0, 0, 0};
+	for (int i = 0; i < 15000; i++)
+		count[rr__strategy_choose(s, runnable, 3, 1)]++;
+	/* Weights 1 : 9 : 5 (the point each stands at and those after it). */
+	assert_true(count[1] > count[2] && count[2] > count[0]);
+	assert_true(count[0] > 500 && count[0] < 1500);
+	char spec[128];
+	rr__surw_format(s, spec, sizeof spec);
+	assert_string_equal(spec, "r0=1 r1=9 r2=5");
+	assert_int_equal(rr__surw_preset("r0=x"), -1);
+	assert_int_equal(rr__surw_preset(NULL), 0);
 }
 
 static struct rr__worker_shm shm_for_test;
@@ -318,6 +441,9 @@ int main(void)
 		cmocka_unit_test(test_input_strategy_consumes_bytes_then_defaults),
 		cmocka_unit_test(test_pct_is_a_function_of_its_seed),
 		cmocka_unit_test(test_strategy_names),
+		cmocka_unit_test(test_portfolio_bandit_favours_what_hits),
+		cmocka_unit_test(test_pos_reorders_only_conflicting_threads),
+		cmocka_unit_test(test_surw_weights_by_remaining_named_points),
 		cmocka_unit_test(test_oracle_reads_sanitizer_reports),
 		cmocka_unit_test(test_oracle_classifies_exits),
 		cmocka_unit_test(test_json_escape),
