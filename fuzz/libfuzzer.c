@@ -14,8 +14,11 @@
  *                                     extra counters
  * Environment, read once when the target initializes:
  *   RR_FUZZ_VARIANT=fixed   another variant than the built-in default
+ *   RR_FUZZ_FEEDBACK=1      (the default) abstract reads-from over race points
+ *                           (harness/sched.c, rr__rf_hook): one bit per pair
  *   RR_FUZZ_FEEDBACK=0      no interleaving feedback (to measure what it buys);
- *                           2: pairs keyed by the pair before them too
+ *                           pairs: the older consecutive-point-name pairs;
+ *                           2: those pairs keyed by the pair before them too
  *
  * Errors keep their three channels (design/style.md): a finding aborts (a
  * crash for the engine); an environment error from iterate() is not a finding,
@@ -75,6 +78,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
  * (previous point, this point) becomes a counter the engine can see: a new
  * pair, or a pair taken more often (the engines bucket counts), makes the
  * input interesting. */
+static uint32_t mix_bit(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	return h;
+}
+
 static uint32_t pair_index(uint32_t prev, uint32_t cur, uint32_t n)
 {
 	/* Ordered: (a, b) and (b, a) are different interleavings. */
@@ -106,6 +117,18 @@ static uint32_t feedback_key(uint32_t prev, uint32_t cur)
 /* AFL++'s coverage map and its size (fuzz/afl_map.c). */
 uint8_t *rr__afl_map(uint32_t *size);
 
+/* A reads-from bit: set, never counted (a pair seen twice is not a new
+ * interleaving). Its own slots at the map's end would be cleaner, but AFL++
+ * sizes the map from the instrumented edges; a hash into the whole map is
+ * what the pairs did too. */
+static void rf_hook(uint32_t bit)
+{
+	uint32_t n;
+	uint8_t *map = rr__afl_map(&n);
+	if (map && n)
+		__atomic_store_n(&map[mix_bit(bit) % n], 1, __ATOMIC_RELAXED);
+}
+
 static void pair_hook(uint32_t prev, uint32_t cur)
 {
 	uint32_t n;
@@ -123,6 +146,16 @@ static void pair_hook(uint32_t prev, uint32_t cur)
 /* libFuzzer reads every byte of this section as extra coverage counters. */
 __attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t
 	pair_counters[PAIR_COUNTERS];
+
+/* libFuzzer treats each of these bytes as a feature when non-zero: one
+ * byte per reads-from bit of the harness's RR_RF_BITS map. */
+__attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t
+	rf_counters[RR_RF_BITS];
+
+static void rf_hook(uint32_t bit)
+{
+	__atomic_store_n(&rf_counters[bit % RR_RF_BITS], 1, __ATOMIC_RELAXED);
+}
 
 static void pair_hook(uint32_t prev, uint32_t cur)
 {
@@ -200,8 +233,12 @@ static void fuzz_init(void)
 	 * EPIPE, which is what broken_pipe's oracle looks for. */
 	signal(SIGPIPE, SIG_IGN);
 	const char *fb = getenv("RR_FUZZ_FEEDBACK");
-	if (!fb || strcmp(fb, "0"))
+	if (!fb || !*fb || !strcmp(fb, "1"))
+		rr__rf_hook = rf_hook;
+	else if (!strcmp(fb, "pairs") || !strcmp(fb, "2"))
 		rr__pair_hook = pair_hook;
+	else if (strcmp(fb, "0"))
+		init_failed("RR_FUZZ_FEEDBACK=%s: use 1 (reads-from), pairs, 2 or 0", fb);
 	feedback_history = fb && !strcmp(fb, "2");
 	if (atexit(cleanup_at_exit))
 		init_failed("%s", "atexit failed");

@@ -84,6 +84,7 @@ extern const int rr__portfolio_narms;
 #define RR_MAX_EVENTS 4096
 #define RR_MAX_SCHEDULE 8192
 #define RR_MAX_FDS 8
+#define RR_RF_BITS 8192 /* the reads-from feedback map, in bits */
 #define RR_NAME 40
 #define RR_DETAIL 72
 
@@ -124,6 +125,13 @@ struct rr__slot {
 	int32_t at_named;    /* its last point was a scenario's rr_point, not a wrapper */
 	uint32_t named;      /* scenario-named points it has taken this iteration */
 	int32_t surw_expect; /* surw: expected named points of its role, -1 unknown */
+	/* reads-from feedback: the thread's last event (role, point,
+	 * occurrence) as a hash, 0 before its first point, and how often it
+	 * took each point so far (a few points per thread; capped at 7). */
+	uint32_t rf_event;
+	uint32_t role_hash;
+	uint32_t occ_hash[12];
+	uint8_t occ_count[12];
 	int32_t exit_status; /* processes */
 };
 
@@ -170,6 +178,8 @@ struct rr__sched {
 	uint32_t preemptions;
 	uint32_t nevents; /* may exceed RR_MAX_EVENTS: later events are dropped */
 	int32_t current;  /* the slot taking the current decision */
+	uint32_t rf_count;  /* bits set in rf_map this iteration */
+	uint8_t rf_map[RR_RF_BITS / 8]; /* reads-from feedback, set and never counted */
 	int32_t nsurw;    /* surw: the expectations this iteration used */
 	struct rr__role_expect surw[RR_MAX_THREADS];
 	uint8_t input[RR_MAX_SCHEDULE];
@@ -258,6 +268,16 @@ extern struct rr__context rr__ctx;
  * race point is taken by a different thread than the previous one, with
  * hashes of the two points' names. Set once per process. */
 extern void (*rr__pair_hook)(uint32_t prev_point, uint32_t point);
+/* Abstract reads-from feedback, under controlled strategies: at each race
+ * point, for every other thread that has taken one, the pair (its last
+ * event -> this event), an event being (role, point name, how many times
+ * this thread took that point, capped at 7), becomes one bit of an
+ * RR_RF_BITS map (struct rr__sched.rf_map). When both threads' objects are
+ * known (rr_point_on, the wrappers) only pairs on the same object count:
+ * steps on different objects commute, and their order is not a new
+ * interleaving. Called (when set) with each bit's index the first time it is
+ * set in an iteration. Set once per process. */
+extern void (*rr__rf_hook)(uint32_t bit);
 void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uint8_t *input,
 		     uint32_t ninput, uint32_t pct_depth, uint32_t pct_steps, const char *main_role);
 void rr__sched_end(struct rr__sched *s);

@@ -134,6 +134,56 @@ static void feed_pair(const char *point)
 		rr__pair_hook(prev_hash, h);
 }
 
+void (*rr__rf_hook)(uint32_t bit);
+
+static uint32_t mix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+/* SL takes the point NAME: the reads-from pairs it makes with every other
+ * thread's last event (rr__rf_hook in rr_internal.h). Controlled runs only:
+ * the token holder is the only thread reading the slots. */
+static void feed_reads_from(struct rr__slot *sl, const char *name)
+{
+	uint32_t h = name_hash(name), occ = 0;
+	int k;
+	for (k = 0; k < 12 && sl->occ_count[k]; k++)
+		if (sl->occ_hash[k] == h)
+			break;
+	if (k < 12) {
+		if (!sl->occ_count[k])
+			sl->occ_hash[k] = h;
+		if (sl->occ_count[k] < 8)
+			sl->occ_count[k]++;
+		occ = sl->occ_count[k] - 1u;
+	} else {
+		occ = 7; /* more distinct points than tracked: count as often seen */
+	}
+	uint32_t ev = mix32(sl->role_hash ^ mix32(h + occ)) | 1u; /* never 0 */
+	for (int i = 0; i < sched->nslots; i++) {
+		struct rr__slot *o = &sched->slots[i];
+		if (o == sl || !o->rf_event)
+			continue;
+		if (sl->obj && o->obj && sl->obj != o->obj)
+			continue;
+		uint32_t bit = mix32(o->rf_event * 0x9e3779b1u ^ ev) % RR_RF_BITS;
+		uint8_t mask = (uint8_t)(1u << (bit & 7));
+		if (sched->rf_map[bit >> 3] & mask)
+			continue;
+		sched->rf_map[bit >> 3] |= mask;
+		sched->rf_count++;
+		if (rr__rf_hook)
+			rr__rf_hook(bit);
+	}
+	sl->rf_event = ev;
+}
+
 static struct rr__event *trace_add(int kind, const char *point)
 {
 	if (!sched)
@@ -353,6 +403,7 @@ static void point_on(const char *name, uint64_t obj, int named)
 	sl->at_named = named;
 	if (named)
 		sl->named++;
+	feed_reads_from(sl, name);
 	trace_add(RR_EV_POINT, name);
 	reschedule();
 	TSAN_IGNORE_END();
@@ -465,6 +516,7 @@ void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uin
 	sl->state = RR_SLOT_RUNNABLE;
 	sl->pid = getpid();
 	copy_name(sl->role, sizeof sl->role, main_role);
+	sl->role_hash = name_hash(sl->role);
 	rr__strategy_begin(s);
 	rr__strategy_thread_added(s, 0);
 	s->token = 0;
@@ -522,6 +574,7 @@ static int add_slot(const char *role, int pid)
 	sl->state = RR_SLOT_RUNNABLE;
 	sl->pid = pid;
 	copy_name(sl->role, sizeof sl->role, role);
+	sl->role_hash = name_hash(sl->role);
 	rr__strategy_thread_added(sched, id);
 	__atomic_store_n(&sched->nslots, id + 1, __ATOMIC_SEQ_CST);
 	return id;

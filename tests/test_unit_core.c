@@ -345,6 +345,65 @@ static void test_surw_weights_by_remaining_named_points(void **state)
 	assert_int_equal(rr__surw_preset(NULL), 0);
 }
 
+/* Reads-from feedback: threads A and B under random with a fixed seed. A
+ * touches x then y; B touches x, or an unrelated z. The map is a function of
+ * the seed, and pairs across different objects are left out, so B on z sets
+ * fewer bits than B on x. */
+static int rf_x, rf_y, rf_z;
+static const void *rf_b_obj;
+
+static void *rf_thread_a(void *arg)
+{
+	(void)arg;
+	rr_point_on("a.first", &rf_x);
+	rr_point_on("a.second", &rf_y);
+	return NULL;
+}
+
+static void *rf_thread_b(void *arg)
+{
+	(void)arg;
+	rr_point_on("b.only", rf_b_obj);
+	rr_point_on("b.only", rf_b_obj);
+	return NULL;
+}
+
+static uint32_t rf_run(uint64_t seed, const void *b_obj, uint8_t *map)
+{
+	struct rr__sched *s = &sched_for_test;
+	rf_b_obj = b_obj;
+	rr__sched_begin(s, RR_STRAT_RANDOM, seed, NULL, 0, 0, 0, "main");
+	struct rr_thread *a = rr_thread_start("a", rf_thread_a, NULL);
+	struct rr_thread *b = rr_thread_start("b", rf_thread_b, NULL);
+	rr_thread_join(a);
+	rr_thread_join(b);
+	rr__sched_end(s);
+	memcpy(map, s->rf_map, sizeof s->rf_map);
+	uint32_t bits = 0;
+	for (size_t i = 0; i < sizeof s->rf_map; i++)
+		bits += (uint32_t)__builtin_popcount(s->rf_map[i]);
+	assert_int_equal(bits, s->rf_count);
+	return bits;
+}
+
+static void test_reads_from_map_pairs_same_object_steps(void **state)
+{
+	(void)state;
+	static uint8_t m1[RR_RF_BITS / 8], m2[RR_RF_BITS / 8];
+	(void)rf_z;
+	uint32_t total_same = 0, total_diff = 0;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		uint32_t n1 = rf_run(seed, &rf_x, m1);
+		uint32_t n2 = rf_run(seed, &rf_x, m2);
+		assert_int_equal(n1, n2);
+		assert_memory_equal(m1, m2, sizeof m1);
+		total_same += n1;
+		total_diff += rf_run(seed, &rf_z, m2);
+	}
+	assert_true(total_same > 0);
+	assert_true(total_diff < total_same);
+}
+
 static struct rr__worker_shm shm_for_test;
 
 static void test_oracle_reads_sanitizer_reports(void **state)
@@ -441,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_input_strategy_consumes_bytes_then_defaults),
 		cmocka_unit_test(test_pct_is_a_function_of_its_seed),
 		cmocka_unit_test(test_strategy_names),
+		cmocka_unit_test(test_reads_from_map_pairs_same_object_steps),
 		cmocka_unit_test(test_portfolio_bandit_favours_what_hits),
 		cmocka_unit_test(test_pos_reorders_only_conflicting_threads),
 		cmocka_unit_test(test_surw_weights_by_remaining_named_points),
