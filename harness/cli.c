@@ -69,7 +69,9 @@ static const char *const run_help =
 	"  --backend B       the same as --param backend=B\n"
 	"  --depth D         pct: the bug depth d (default 3)\n"
 	"  --steps K         pct: expected decisions per iteration (default: learned)\n"
-	"  --input HEX       input: the decision bytes, e.g. 00ff01\n"
+	"  --input HEX       input: version-1 decision bytes, e.g. 00ff01\n"
+	"  --schedule HEX    input: an abstract schedule in its binary form (a fuzzer's\n"
+	"                    input: base sampler, seed, overrides; fuzz/README.md)\n"
 	"  --timeout D       per-iteration watchdog (default 10s, x2 ASan, x4 TSan)\n"
 	"  --out DIR         report folder (default reports/<run-id>, linked as reports/latest)\n"
 	"  --stop-on-failure end each cell at its first finding\n"
@@ -240,6 +242,13 @@ static void parse_options(int argc, char **argv, struct options *o, int is_soak)
 			const char *v = need_arg(argc, argv, &i);
 			if (parse_hex(v, o->input, RR_MAX_SCHEDULE, &o->ninput))
 				usage_error("malformed --input '%s' (use hex bytes such as 00ff01)", v);
+			rr__input_legacy = 1;
+		} else if (!strcmp(a, "--schedule")) {
+			const char *v = need_arg(argc, argv, &i);
+			if (parse_hex(v, o->input, RR_MAX_SCHEDULE, &o->ninput))
+				usage_error("malformed --schedule '%s' (use hex bytes such as 00ff01)",
+					    v);
+			rr__input_legacy = 0;
 		} else if (!strcmp(a, "--out")) {
 			o->out = need_arg(argc, argv, &i);
 		} else if (!strcmp(a, "--no-fork")) {
@@ -481,6 +490,7 @@ static int cmd_soak(int argc, char **argv)
 
 struct loaded {
 	struct rr__repro r;
+	uint8_t abstract[RR_MAX_SCHEDULE]; /* a version-2 schedule, encoded */
 	struct rr__run_config cfg;
 	int raw; /* a raw fuzzer input, not a reproducer file */
 };
@@ -489,6 +499,10 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 		       struct loaded *l)
 {
 	char err[512];
+	/* Raw crash files are abstract schedules, as the fuzz targets read
+	 * their input; RR_FUZZ_INPUT=bytes for a target run in byte mode. */
+	const char *mode = getenv("RR_FUZZ_INPUT");
+	int raw_legacy = mode && !strcmp(mode, "bytes");
 	memset(l, 0, sizeof *l);
 	if (scenario) {
 		/* A raw crash file from a fuzzer: its bytes are the decisions. */
@@ -531,9 +545,19 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 	c->exact_seed = 1;
 	c->pct_depth = l->r.pct_depth;
 	c->pct_steps = l->r.pct_steps;
-	if (c->strategy == RR_STRAT_INPUT) {
+	if (c->strategy == RR_STRAT_INPUT && l->r.base[0]) {
+		static struct rr__abstract a;
+		if (rr__schedule_from_repro(&l->r, sc->roles, &a, err, sizeof err) < 0)
+			usage_error("%s: %s", path, err);
+		c->input = l->abstract;
+		c->ninput = (uint32_t)rr__schedule_encode(&a, l->abstract, sizeof l->abstract);
+		rr__input_legacy = 0;
+	} else if (c->strategy == RR_STRAT_INPUT) {
 		c->input = l->r.schedule;
 		c->ninput = l->r.nschedule;
+		/* A version-1 file, or a raw crash file of a target that ran in
+		 * byte mode: the bytes keep their version-1 meaning. */
+		rr__input_legacy = !l->raw || raw_legacy;
 	}
 	c->jobs = 1;
 	c->quiet = 1;
@@ -737,6 +761,7 @@ static int still_fails(struct loaded *l, const uint8_t *schedule, uint32_t n, co
 		       struct rr__once *o)
 {
 	l->cfg.strategy = RR_STRAT_INPUT;
+	rr__input_legacy = 1; /* the decisions, as version-1 bytes */
 	l->cfg.input = (uint8_t *)schedule;
 	l->cfg.ninput = n;
 	rr__run_once(&l->cfg, o);
@@ -832,6 +857,9 @@ static int cmd_minimize(int argc, char **argv)
 	uint32_t after = o->sched.preemptions;
 	struct rr__repro m = l->r;
 	snprintf(m.strategy, sizeof m.strategy, "input");
+	m.base[0] = '\0';
+	m.noverrides = 0;
+	m.surw_expect[0] = '\0';
 	m.nschedule = n;
 	memcpy(m.schedule, best, n);
 	snprintf(m.signature, sizeof m.signature, "%s", sig);

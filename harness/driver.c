@@ -462,7 +462,9 @@ static void fill_repro(const struct rr__run_config *cfg, const struct rr__sched 
 	r->pct_steps = s->pct_steps;
 	if (s->strategy == RR_STRAT_SURW)
 		rr__surw_format(s, r->surw_expect, sizeof r->surw_expect);
-	if (s->strategy == RR_STRAT_INPUT) {
+	if (s->strategy == RR_STRAT_INPUT && s->abstract) {
+		rr__schedule_to_repro(s, cfg->scenario->roles, r);
+	} else if (s->strategy == RR_STRAT_INPUT) {
 		r->nschedule = s->ninput;
 		memcpy(r->schedule, s->input, s->ninput);
 	} else if (s->controlled) {

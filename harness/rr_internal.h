@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "racerepro.h"
+#include "schedule.h"
 
 #ifndef RR_BUILD_NAME
 #define RR_BUILD_NAME "none"
@@ -70,6 +71,11 @@ int rr__portfolio_pick(uint64_t index, const uint64_t *plays, const uint64_t *wi
  * first iteration) so that the replay decides the same; NULL turns learning
  * back on from nothing. Returns -1 on a malformed SPEC. */
 int rr__surw_preset(const char *spec);
+/* How `input` reads its bytes in this process: 0 (the default) as an
+ * abstract schedule (schedule.h), 1 as the version-1 decision bytes (byte %
+ * n picks the thread, then the current thread keeps running), which older
+ * reproducers store. Set before the workers fork, like rr__surw_preset. */
+extern int rr__input_legacy;
 /* Writes S's expectations as a preset spec into BUF ("" when none). */
 void rr__surw_format(const struct rr__sched *s, char *buf, size_t cap);
 /* The strategies portfolio chooses among, in tie-breaking order. */
@@ -130,6 +136,7 @@ struct rr__slot {
 	 * took each point so far (a few points per thread; capped at 7). */
 	uint32_t rf_event;
 	uint32_t role_hash;
+	int32_t role_idx; /* index in the scenario's roles list, -1 if not there */
 	uint32_t occ_hash[12];
 	uint8_t occ_count[12];
 	int32_t exit_status; /* processes */
@@ -178,6 +185,11 @@ struct rr__sched {
 	uint32_t preemptions;
 	uint32_t nevents; /* may exceed RR_MAX_EVENTS: later events are dropped */
 	int32_t current;  /* the slot taking the current decision */
+	/* input with an abstract schedule (schedule.h): decoded from input[] */
+	int32_t abstract;
+	int32_t nroles;
+	uint32_t role_points[RR_MAX_THREADS]; /* race points taken per role index */
+	struct rr__abstract abs;
 	uint32_t rf_count;  /* bits set in rf_map this iteration */
 	uint8_t rf_map[RR_RF_BITS / 8]; /* reads-from feedback, set and never counted */
 	int32_t nsurw;    /* surw: the expectations this iteration used */
@@ -310,11 +322,27 @@ struct rr__repro {
 	char signature[256];
 	char found_by[16];
 	char surw_expect[512]; /* surw: "ROLE=N ROLE=N" the iteration used, or "" */
+	/* input with an abstract schedule (version 2): its base sampler ("" for
+	 * version-1 decision bytes in schedule[]) and overrides, by role name. */
+	char base[16];
+	int noverrides;
+	struct rr__repro_override {
+		char role[24];
+		uint32_t k;
+		char target[24];
+	} overrides[RR_MAX_OVERRIDES];
 	int nparams;
 	char param_names[RR_MAX_PARAMS][32];
 	char param_values[RR_MAX_PARAMS][64];
 };
 int rr__repro_write(const char *path, const struct rr__repro *r);
+/* schedule.c: an abstract schedule from a version-2 reproducer's lines (role
+ * names resolved in ROLES; -1 and ERR when one is not there), and back from
+ * the iteration S ran (base, seed, parameters, overrides). */
+int rr__schedule_from_repro(const struct rr__repro *r, const char *const *roles,
+			    struct rr__abstract *a, char *err, size_t cap);
+void rr__schedule_to_repro(const struct rr__sched *s, const char *const *roles,
+			   struct rr__repro *r);
 /* Returns 0, or -1 after writing a one-line error naming the line to ERR. */
 int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errlen);
 int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err, size_t errlen);

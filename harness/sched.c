@@ -403,6 +403,8 @@ static void point_on(const char *name, uint64_t obj, int named)
 	sl->at_named = named;
 	if (named)
 		sl->named++;
+	if (sl->role_idx >= 0 && sl->role_idx < RR_MAX_THREADS)
+		sched->role_points[sl->role_idx]++;
 	feed_reads_from(sl, name);
 	trace_add(RR_EV_POINT, name);
 	reschedule();

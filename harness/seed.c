@@ -20,6 +20,24 @@
  *
  * For `input` the schedule is the decision string itself; for random and pct
  * it is the decisions the run took, so `minimize` can turn it into an input.
+ *
+ * Version 2 is version 1 plus an `input` whose timing seed is an abstract
+ * schedule (schedule.h): a base sampler with its seed and parameters, and
+ * overrides by role name, instead of the decision bytes:
+ *
+ *   racerepro-repro 2
+ *   scenario broken_pipe
+ *   variant buggy
+ *   strategy input
+ *   base surw
+ *   seed 0x00000000000000a1
+ *   surw-expect loop=3 async=3
+ *   override async 2 loop          (at async's race point #2, loop runs)
+ *   build none
+ *   signature ...
+ *
+ * A file without base lines is written as version 1, so version-1 files and
+ * their meaning (the bytes, then the current thread keeps running) stay.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -35,6 +53,7 @@
 
 #define REPRO_MAGIC "racerepro-repro"
 #define REPRO_VERSION 1
+#define REPRO_VERSION_ABSTRACT 2 /* input as an abstract schedule: base, override */
 
 uint64_t rr__splitmix64(uint64_t *state)
 {
@@ -103,20 +122,31 @@ int rr__repro_write(const char *path, const struct rr__repro *r)
 		close(fd);
 		return -errno;
 	}
-	fprintf(f, "%s %d\n", REPRO_MAGIC, REPRO_VERSION);
+	/* Version 1 files stay byte for byte what they were; only an abstract
+	 * schedule needs version 2. */
+	fprintf(f, "%s %d\n", REPRO_MAGIC, r->base[0] ? REPRO_VERSION_ABSTRACT : REPRO_VERSION);
 	fprintf(f, "scenario %s\nvariant %s\nstrategy %s\n", r->scenario, r->variant, r->strategy);
+	if (r->base[0])
+		fprintf(f, "base %s\n", r->base);
 	fprintf(f, "seed 0x%016" PRIx64 "\n", r->seed);
 	/* 0 means "the default" (depth 3, steps learned): such a line is left out. */
-	if (!strcmp(r->strategy, "pct") && r->pct_depth)
+	const char *sampler = r->base[0] ? r->base : r->strategy;
+	if (!strcmp(sampler, "pct") && r->pct_depth)
 		fprintf(f, "pct-depth %u\n", r->pct_depth);
-	if (!strcmp(r->strategy, "pct") && r->pct_steps)
+	if (!strcmp(sampler, "pct") && r->pct_steps)
 		fprintf(f, "pct-steps %u\n", r->pct_steps);
 	if (r->surw_expect[0])
 		fprintf(f, "surw-expect %s\n", r->surw_expect);
-	fprintf(f, "schedule");
-	for (uint32_t i = 0; i < r->nschedule; i++)
-		fprintf(f, " %02x", r->schedule[i]);
-	fprintf(f, "\nbuild %s\nsignature %s\n", r->build, r->signature);
+	for (int i = 0; i < r->noverrides; i++)
+		fprintf(f, "override %s %u %s\n", r->overrides[i].role, r->overrides[i].k,
+			r->overrides[i].target);
+	if (!r->base[0]) {
+		fprintf(f, "schedule");
+		for (uint32_t i = 0; i < r->nschedule; i++)
+			fprintf(f, " %02x", r->schedule[i]);
+		fputc('\n', f);
+	}
+	fprintf(f, "build %s\nsignature %s\n", r->build, r->signature);
 	if (r->found_by[0])
 		fprintf(f, "found-by %s\n", r->found_by);
 	for (int i = 0; i < r->nparams; i++)
@@ -212,10 +242,11 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 				return set_err(err, errlen, lineno,
 					       "not a racerepro reproducer (expected '%s 1' first)",
 					       REPRO_MAGIC);
-			if (strcmp(val, "1"))
+			if (strcmp(val, "1") && strcmp(val, "2"))
 				return set_err(err, errlen, lineno,
-					       "unknown format version '%s' (this racerepro reads 1)", val);
-			have_version = 1;
+					       "unknown format version '%s' (this racerepro reads 1 and 2)",
+					       val);
+			have_version = val[0] - '0';
 			continue;
 		}
 		if (!strcmp(key, "scenario")) {
@@ -247,6 +278,26 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 			if (!valid_expect(val) || copy_field(r->surw_expect, sizeof r->surw_expect, val))
 				return set_err(err, errlen, lineno,
 					       "bad surw-expect '%s' (expected ROLE=N ...)", val);
+		} else if (have_version >= 2 && !strcmp(key, "base")) {
+			int b = rr__strategy_parse(val);
+			if ((b != RR_STRAT_RANDOM && b != RR_STRAT_PCT && b != RR_STRAT_SURW &&
+			     b != RR_STRAT_POS) ||
+			    copy_field(r->base, sizeof r->base, val))
+				return set_err(err, errlen, lineno,
+					       "unknown base sampler '%s' (random, pct, surw or pos)", val);
+		} else if (have_version >= 2 && !strcmp(key, "override")) {
+			struct rr__repro_override *o = &r->overrides[r->noverrides];
+			char role[64], target[64];
+			unsigned k;
+			char extra;
+			if (r->noverrides >= RR_MAX_OVERRIDES ||
+			    sscanf(val, "%63s %u %63s %c", role, &k, target, &extra) != 3 ||
+			    k > 0xffff || copy_field(o->role, sizeof o->role, role) ||
+			    copy_field(o->target, sizeof o->target, target))
+				return set_err(err, errlen, lineno,
+					       "bad override '%s' (expected ROLE K TARGET)", val);
+			o->k = k;
+			r->noverrides++;
 		} else if (!strcmp(key, "schedule")) {
 			const char *p = val;
 			while (*p) {
@@ -293,6 +344,11 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 	}
 	if (!have_version)
 		return set_err(err, errlen, lineno, "%s", "the file is empty (expected 'racerepro-repro 1')");
+	if ((r->base[0] || r->noverrides) && strcmp(r->strategy, "input"))
+		return set_err(err, errlen, lineno, "%s",
+			       "base and override lines belong to strategy input only");
+	if (r->noverrides && !r->base[0])
+		return set_err(err, errlen, lineno, "%s", "override lines need a base line");
 	static const struct {
 		unsigned bit;
 		const char *name;

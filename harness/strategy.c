@@ -202,11 +202,52 @@ static uint64_t below(uint64_t *rng, uint64_t n)
 	return n ? rr__splitmix64(rng) % n : 0;
 }
 
+int rr__input_legacy;
+
+/* The strategy that makes this iteration's unforced decisions: an abstract
+ * schedule's base sampler under `input`, else the strategy itself. */
+static int eff(const struct rr__sched *s)
+{
+	return s->abstract ? s->abs.base : s->strategy;
+}
+
+static const char *const *scenario_roles(void)
+{
+	return rr__ctx.cfg && rr__ctx.cfg->scenario ? rr__ctx.cfg->scenario->roles : NULL;
+}
+
+/* An abstract schedule: its header sets the base sampler's parameters. */
+static void abstract_begin(struct rr__sched *s)
+{
+	s->abstract = 1;
+	rr__schedule_decode(s->input, s->ninput, &s->abs);
+	const char *const *roles = scenario_roles();
+	s->nroles = 0;
+	while (roles && roles[s->nroles] && s->nroles < RR_MAX_THREADS)
+		s->nroles++;
+	s->seed = s->rng = s->abs.seed;
+	s->pct_depth = s->abs.pct_depth;
+	s->pct_steps = s->abs.pct_steps ? s->abs.pct_steps : 32;
+	s->nsurw = 0;
+	for (int i = 0; i < s->abs.nexpect && s->nroles; i++) {
+		const char *role = roles[s->abs.expect_role[i] % s->nroles];
+		int dup = 0;
+		for (int j = 0; j < s->nsurw; j++)
+			dup |= !strcmp(s->surw[j].role, role);
+		if (dup || strlen(role) >= sizeof s->surw[0].role)
+			continue;
+		strcpy(s->surw[s->nsurw].role, role);
+		s->surw[s->nsurw++].expect = s->abs.expect[i];
+	}
+}
+
 void rr__strategy_begin(struct rr__sched *s)
 {
-	if (s->strategy == RR_STRAT_SURW)
+	if (s->strategy == RR_STRAT_INPUT && !rr__input_legacy)
+		abstract_begin(s);
+	else if (s->strategy == RR_STRAT_SURW)
 		surw_snapshot(s);
-	if (s->strategy != RR_STRAT_PCT)
+	if (eff(s) != RR_STRAT_PCT)
 		return;
 	/* d-1 change points drawn uniformly over the expected number of
 	 * decisions; at the i-th the running thread drops to priority i, below
@@ -223,11 +264,16 @@ void rr__strategy_begin(struct rr__sched *s)
 void rr__strategy_thread_added(struct rr__sched *s, int id)
 {
 	struct rr__slot *sl = &s->slots[id];
-	if (s->strategy == RR_STRAT_PCT)
+	if (eff(s) == RR_STRAT_PCT)
 		sl->priority = (uint64_t)(s->pct_depth ? s->pct_depth : 3) + 16 +
 			       (rr__splitmix64(&s->rng) >> 8);
-	if (s->strategy == RR_STRAT_POS)
+	if (eff(s) == RR_STRAT_POS)
 		sl->priority = rr__splitmix64(&s->rng);
+	sl->role_idx = -1;
+	const char *const *roles = scenario_roles();
+	for (int i = 0; roles && roles[i] && i < RR_MAX_THREADS; i++)
+		if (!strcmp(roles[i], sl->role))
+			sl->role_idx = i;
 	sl->surw_expect = -1;
 	for (int i = 0; i < s->nsurw; i++)
 		if (!strcmp(s->surw[i].role, sl->role))
@@ -239,7 +285,7 @@ void rr__strategy_thread_added(struct rr__sched *s, int id)
 
 void rr__strategy_step(struct rr__sched *s)
 {
-	if (s->strategy != RR_STRAT_POS)
+	if (eff(s) != RR_STRAT_POS)
 		return;
 	/* POS: the step just taken is an event; every pending event that
 	 * conflicts with it (another thread about to touch the same object)
@@ -307,9 +353,48 @@ static int highest_priority(const struct rr__sched *s, const int *runnable, int 
 	return best;
 }
 
+/* An override keyed by the deciding thread's role and the number of race
+ * points that role has taken: the target role runs next if one of its
+ * threads can. Returns an index into RUNNABLE, or -1. */
+static int override_choice(const struct rr__sched *s, const int *runnable, int n)
+{
+	const struct rr__slot *cur = &s->slots[s->current];
+	int r = cur->role_idx;
+	if (r < 0 || !s->nroles || !s->role_points[r])
+		return -1;
+	uint32_t k = s->role_points[r] - 1;
+	for (int i = 0; i < s->abs.nover; i++) {
+		const struct rr__override *o = &s->abs.over[i];
+		if (o->role % s->nroles != r || o->k != k)
+			continue;
+		int t = o->target % s->nroles;
+		for (int j = 0; j < n; j++)
+			if (s->slots[runnable[j]].role_idx == t)
+				return j;
+		return -1;
+	}
+	return -1;
+}
+
+static int choose_as(struct rr__sched *s, int strategy, const int *runnable, int n,
+		     int current_runnable);
+
 int rr__strategy_choose(struct rr__sched *s, const int *runnable, int n, int current_runnable)
 {
-	switch (s->strategy) {
+	if (!s->abstract)
+		return choose_as(s, s->strategy, runnable, n, current_runnable);
+	/* The base sampler decides every time, forced or not, so that an
+	 * override changes its own decision and leaves the sampler's stream
+	 * where it would have been. */
+	int c = choose_as(s, s->abs.base, runnable, n, current_runnable);
+	int o = override_choice(s, runnable, n);
+	return o >= 0 ? o : c;
+}
+
+static int choose_as(struct rr__sched *s, int strategy, const int *runnable, int n,
+		     int current_runnable)
+{
+	switch (strategy) {
 	case RR_STRAT_RANDOM:
 		return (int)below(&s->rng, (uint64_t)n);
 	case RR_STRAT_PCT: {
