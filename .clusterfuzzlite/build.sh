@@ -120,7 +120,8 @@ done
 if [ -f fuzz/parsers.c ]; then
 	compile fuzz/parsers.c "$work/obj/parsers.o"
 	# shellcheck disable=SC2086
+	# The reproducer's mapping to a run reaches the scenario registry.
 	$CXX_OR_CC $CFLAGS -o "$OUT/fuzz_parsers" "$work/obj/parsers.o" \
-		"$work/obj/harness/seed.o" "$work/obj/harness/strategy.o" $LIB_FUZZING_ENGINE -lm
+		"${engine_obj[@]}" $LIB_FUZZING_ENGINE "${libs[@]}"
 fi
 echo "build.sh: built ${#scenarios[@]} scenario targets$([ -f fuzz/parsers.c ] && echo ' and fuzz_parsers') in $OUT" >&2

@@ -73,11 +73,11 @@ $(FUZZ_ROOT)/$(1)/%: $(FUZZ_ROOT)/$(1)/obj/fuzz/target-%.o \
 endef
 $(eval $(call FUZZ_FLAVOUR,libfuzzer))
 $(eval $(call FUZZ_FLAVOUR,libfuzzer-tsan))
-# clang's TSan calls __tsan_default_options (harness/driver.c) before it has
-# set itself up, so that function must not be instrumented; driver.c's other
-# code (the worker loop) is never run by a fuzz target, so the whole file is
-# compiled without TSan (a fuzz target that starts at all proves it).
-$(FUZZ_ROOT)/libfuzzer-tsan/obj/harness/driver.o: FUZZ_FLAGS_libfuzzer-tsan := \
+# clang's TSan calls __tsan_default_options (harness/sanitizer.c) before it
+# has set itself up, so that function must not be instrumented: the file holds
+# nothing else, and is compiled without TSan (a fuzz target that starts at all
+# proves it).
+$(FUZZ_ROOT)/libfuzzer-tsan/obj/harness/sanitizer.o: FUZZ_FLAGS_libfuzzer-tsan := \
 	-DRR_BUILD_TSAN -DRR_BUILD_NAME=\"tsan\"
 $(eval $(call FUZZ_FLAVOUR,afl))
 # Plain clang: see fuzz/afl_map.c.
@@ -87,15 +87,18 @@ $(FUZZ_ROOT)/afl/obj/fuzz/afl_map.o: fuzz/afl_map.c $(FUZZ_DEPS_STAMP)
 	@$(FUZZ_CLANG) $(FUZZ_CFLAGS) -c $< -o $@
 $(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_SCENARIOS)): $(FUZZ_ROOT)/afl/obj/fuzz/afl_map.o
 
-# The parser target needs only the modules it fuzzes (and what they call).
-FUZZ_PARSER_SRC := harness/seed.c harness/strategy.c
+# The parser target compiles the modules it fuzzes with UBSan too; what they
+# call (the scenario registry, for a reproducer's mapping to a run) comes from
+# the libfuzzer flavour's objects, which the scenario targets build anyway.
+FUZZ_PARSER_SRC := harness/seed.c harness/strategy.c harness/repro.c harness/fileio.c
 $(FUZZ_ROOT)/parsers/obj/%.o: %.c $(FUZZ_DEPS_STAMP) $(DEPS_STAMP) $(FUZZ_HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  CC [fuzz/parsers] $<"
 	@$(FUZZ_CC_parsers) $(FUZZ_CFLAGS) $(FUZZ_FLAGS_parsers) -c $< -o $@
-$(FUZZ_ROOT)/parsers/parsers: $(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/parsers.c $(FUZZ_PARSER_SRC))
+$(FUZZ_ROOT)/parsers/parsers: $(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/parsers.c $(FUZZ_PARSER_SRC)) \
+		$(patsubst %.c,$(FUZZ_ROOT)/libfuzzer/obj/%.o,$(filter-out $(FUZZ_PARSER_SRC),$(FUZZ_ENGINE_SRC)))
 	@echo "  LD [fuzz/parsers] $@"
-	@$(FUZZ_CC_parsers) $(FUZZ_CFLAGS) $(FUZZ_FLAGS_parsers) -o $@ $^ $(FUZZ_LINK_parsers) -lm
+	@$(FUZZ_CC_parsers) $(FUZZ_CFLAGS) $(FUZZ_FLAGS_parsers) -o $@ $^ $(FUZZ_LINK_parsers) $(LDLIBS_ALL)
 
 fuzz-libfuzzer: $(addprefix $(FUZZ_ROOT)/libfuzzer/,$(FUZZ_SCENARIOS))
 fuzz-libfuzzer-tsan: $(addprefix $(FUZZ_ROOT)/libfuzzer-tsan/,$(FUZZ_TSAN_SCENARIOS))

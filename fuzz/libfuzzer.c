@@ -45,10 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/shm.h>
 #include <unistd.h>
 
-#include "rr_internal.h"
+#include "engine.h"
 
 #ifndef RR_FUZZ_SCENARIO
 #error "build with -DRR_FUZZ_SCENARIO=name (see fuzz/fuzz.mk)"
@@ -60,8 +59,6 @@
 #define RR_FUZZ_STR(x) RR_FUZZ_STR2(x)
 #define SCENARIO_NAME RR_FUZZ_STR(RR_FUZZ_SCENARIO)
 
-/* rr__ctx.in_process value that tells context.c a fuzzer drives us. */
-#define RR_IN_PROCESS_FUZZ 2
 /* Consecutive environment errors after which fuzzing on is pointless. */
 #define MAX_ENV_ERRORS_IN_A_ROW 200
 
@@ -176,7 +173,7 @@ static void pair_hook(uint32_t prev, uint32_t cur)
 static const struct rr_scenario *scenario;
 static struct rr__run_config cfg;
 static struct rr__worker_shm *shm; /* MAP_SHARED: forked scenario processes share the run token */
-static void *scenario_state;
+static struct rr__engine engine;
 static pid_t owner_pid;
 static int ready, skipped, env_errors_in_a_row;
 
@@ -187,11 +184,7 @@ static void cleanup_at_exit(void)
 {
 	if (getpid() != owner_pid || !shm)
 		return;
-	if (ready && !skipped && scenario->teardown)
-		scenario->teardown(scenario_state);
-	for (int i = 0; i < shm->ntracked && i < RR_MAX_TRACKED; i++)
-		if (shm->tracked_shm[i] >= 0)
-			shmctl(shm->tracked_shm[i], IPC_RMID, NULL);
+	rr__engine_teardown(&engine);
 }
 
 /* A harness failure before any input ran: not a finding, so no abort. */
@@ -226,9 +219,8 @@ static void fuzz_init(void)
 	if (shm == MAP_FAILED)
 		init_failed("mmap(shared worker state): %s", strerror(errno));
 	owner_pid = getpid();
-	rr__ctx.cfg = &cfg;
-	rr__ctx.shm = shm;
-	rr__ctx.in_process = RR_IN_PROCESS_FUZZ;
+	for (int i = 0; i < RR_MAX_TRACKED; i++)
+		shm->tracked_shm[i] = -1; /* 0 is a valid shmid */
 	/* Workers ignore SIGPIPE (bitcoind does): a write to a closed pipe is
 	 * EPIPE, which is what broken_pipe's oracle looks for. */
 	signal(SIGPIPE, SIG_IGN);
@@ -242,17 +234,14 @@ static void fuzz_init(void)
 	feedback_history = fb && !strcmp(fb, "2");
 	if (atexit(cleanup_at_exit))
 		init_failed("%s", "atexit failed");
-	if (scenario->setup) {
-		int rc = scenario->setup(&scenario_state);
-		if (rc == RR_SKIP) {
-			/* Nothing to fuzz here, but not an error of the target:
-			 * every input passes. */
-			fprintf(stderr, "racerepro-fuzz: %s skipped: %s\n", scenario->name,
-				shm->message);
-			skipped = 1;
-		} else if (rc < 0) {
-			init_failed("setup failed (environment error): %s", shm->message);
-		}
+	int rc = rr__engine_setup(&engine, &cfg, shm, RR_IN_FUZZER);
+	if (rc == RR_SKIP) {
+		/* Nothing to fuzz here, but not an error of the target:
+		 * every input passes. */
+		fprintf(stderr, "racerepro-fuzz: %s skipped: %s\n", scenario->name, shm->message);
+		skipped = 1;
+	} else if (rc < 0) {
+		init_failed("setup failed (environment error): %s", shm->message);
 	}
 	ready = 1;
 }
@@ -294,20 +283,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (skipped)
 		return 0;
 	struct rr__worker_shm *w = shm;
-	/* As run_iteration does: a finding left over from an earlier
-	 * environment error would make rr_bug wait forever for a winner. */
-	w->message[0] = '\0';
-	__atomic_store_n(&w->finding, RR_PASS, __ATOMIC_SEQ_CST);
-	w->iter_index++;
-	w->iter_started_ns = rr__mono_ns();
-	__atomic_store_n(&w->state, RR_W_ITERATING, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&last_pair, 0, __ATOMIC_RELAXED);
 	uint32_t n = size > RR_MAX_SCHEDULE ? RR_MAX_SCHEDULE : (uint32_t)size;
-	rr__sched_begin(&w->sched, RR_STRAT_INPUT, 0, data, n, 0, 0, scenario->roles[0]);
-	int rc = scenario->iterate(scenario_state);
-	rr__sched_end(&w->sched);
+	int rc = rr__engine_iterate(&engine, RR_STRAT_INPUT, w->iter_index + 1, 0, data, n, 0, 0);
 	if (rc >= 0) {
-		rr__lifetime_iteration_end();
 		env_errors_in_a_row = 0;
 	} else {
 		/* Not a finding: the input is just uninteresting. Say so once,
@@ -321,6 +300,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			_exit(RR_EXIT_ENV);
 		}
 	}
-	__atomic_store_n(&w->state, RR_W_IDLE, __ATOMIC_SEQ_CST);
 	return 0;
 }

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rr_internal.h"
+#include "repro.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -52,13 +52,13 @@ static void check_same(const struct rr__repro *a, const struct rr__repro *b)
 		mismatch("signature", a->signature, b->signature);
 	if (strcmp(a->found_by, b->found_by))
 		mismatch("found-by", a->found_by, b->found_by);
-	if (a->nparams != b->nparams)
+	if (a->params.n != b->params.n)
 		mismatch("param count", "(number)", "(another number)");
-	for (int i = 0; i < a->nparams; i++) {
-		if (strcmp(a->param_names[i], b->param_names[i]))
-			mismatch("param name", a->param_names[i], b->param_names[i]);
-		if (strcmp(a->param_values[i], b->param_values[i]))
-			mismatch("param value", a->param_values[i], b->param_values[i]);
+	for (int i = 0; i < a->params.n; i++) {
+		if (strcmp(a->params.names[i], b->params.names[i]))
+			mismatch("param name", a->params.names[i], b->params.names[i]);
+		if (strcmp(a->params.values[i], b->params.values[i]))
+			mismatch("param value", a->params.values[i], b->params.values[i]);
 	}
 }
 

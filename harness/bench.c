@@ -41,7 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "engine.h"
+#include "fileio.h"
+#include "report.h"
+#include "supervisor.h"
 
 int rr__cmd_bench(int argc, char **argv);
 
@@ -530,23 +533,21 @@ static int bare_loop(const char *name, uint64_t n)
 	cfg.strategy = RR_STRAT_NONE;
 	cfg.iterations = n;
 	signal(SIGPIPE, SIG_IGN);
-	rr__ctx.cfg = &cfg;
-	rr__ctx.shm = w;
-	rr__ctx.in_process = 1;
-	void *state = NULL;
-	if (sc->setup && sc->setup(&state) != 0) {
+	for (int i = 0; i < RR_MAX_TRACKED; i++)
+		w->tracked_shm[i] = -1;
+	static struct rr__engine e;
+	if (rr__engine_setup(&e, &cfg, w, RR_IN_PROCESS) != 0) {
 		fprintf(stderr, "racerepro bench: %s: setup failed or skipped: %s\n", name,
 			w->message);
 		return RR_EXIT_ENV;
 	}
 	double t0 = now_s();
 	for (uint64_t i = 0; i < n; i++) {
-		/* The scheduler's per-iteration state is still begun and ended: the
-		 * harness functions a bare scenario keeps (processes, roles) use it.
-		 * Under none that is a few KiB of memset. */
-		rr__sched_begin(&w->sched, RR_STRAT_NONE, i, NULL, 0, 0, 0, sc->roles[0]);
-		int rc = sc->iterate(state);
-		rr__sched_end(&w->sched);
+		/* The engine's iteration, as the harness runs it: the scheduler's
+		 * state is begun and ended (the harness functions a bare scenario
+		 * keeps, processes and roles, use it); under none that is a few
+		 * KiB of memset. */
+		int rc = rr__engine_iterate(&e, RR_STRAT_NONE, i, i, NULL, 0, 0, 0);
 		if (rc < 0) {
 			fprintf(stderr, "racerepro bench: %s: iteration %" PRIu64 " failed: %s\n", name,
 				i, w->message);
@@ -554,8 +555,7 @@ static int bare_loop(const char *name, uint64_t n)
 		}
 	}
 	double el = now_s() - t0;
-	if (sc->teardown)
-		sc->teardown(state);
+	rr__engine_teardown(&e);
 	printf("{\"iterations\":%" PRIu64 ",\"seconds\":%.6f}\n", n, el);
 	return RR_EXIT_OK;
 }

@@ -13,12 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "report.h"
+#include "repro.h"
+#include "supervisor.h"
 
-int rr__run_in_process(const struct rr__run_config *cfg, struct rr__cell *cell);
-int rr__cmd_report(int argc, char **argv);
 int rr__cmd_bench(int argc, char **argv);
-extern double rr__progress_planned_s;
 
 static const char *cmd_name = "racerepro";
 static const char *self_path = "racerepro"; /* argv[0], for the commands we print */
@@ -129,10 +128,7 @@ struct options {
 	uint8_t input[RR_MAX_SCHEDULE];
 	uint32_t ninput;
 	int no_fork, quiet, stop_on_failure, keep_cores;
-	int nparams;
-	const char *pnames[RR_MAX_PARAMS];
-	const char *pvalues[RR_MAX_PARAMS];
-	char pname_buf[RR_MAX_PARAMS][64];
+	struct rr__params params;
 };
 
 static const char *need_arg(int argc, char **argv, int *i)
@@ -161,16 +157,12 @@ static int parse_hex(const char *s, uint8_t *out, uint32_t cap, uint32_t *n)
 
 static void add_param(struct options *o, const char *name, const char *value)
 {
-	for (int i = 0; i < o->nparams; i++) {
-		if (!strcmp(o->pnames[i], name)) {
-			o->pvalues[i] = value;
-			return;
-		}
-	}
-	if (o->nparams >= RR_MAX_PARAMS)
-		usage_error("too many --param options (at most %d)", RR_MAX_PARAMS);
-	o->pnames[o->nparams] = name;
-	o->pvalues[o->nparams++] = value;
+	if (rr__params_set(&o->params, name, value) == 0)
+		return;
+	if (strlen(value) >= RR_PARAM_VALUE)
+		usage_error("--param %s: the value is longer than %d characters", name,
+			    RR_PARAM_VALUE - 1);
+	usage_error("too many --param options (at most %d)", RR_MAX_PARAMS);
 }
 
 static void parse_options(int argc, char **argv, struct options *o, int is_soak)
@@ -217,12 +209,10 @@ static void parse_options(int argc, char **argv, struct options *o, int is_soak)
 		} else if (!strcmp(a, "--param")) {
 			const char *v = need_arg(argc, argv, &i);
 			const char *eq = strchr(v, '=');
-			if (!eq || eq == v || (size_t)(eq - v) >= sizeof o->pname_buf[0])
+			char name[RR_PARAM_NAME];
+			if (!eq || eq == v || (size_t)(eq - v) >= sizeof name)
 				usage_error("--param '%s' must look like NAME=VALUE", v);
-			if (o->nparams >= RR_MAX_PARAMS)
-				usage_error("too many --param options (at most %d)", RR_MAX_PARAMS);
 			/* argv stays as typed: the reports record the command line. */
-			char *name = o->pname_buf[o->nparams];
 			memcpy(name, v, (size_t)(eq - v));
 			name[eq - v] = '\0';
 			add_param(o, name, eq + 1);
@@ -284,19 +274,16 @@ static void parse_options(int argc, char **argv, struct options *o, int is_soak)
 
 static void check_params(const struct rr_scenario *sc, const struct options *o)
 {
-	for (int i = 0; i < o->nparams; i++) {
-		const struct rr_param *p;
-		for (p = sc->params; p && p->name; p++)
-			if (!strcmp(p->name, o->pnames[i]))
-				break;
-		if (!p || !p->name) {
+	for (int i = 0; i < o->params.n; i++) {
+		if (!rr__param_decl(sc, o->params.names[i])) {
 			char names[512] = "";
 			size_t len = 0;
-			for (p = sc->params; p && p->name && len < sizeof names - 40; p++)
+			for (const struct rr_param *p = sc->params; p && p->name && len < sizeof names - 40;
+			     p++)
 				len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
 							len ? ", " : "", p->name);
 			usage_error("scenario %s has no parameter '%s' (it has: %s)", sc->name,
-				    o->pnames[i], len ? names : "none");
+				    o->params.names[i], len ? names : "none");
 		}
 	}
 }
@@ -322,16 +309,9 @@ static void make_config(struct rr__run_config *cfg, const struct options *o,
 	cfg->quiet = o->quiet;
 	cfg->stop_at_first_failure = o->stop_on_failure;
 	cfg->keep_cores = o->keep_cores;
-	for (int i = 0; i < o->nparams; i++) {
-		const struct rr_param *p;
-		for (p = sc->params; p && p->name; p++)
-			if (!strcmp(p->name, o->pnames[i]))
-				break;
-		if (p && p->name) {
-			cfg->param_names[cfg->nparams] = o->pnames[i];
-			cfg->param_values[cfg->nparams++] = o->pvalues[i];
-		}
-	}
+	for (int i = 0; i < o->params.n; i++)
+		if (rr__param_decl(sc, o->params.names[i]))
+			rr__params_set(&cfg->params, o->params.names[i], o->params.values[i]);
 }
 
 static int finish_run(struct rr__run *run, int want_findings_fail)
@@ -490,7 +470,6 @@ static int cmd_soak(int argc, char **argv)
 
 struct loaded {
 	struct rr__repro r;
-	uint8_t abstract[RR_MAX_SCHEDULE]; /* a version-2 schedule, encoded */
 	struct rr__run_config cfg;
 	int raw; /* a raw fuzzer input, not a reproducer file */
 };
@@ -528,55 +507,14 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 	} else if (rr__repro_read(path, &l->r, err, sizeof err) < 0) {
 		usage_error("%s: %s (pass --scenario NAME for a raw fuzzer input)", path, err);
 	}
-	const struct rr_scenario *sc = rr__scenario_find(l->r.scenario);
-	if (!sc)
-		usage_error("%s: unknown scenario '%s' (racerepro list shows them)", path,
-			    l->r.scenario);
-	const struct rr_variant *v = rr__variant_find(sc, l->r.variant);
-	if (!v)
-		usage_error("%s: scenario %s has no variant '%s'", path, sc->name, l->r.variant);
-	struct rr__run_config *c = &l->cfg;
-	memset(c, 0, sizeof *c);
-	c->scenario = sc;
-	c->variant = v;
-	c->strategy = rr__strategy_parse(l->r.strategy);
-	c->seed = l->r.seed;
-	c->seed_given = 1;
-	c->exact_seed = 1;
-	c->pct_depth = l->r.pct_depth;
-	c->pct_steps = l->r.pct_steps;
-	if (c->strategy == RR_STRAT_INPUT && l->r.base[0]) {
-		static struct rr__abstract a;
-		if (rr__schedule_from_repro(&l->r, sc->roles, &a, err, sizeof err) < 0)
-			usage_error("%s: %s", path, err);
-		c->input = l->abstract;
-		c->ninput = (uint32_t)rr__schedule_encode(&a, l->abstract, sizeof l->abstract);
-		rr__input_legacy = 0;
-	} else if (c->strategy == RR_STRAT_INPUT) {
-		c->input = l->r.schedule;
-		c->ninput = l->r.nschedule;
-		/* A version-1 file, or a raw crash file of a target that ran in
-		 * byte mode: the bytes keep their version-1 meaning. */
-		rr__input_legacy = !l->raw || raw_legacy;
-	}
-	c->jobs = 1;
-	c->quiet = 1;
-	for (int i = 0; i < l->r.nparams; i++) {
-		const struct rr_param *p;
-		for (p = sc->params; p && p->name; p++)
-			if (!strcmp(p->name, l->r.param_names[i]))
-				break;
-		if (!p || !p->name)
-			usage_error("%s: scenario %s has no parameter '%s'", path, sc->name,
-				    l->r.param_names[i]);
-		c->param_names[c->nparams] = l->r.param_names[i];
-		c->param_values[c->nparams++] = l->r.param_values[i];
-	}
-	/* surw's expectations are part of its timing seed: the replay uses the
-	 * recorded ones, not whatever this process would learn. */
-	if (rr__surw_preset(l->r.surw_expect) < 0)
-		usage_error("%s: bad surw-expect '%s'", path, l->r.surw_expect);
-	rr__ctx.cfg = c;
+	if (rr__repro_to_config(&l->r, &l->cfg, err, sizeof err) < 0)
+		usage_error("%s: %s", path, err);
+	/* A raw crash file of a target that ran in byte mode keeps the
+	 * version-1 meaning of its bytes; the targets' default is an abstract
+	 * schedule. */
+	if (l->raw)
+		rr__input_legacy = raw_legacy;
+	rr__ctx.cfg = &l->cfg;
 }
 
 static void print_divergence(const struct rr__sched *a, const struct rr__sched *b, int run)

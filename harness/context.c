@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "rr_internal.h"
 
 struct rr__context rr__ctx;
@@ -41,12 +41,12 @@ const char *rr_param_str(const char *name)
 	const struct rr__run_config *c = rr__ctx.cfg;
 	if (!c)
 		rr__fatal("rr_param_str(%s) outside a run", name);
-	for (int i = 0; i < c->nparams; i++)
-		if (!strcmp(c->param_names[i], name))
-			return c->param_values[i];
-	for (const struct rr_param *p = c->scenario->params; p && p->name; p++)
-		if (!strcmp(p->name, name))
-			return p->def;
+	const char *v = rr__params_get(&c->params, name);
+	if (v)
+		return v;
+	const struct rr_param *p = rr__param_decl(c->scenario, name);
+	if (p)
+		return p->def;
 	rr__fatal("scenario %s asked for parameter '%s', which it does not declare",
 		  c->scenario->name, name);
 }
@@ -149,19 +149,6 @@ void rr_env_note(const char *key, const char *fmt, ...)
 
 static char in_process_scratch[256];
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-void rr__remove_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* With no driver to clean up after it (--no-fork, a fuzz target), the
  * process removes its own scratch directory when it exits normally. */

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "evidence.h"
 
 /* Runs ARGV with stdout and stderr captured, for at most TIMEOUT_S seconds.
  * Returns the output (malloc'd) or NULL if it could not run. */

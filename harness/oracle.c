@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "driver.h"
+#include "evidence.h"
 
 /* Frames that say nothing about the scenario: the sanitizer runtime, libc,
  * the harness's own allocator wrappers. */

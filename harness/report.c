@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "report.h"
 
 char *rr__json_escape(const char *s, char *out, size_t cap)
 {
@@ -458,10 +458,9 @@ static void write_summary_json(struct rr__run *run, int holds)
 		fprintf(f, "      \"params\": {");
 		int np = 0;
 		for (const struct rr_param *p = c->scenario->params; p && p->name; p++) {
-			const char *v = p->def;
-			for (int k = 0; k < c->nparams; k++)
-				if (!strcmp(c->param_names[k], p->name))
-					v = c->param_values[k];
+			const char *v = rr__params_get(&c->params, p->name);
+			if (!v)
+				v = p->def;
 			fprintf(f, "%s\"%s\": \"%s\"", np++ ? ", " : "", p->name,
 				rr__json_escape(v, esc, sizeof esc));
 		}
@@ -628,7 +627,6 @@ static void write_summary_md(struct rr__run *run, int holds)
 	close_out(run, f, "summary.md", tmp);
 }
 
-void rr__report_html(struct rr__run *run);
 
 int rr__report_finish(struct rr__run *run)
 {

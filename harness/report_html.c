@@ -20,9 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "report.h"
 
-void rr__report_html(struct rr__run *run);
 
 /* Escapes S for HTML text and attribute values. Control characters other than
  * newline and tab become U+FFFD: they are not allowed in HTML. */

@@ -37,9 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "report.h"
 
-int rr__cmd_report(int argc, char **argv);
 
 /* Everything the rebuild learns beyond struct rr__run. */
 struct rebuild {

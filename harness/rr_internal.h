@@ -200,7 +200,7 @@ struct rr__sched {
 	struct rr__event events[RR_MAX_EVENTS];
 };
 
-/* ---- per-worker shared status (driver.c) ---- */
+/* ---- per-worker shared status (supervisor.c maps it, engine.c fills it) ---- */
 #define RR_MAX_NOTES 8
 #define RR_MAX_TRACKED 64
 #define RR_MSG 512
@@ -240,8 +240,26 @@ struct rr__run_shm {
 	uint64_t arm_wins[RR_NSTRATEGIES];
 };
 
-/* ---- run configuration (driver.c) ---- */
+/* ---- scenario parameters (repro.c) ----
+ * One table of NAME=VALUE pairs, one limit for each, everywhere a parameter
+ * travels: --param, the run configuration, a cell, a reproducer. */
 #define RR_MAX_PARAMS 16
+#define RR_PARAM_NAME 64
+#define RR_PARAM_VALUE 128
+struct rr__params {
+	int n;
+	char names[RR_MAX_PARAMS][RR_PARAM_NAME];
+	char values[RR_MAX_PARAMS][RR_PARAM_VALUE];
+};
+/* The value of NAME, or NULL when it is not set. */
+const char *rr__params_get(const struct rr__params *p, const char *name);
+/* Sets NAME (replacing an earlier value). Returns 0, or -1 when the table is
+ * full or NAME or VALUE is longer than the limits. */
+int rr__params_set(struct rr__params *p, const char *name, const char *value);
+/* SC's declaration of NAME, or NULL. */
+const struct rr_param *rr__param_decl(const struct rr_scenario *sc, const char *name);
+
+/* ---- run configuration (cli.c makes it, supervisor.c runs it) ---- */
 struct rr__run_config {
 	const struct rr_scenario *scenario;
 	const struct rr_variant *variant;
@@ -261,9 +279,7 @@ struct rr__run_config {
 	int quiet;
 	int keep_cores; /* keep crash cores in failures/ after taking backtraces */
 	int stop_at_first_failure; /* bench: end the cell at its first finding */
-	int nparams;
-	const char *param_names[RR_MAX_PARAMS];
-	const char *param_values[RR_MAX_PARAMS];
+	struct rr__params params; /* only parameters the scenario declares */
 };
 
 /* The context a worker (or the fuzz adapter, or --no-fork) runs iterations
@@ -303,49 +319,12 @@ uint64_t rr__trace_hash(const struct rr__sched *s);
 /* First step at which two traces differ, or -1. */
 long rr__trace_diverge(const struct rr__sched *a, const struct rr__sched *b);
 
-/* seed.c: seeds and the reproducer file format */
+/* seed.c: timing seeds and the option parsers (the reproducer file is repro.h) */
 uint64_t rr__splitmix64(uint64_t *state);
 uint64_t rr__iteration_seed(uint64_t run_seed, uint64_t index);
 int rr__parse_u64(const char *s, uint64_t *out);
 int rr__parse_duration(const char *s, uint64_t *ns);
 
-struct rr__repro {
-	char scenario[64];
-	char variant[32];
-	char strategy[16];
-	uint64_t seed;
-	uint32_t pct_depth;
-	uint32_t pct_steps;
-	uint8_t schedule[RR_MAX_SCHEDULE];
-	uint32_t nschedule;
-	char build[16];
-	char signature[256];
-	char found_by[16];
-	char surw_expect[512]; /* surw: "ROLE=N ROLE=N" the iteration used, or "" */
-	/* input with an abstract schedule (version 2): its base sampler ("" for
-	 * version-1 decision bytes in schedule[]) and overrides, by role name. */
-	char base[16];
-	int noverrides;
-	struct rr__repro_override {
-		char role[24];
-		uint32_t k;
-		char target[24];
-	} overrides[RR_MAX_OVERRIDES];
-	int nparams;
-	char param_names[RR_MAX_PARAMS][32];
-	char param_values[RR_MAX_PARAMS][64];
-};
-int rr__repro_write(const char *path, const struct rr__repro *r);
-/* schedule.c: an abstract schedule from a version-2 reproducer's lines (role
- * names resolved in ROLES; -1 and ERR when one is not there), and back from
- * the iteration S ran (base, seed, parameters, overrides). */
-int rr__schedule_from_repro(const struct rr__repro *r, const char *const *roles,
-			    struct rr__abstract *a, char *err, size_t cap);
-void rr__schedule_to_repro(const struct rr__sched *s, const char *const *roles,
-			   struct rr__repro *r);
-/* Returns 0, or -1 after writing a one-line error naming the line to ERR. */
-int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errlen);
-int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err, size_t errlen);
 
 /* lifetime.c: the quarantine oracle for builds without ASan. The driver calls
  * this after every iteration (and the fuzz adapters after every input): it
@@ -371,9 +350,6 @@ RR_NORETURN void rr__deadlock(const char *why);
  * are still running, and TSan must not turn that into a thread-leak report
  * that hides the finding. */
 RR_NORETURN void rr__exit_now(int code);
-
-/* rm -rf PATH (no symlinks followed). */
-void rr__remove_tree(const char *path);
 
 /* Harness failure: prints "racerepro: WHAT" and exits the worker with the
  * error code (the CLI with RR_EXIT_ENV). */

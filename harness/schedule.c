@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rr_internal.h"
+#include "repro.h"
 #include "schedule.h"
 
 const int rr__schedule_bases[4] = {RR_STRAT_RANDOM, RR_STRAT_PCT, RR_STRAT_SURW, RR_STRAT_POS};

@@ -537,6 +537,37 @@ static void test_minimize_keeps_the_failure(void **state)
 	rrt_free(&r);
 }
 
+/* A 40-character parameter name goes into the reproducer whole, and the
+ * replay fails the same way (the name used to be cut to 31 characters on the
+ * way in, and the replay then rejected the unknown parameter). */
+static void test_long_parameter_name_survives_a_reproducer(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	const char *name = "a_parameter_name_of_exactly_forty_chars_";
+	assert_int_equal(strlen(name), 40);
+	struct rrt_result r;
+	assert_int_equal(rrt_run(&r, "%s run test_long_param --strategy random --seed 3 "
+				     "--iterations 1 --param %s=7 --out %s/run --quiet",
+				 rrt_bin("none-test"), name, dir),
+			 1);
+	rrt_free(&r);
+	char path[512];
+	rrt_run(&r, "ls %s/run/failures/*/failure.repro", dir);
+	assert_int_equal(r.status, 0);
+	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	rrt_free(&r);
+	char *text = rrt_read_file(path);
+	char want[128];
+	snprintf(want, sizeof want, "\nparam %s=7\n", name);
+	assert_non_null(strstr(text, want));
+	free(text);
+	rrt_run(&r, "%s replay %s", rrt_bin("none-test"), path);
+	if (r.status != 1 || !strstr(r.out, "the recorded failure showed again"))
+		fail_msg("replay %s: exit %d\n%s%s", path, r.status, r.out, r.err);
+	rrt_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_portfolio_records_the_finding_strategy),
 		cmocka_unit_test(test_explain_shows_close_before_write),
 		cmocka_unit_test(test_minimize_keeps_the_failure),
+		cmocka_unit_test(test_long_parameter_name_survives_a_reproducer),
 	};
 	RRT_MAIN(tests);
 }

@@ -206,12 +206,30 @@ RR_DEFINE_SCENARIO(test_reorder) = {
 	.params = reorder_params,
 	.iterate = reorder_iterate,
 };
+/* A parameter whose name is 40 characters long: it must survive the trip
+ * through a reproducer (the name limit is one, RR_PARAM_NAME). The iteration
+ * fails only when the parameter is set away from its default, so a
+ * reproducer that lost the parameter would not fail on replay. */
+#define LONG_PARAM "a_parameter_name_of_exactly_forty_chars_"
+static const struct rr_param long_param[] = {
+	{LONG_PARAM, "0", "a finding when set to 7"},
+	{NULL, NULL, NULL},
+};
+
+static int long_param_iterate(void *state)
+{
+	(void)state;
+	rr_point("long_param.check");
+	if (rr_param_int(LONG_PARAM) == 7)
+		rr_bug("the long parameter is 7");
+	return 0;
+}
 
 static const char *const main_only[] = {"main", NULL};
 static const char *const race_roles[] = {"main", "incr-a", "incr-b", NULL};
 static const char *const deadlock_roles[] = {"main", "ab", "ba", NULL};
 
-#define TEST_SCENARIO(id, what, roles_, fn)                                                        \
+#define TEST_SCENARIO_P(id, what, roles_, fn, params_)                                             \
 	RR_DEFINE_SCENARIO(id) = {                                                                 \
 		.name = #id,                                                                       \
 		.upstream = "(test only)",                                                         \
@@ -219,9 +237,11 @@ static const char *const deadlock_roles[] = {"main", "ab", "ba", NULL};
 		.symptom = what,                                                                   \
 		.roles = roles_,                                                                   \
 		.variants = rr_variants_buggy_fixed,                                               \
-		.params = every_param,                                                             \
+		.params = params_,                                                                 \
 		.iterate = fn,                                                                     \
 	}
+
+#define TEST_SCENARIO(id, what, roles_, fn) TEST_SCENARIO_P(id, what, roles_, fn, every_param)
 
 TEST_SCENARIO(test_crash, "a worker that dies of SIGSEGV", main_only, crash_iterate);
 TEST_SCENARIO(test_hang, "a worker stuck outside any wrapper", main_only, hang_iterate);
@@ -230,3 +250,5 @@ TEST_SCENARIO(test_race, "an unsynchronized counter shared by two threads", race
 TEST_SCENARIO(test_deadlock, "a lock-order inversion", deadlock_roles, deadlock_iterate);
 TEST_SCENARIO(test_env_error, "an iteration whose environment fails", main_only,
 	      env_error_iterate);
+TEST_SCENARIO_P(test_long_param, "a finding set by a 40-character parameter", main_only,
+		long_param_iterate, long_param);

@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "evidence.h"
+#include "repro.h"
+#include "report.h"
 #include "strategy.h"
 #include "testlib.h"
 
@@ -82,9 +84,9 @@ static void test_repro_roundtrip(void **state)
 	r.schedule[2] = 7;
 	strcpy(r.build, "tsan");
 	strcpy(r.signature, "bug:write(m_post_fd, &buffer, 1): Broken pipe");
-	r.nparams = 1;
-	strcpy(r.param_names[0], "work_us");
-	strcpy(r.param_values[0], "20");
+	r.params.n = 1;
+	strcpy(r.params.names[0], "work_us");
+	strcpy(r.params.values[0], "20");
 	char path[600];
 	snprintf(path, sizeof path, "%s/x.repro", rrt_tmpdir());
 	assert_int_equal(rr__repro_write(path, &r), 0);
@@ -98,7 +100,7 @@ static void test_repro_roundtrip(void **state)
 	assert_int_equal(back.nschedule, 3);
 	assert_memory_equal(back.schedule, r.schedule, 3);
 	assert_string_equal(back.signature, r.signature);
-	assert_string_equal(back.param_values[0], "20");
+	assert_string_equal(back.params.values[0], "20");
 	/* surw's expectations travel with the seed. */
 	strcpy(r.strategy, "surw");
 	strcpy(r.surw_expect, "loop=3 async=12");
@@ -152,7 +154,11 @@ static void test_repro_errors_name_the_line(void **state)
 {
 	(void)state;
 	expect_parse_error("", "line 1");
-	expect_parse_error("racerepro-repro 2\n", "version");
+	expect_parse_error("racerepro-repro 3\n", "version");
+	/* Version 2 lines belong to version 2 and to strategy input. */
+	expect_parse_error("racerepro-repro 1\nbase surw\n", "line 2");
+	expect_parse_error("racerepro-repro 2\nbase bogus\n", "line 2");
+	expect_parse_error("racerepro-repro 2\noverride a 1\n", "line 2");
 	expect_parse_error("racerepro-repro 1\nscenario x\n", "truncated");
 	expect_parse_error("racerepro-repro 1\nscenario x\nseed zz\n", "line 3");
 	expect_parse_error("racerepro-repro 1\nstrategy portfolio\n", "line 2");
@@ -404,6 +410,160 @@ static void test_reads_from_map_pairs_same_object_steps(void **state)
 	assert_true(total_diff < total_same);
 }
 
+/* Abstract schedules: encode/decode is the identity on what encode makes;
+ * any byte string decodes; the mutator and crossover always produce a
+ * canonical, decodable schedule within the size limit, and are functions of
+ * their seed. */
+static void test_abstract_schedule_encode_decode(void **state)
+{
+	(void)state;
+	static struct rr__abstract a, b;
+	static uint8_t buf[RR_MAX_SCHEDULE], again[RR_MAX_SCHEDULE];
+	memset(&a, 0, sizeof a);
+	a.base = RR_STRAT_SURW;
+	a.seed = 0x0123456789abcdefull;
+	a.pct_depth = 4;
+	a.pct_steps = 700;
+	a.nexpect = 2;
+	a.expect_role[0] = 1;
+	a.expect[0] = 3;
+	a.expect_role[1] = 2;
+	a.expect[1] = 250;
+	a.nover = 3;
+	a.over[0] = (struct rr__override){.role = 1, .k = 2, .target = 0};
+	a.over[1] = (struct rr__override){.role = 0, .k = 513, .target = 2};
+	a.over[2] = (struct rr__override){.role = 2, .k = 0, .target = 1};
+	size_t n = rr__schedule_encode(&a, buf, sizeof buf);
+	assert_int_equal(n, RR_SCHED_HEADER + 2 * 2 + 3 * 4);
+	rr__schedule_decode(buf, n, &b);
+	assert_int_equal(b.base, RR_STRAT_SURW);
+	assert_true(b.seed == a.seed);
+	assert_int_equal(b.pct_depth, 4);
+	assert_int_equal(b.pct_steps, 700);
+	assert_int_equal(b.nexpect, 2);
+	assert_int_equal(b.expect[1], 250);
+	assert_int_equal(b.nover, 3);
+	assert_memory_equal(b.over, a.over, 3 * sizeof a.over[0]);
+	/* Short and empty inputs are whole schedules: random, seed 0. */
+	rr__schedule_decode(buf, 0, &b);
+	assert_int_equal(b.base, RR_STRAT_RANDOM);
+	assert_int_equal(b.nover, 0);
+	/* Any bytes decode, and re-encode to a fixed point. */
+	uint64_t rng = 42;
+	for (int t = 0; t < 2000; t++) {
+		size_t len = rr__splitmix64(&rng) % 200;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)rr__splitmix64(&rng);
+		rr__schedule_decode(buf, len, &a);
+		assert_true(a.nexpect <= RR_SCHED_EXPECTS && a.pct_depth >= 2 && a.pct_depth <= 5);
+		n = rr__schedule_encode(&a, buf, sizeof buf);
+		rr__schedule_decode(buf, n, &b);
+		assert_int_equal(rr__schedule_encode(&b, again, sizeof again), n);
+		assert_memory_equal(buf, again, n);
+	}
+}
+
+static void test_schedule_mutator_output_is_valid(void **state)
+{
+	(void)state;
+	static uint8_t cur[512], copy[512], other[512], out[512], again[512];
+	static struct rr__abstract a;
+	size_t n = 0, max = sizeof cur;
+	uint64_t rng = 7;
+	int inserted = 0, reseeded = 0;
+	for (int t = 0; t < 5000; t++) {
+		uint64_t seed = rr__splitmix64(&rng);
+		uint64_t before = 0;
+		rr__schedule_decode(cur, n, &a);
+		before = a.seed;
+		uint16_t nover = a.nover;
+		memcpy(copy, cur, n);
+		size_t m = rr__schedule_mutate(cur, n, max, seed, 3);
+		size_t m2 = rr__schedule_mutate(copy, n, max, seed, 3);
+		assert_int_equal(m, m2); /* a function of its seed */
+		assert_memory_equal(cur, copy, m);
+		assert_true(m >= RR_SCHED_HEADER && m <= max);
+		rr__schedule_decode(cur, m, &a);
+		assert_int_equal((m - RR_SCHED_HEADER - 2u * a.nexpect) % 4, 0);
+		assert_int_equal(rr__schedule_encode(&a, again, sizeof again), m);
+		assert_memory_equal(cur, again, m); /* canonical */
+		for (int i = 0; i < a.nover; i++)
+			assert_true(a.over[i].role < 3 && a.over[i].target < 3);
+		inserted |= a.nover > nover;
+		reseeded |= a.seed != before;
+		n = m;
+		/* crossover with a mutated copy */
+		memcpy(other, cur, n);
+		size_t on = rr__schedule_mutate(other, n, max, seed ^ 1, 3);
+		size_t cn = rr__schedule_cross(cur, n, other, on, out, max, seed);
+		assert_true(cn >= RR_SCHED_HEADER && cn <= max);
+		rr__schedule_decode(out, cn, &a);
+		assert_int_equal(rr__schedule_encode(&a, again, sizeof again), cn);
+		assert_memory_equal(out, again, cn);
+	}
+	assert_true(inserted && reseeded);
+}
+
+/* A version-2 reproducer (input with an abstract schedule) round-trips, and
+ * is written as version 2 while a version-1 one stays version 1. */
+static void test_repro_version2_roundtrip(void **state)
+{
+	(void)state;
+	static struct rr__repro r, back;
+	memset(&r, 0, sizeof r);
+	strcpy(r.scenario, "broken_pipe");
+	strcpy(r.variant, "buggy");
+	strcpy(r.strategy, "input");
+	strcpy(r.base, "surw");
+	r.seed = 0xa1;
+	strcpy(r.surw_expect, "loop=3 async=3");
+	r.noverrides = 2;
+	strcpy(r.overrides[0].role, "async");
+	r.overrides[0].k = 2;
+	strcpy(r.overrides[0].target, "loop");
+	strcpy(r.overrides[1].role, "loop");
+	r.overrides[1].k = 0;
+	strcpy(r.overrides[1].target, "async");
+	strcpy(r.build, "none");
+	strcpy(r.signature, "bug:x");
+	char path[600], err[256];
+	snprintf(path, sizeof path, "%s/v2.repro", rrt_tmpdir());
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	char *text = rrt_read_file(path);
+	assert_true(!strncmp(text, "racerepro-repro 2\n", 18));
+	assert_non_null(strstr(text, "override async 2 loop\n"));
+	assert_null(strstr(text, "schedule"));
+	free(text);
+	assert_int_equal(rr__repro_read(path, &back, err, sizeof err), 0);
+	assert_string_equal(back.base, "surw");
+	assert_int_equal(back.noverrides, 2);
+	assert_string_equal(back.overrides[0].target, "loop");
+	assert_int_equal(back.overrides[0].k, 2);
+	/* Names resolve against the scenario's roles, indices come back. */
+	static const char *const roles[] = {"loop", "async", NULL};
+	static struct rr__abstract a;
+	assert_int_equal(rr__schedule_from_repro(&back, roles, &a, err, sizeof err), 0);
+	assert_int_equal(a.base, RR_STRAT_SURW);
+	assert_int_equal(a.nover, 2);
+	assert_int_equal(a.over[0].role, 1);
+	assert_int_equal(a.over[0].target, 0);
+	assert_int_equal(a.nexpect, 2);
+	static const char *const other[] = {"main", NULL};
+	assert_int_equal(rr__schedule_from_repro(&back, other, &a, err, sizeof err), -1);
+	/* Version 1 stays version 1. */
+	memset(&r, 0, sizeof r);
+	strcpy(r.scenario, "broken_pipe");
+	strcpy(r.variant, "buggy");
+	strcpy(r.strategy, "input");
+	r.nschedule = 1;
+	strcpy(r.build, "none");
+	strcpy(r.signature, "bug:x");
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	text = rrt_read_file(path);
+	assert_true(!strncmp(text, "racerepro-repro 1\n", 18));
+	free(text);
+}
+
 static struct rr__worker_shm shm_for_test;
 
 static void test_oracle_reads_sanitizer_reports(void **state)
@@ -500,6 +660,9 @@ int main(void)
 		cmocka_unit_test(test_input_strategy_consumes_bytes_then_defaults),
 		cmocka_unit_test(test_pct_is_a_function_of_its_seed),
 		cmocka_unit_test(test_strategy_names),
+		cmocka_unit_test(test_abstract_schedule_encode_decode),
+		cmocka_unit_test(test_schedule_mutator_output_is_valid),
+		cmocka_unit_test(test_repro_version2_roundtrip),
 		cmocka_unit_test(test_reads_from_map_pairs_same_object_steps),
 		cmocka_unit_test(test_portfolio_bandit_favours_what_hits),
 		cmocka_unit_test(test_pos_reorders_only_conflicting_threads),

@@ -1,0 +1,25 @@
+/*
+ * fileio.h: the harness's few ways of writing and removing files.
+ */
+#ifndef RR_FILEIO_H
+#define RR_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Atomic replacement: write into the stream rr__atomic_open returns (a
+ * PATH.tmp beside PATH, owner-only), then rr__atomic_commit flushes it to the
+ * disk and renames it over PATH, so that a full disk or a kill leaves the
+ * previous PATH, never half of a new one. TMP (TMPCAP bytes) receives the
+ * temporary name. rr__atomic_open returns NULL with errno set; commit returns
+ * 0, or -errno after removing the temporary file (F is closed either way). */
+FILE *rr__atomic_open(const char *path, char *tmp, size_t tmpcap);
+int rr__atomic_commit(FILE *f, const char *tmp, const char *path);
+
+/* Writes TEXT to PATH (owner-only), complaining on stderr when it cannot. */
+void rr__write_text(const char *path, const char *text);
+
+/* rm -rf PATH (no symlinks followed). */
+void rr__remove_tree(const char *path);
+
+#endif

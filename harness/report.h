@@ -1,0 +1,35 @@
+/*
+ * report.h: what a run leaves behind (report.c: events.jsonl, summary.*,
+ * junit.xml, the progress line; report_html.c: summary.html;
+ * report_rebuild.c: `racerepro report`).
+ */
+#ifndef RR_REPORT_H
+#define RR_REPORT_H
+
+#include <stdio.h>
+
+#include "run.h"
+
+int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv);
+void rr__report_event(struct rr__run *run, const char *json_fields);
+void rr__report_failure(struct rr__run *run, const struct rr__cell *cell,
+			const struct rr__signature *s, uint64_t iteration, const char *strategy,
+			uint64_t seed, int is_new);
+void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int final);
+int rr__report_finish(struct rr__run *run);
+void rr__report_print_summary(const struct rr__run *run, FILE *f);
+void rr__cell_verdict(struct rr__run *run, struct rr__cell *cell);
+char *rr__json_escape(const char *s, char *out, size_t cap);
+void rr__xml_escape(FILE *f, const char *s);
+void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cell *c,
+			const char *build);
+/* The cell's planned duration for the progress line's "left", or 0. */
+extern double rr__progress_planned_s;
+
+/* report_html.c: summary.html from RUN and its events.jsonl. */
+void rr__report_html(struct rr__run *run);
+
+/* report_rebuild.c: `racerepro report ...`; ARGV[0] is "report". */
+int rr__cmd_report(int argc, char **argv);
+
+#endif
