@@ -64,6 +64,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+#ifndef RR_FUZZ_AFL
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+size_t LLVMFuzzerCustomCrossOver(const uint8_t *data1, size_t size1, const uint8_t *data2,
+				 size_t size2, uint8_t *out, size_t max_out_size, unsigned int seed);
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Interleaving feedback                                                     */
@@ -75,6 +81,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
  * (previous point, this point) becomes a counter the engine can see: a new
  * pair, or a pair taken more often (the engines bucket counts), makes the
  * input interesting. */
+#ifdef RR_FUZZ_AFL
 static uint32_t mix_bit(uint32_t h)
 {
 	h ^= h >> 16;
@@ -82,6 +89,7 @@ static uint32_t mix_bit(uint32_t h)
 	h ^= h >> 13;
 	return h;
 }
+#endif
 
 static uint32_t pair_index(uint32_t prev, uint32_t cur, uint32_t n)
 {
@@ -224,6 +232,12 @@ static void fuzz_init(void)
 	/* Workers ignore SIGPIPE (bitcoind does): a write to a closed pipe is
 	 * EPIPE, which is what broken_pipe's oracle looks for. */
 	signal(SIGPIPE, SIG_IGN);
+	/* The input is an abstract schedule (harness/schedule.h) unless
+	 * RR_FUZZ_INPUT=bytes asks for the version-1 decision bytes. */
+	const char *im = getenv("RR_FUZZ_INPUT");
+	if (im && *im && strcmp(im, "bytes") && strcmp(im, "abstract"))
+		init_failed("RR_FUZZ_INPUT=%s: use abstract (the default) or bytes", im);
+	rr__input_legacy = im && !strcmp(im, "bytes");
 	const char *fb = getenv("RR_FUZZ_FEEDBACK");
 	if (!fb || !*fb || !strcmp(fb, "1"))
 		rr__rf_hook = rf_hook;
@@ -302,3 +316,52 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	return 0;
 }
+
+#ifndef RR_FUZZ_AFL
+/* ------------------------------------------------------------------------ */
+/* Structure-aware mutation (libFuzzer)                                      */
+/* ------------------------------------------------------------------------ */
+
+static int scenario_nroles(void)
+{
+	int n = 0;
+	while (scenario && scenario->roles && scenario->roles[n])
+		n++;
+	return n;
+}
+
+/* Insert, delete, retarget or move an override, reseed or change the base
+ * sampler (harness/schedule.c). A schedule whose base is surw and that
+ * carries no expectations gets what this process has learned so far, so
+ * that the input replays with them anywhere. In bytes mode, libFuzzer's
+ * own mutations. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+	if (rr__input_legacy)
+		return LLVMFuzzerMutate(data, size, max_size);
+	if (!ready)
+		fuzz_init();
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull + size;
+	size_t n = rr__schedule_mutate(data, size, max_size, s, scenario_nroles());
+	static struct rr__abstract a;
+	rr__schedule_decode(data, n, &a);
+	if (a.base == RR_STRAT_SURW && !a.nexpect) {
+		a.nexpect = (uint8_t)rr__surw_expectations(scenario->roles, a.expect_role, a.expect,
+							   RR_SCHED_EXPECTS);
+		if (a.nexpect)
+			n = rr__schedule_encode(&a, data, max_size);
+	}
+	return n;
+}
+
+size_t LLVMFuzzerCustomCrossOver(const uint8_t *data1, size_t size1, const uint8_t *data2,
+				 size_t size2, uint8_t *out, size_t max_out_size, unsigned int seed)
+{
+	if (rr__input_legacy) {
+		size_t n = size1 < max_out_size ? size1 : max_out_size;
+		memcpy(out, data1, n);
+		return n;
+	}
+	return rr__schedule_cross(data1, size1, data2, size2, out, max_out_size, seed);
+}
+#endif

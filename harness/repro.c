@@ -458,3 +458,84 @@ int rr__repro_to_config(struct rr__repro *r, struct rr__run_config *c, char *err
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------------------------ */
+/* The text form in reproducers                                              */
+/* ------------------------------------------------------------------------ */
+
+static int role_index(const char *const *roles, const char *name)
+{
+	for (int i = 0; roles && roles[i]; i++)
+		if (!strcmp(roles[i], name))
+			return i;
+	return -1;
+}
+
+int rr__schedule_from_repro(const struct rr__repro *r, const char *const *roles,
+			    struct rr__abstract *a, char *err, size_t cap)
+{
+	memset(a, 0, sizeof *a);
+	a->base = rr__strategy_parse(r->base);
+	a->seed = r->seed;
+	a->pct_depth = (uint8_t)(r->pct_depth >= 2 && r->pct_depth <= 5 ? r->pct_depth : 3);
+	a->pct_steps = (uint16_t)(r->pct_steps <= 0xffff ? r->pct_steps : 0);
+	/* surw-expect: "ROLE=N ..." (checked by the parser) */
+	for (const char *p = r->surw_expect; *p && a->nexpect < RR_SCHED_EXPECTS;) {
+		const char *eq = strchr(p, '=');
+		char name[24];
+		size_t len = (size_t)(eq - p);
+		if (!eq || len >= sizeof name)
+			break;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		int ri = role_index(roles, name);
+		unsigned long v = strtoul(eq + 1, NULL, 10);
+		if (ri < 0) {
+			snprintf(err, cap, "surw-expect names role '%s', which the scenario lacks", name);
+			return -1;
+		}
+		a->expect_role[a->nexpect] = (uint8_t)ri;
+		a->expect[a->nexpect++] = (uint8_t)(v > 255 ? 255 : v);
+		p = strchr(eq, ' ');
+		if (!p)
+			break;
+		p++;
+	}
+	for (int i = 0; i < r->noverrides && i < RR_MAX_OVERRIDES; i++) {
+		const struct rr__repro_override *ro = &r->overrides[i];
+		int ri = role_index(roles, ro->role), ti = role_index(roles, ro->target);
+		if (ri < 0 || ti < 0) {
+			snprintf(err, cap, "override names role '%s', which the scenario lacks",
+				 ri < 0 ? ro->role : ro->target);
+			return -1;
+		}
+		a->over[a->nover].role = (uint8_t)ri;
+		a->over[a->nover].k = (uint16_t)ro->k;
+		a->over[a->nover++].target = (uint8_t)ti;
+	}
+	return 0;
+}
+
+void rr__schedule_to_repro(const struct rr__sched *s, const char *const *roles,
+			   struct rr__repro *r)
+{
+	const struct rr__abstract *a = &s->abs;
+	int nroles = 0;
+	while (roles && roles[nroles])
+		nroles++;
+	snprintf(r->base, sizeof r->base, "%s", rr__strategy_names[a->base]);
+	r->seed = a->seed;
+	r->pct_depth = a->base == RR_STRAT_PCT ? a->pct_depth : 0;
+	r->pct_steps = a->base == RR_STRAT_PCT ? a->pct_steps : 0;
+	r->surw_expect[0] = '\0';
+	if (a->base == RR_STRAT_SURW)
+		rr__surw_format(s, r->surw_expect, sizeof r->surw_expect);
+	r->nschedule = 0;
+	r->noverrides = 0;
+	for (int i = 0; nroles && i < a->nover; i++) {
+		struct rr__repro_override *o = &r->overrides[r->noverrides++];
+		snprintf(o->role, sizeof o->role, "%s", roles[a->over[i].role % nroles]);
+		o->k = a->over[i].k;
+		snprintf(o->target, sizeof o->target, "%s", roles[a->over[i].target % nroles]);
+	}
+}

@@ -76,6 +76,10 @@ int rr__surw_preset(const char *spec);
  * n picks the thread, then the current thread keeps running), which older
  * reproducers store. Set before the workers fork, like rr__surw_preset. */
 extern int rr__input_legacy;
+/* What this process has learned so far, as role indices into ROLES and
+ * expected counts (at most CAP); for a fuzz target's mutator, which writes
+ * them into the abstract schedules it makes. Returns how many. */
+int rr__surw_expectations(const char *const *roles, uint8_t *role, uint8_t *expect, int cap);
 /* Writes S's expectations as a preset spec into BUF ("" when none). */
 void rr__surw_format(const struct rr__sched *s, char *buf, size_t cap);
 /* The strategies portfolio chooses among, in tie-breaking order. */

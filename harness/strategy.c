@@ -156,6 +156,22 @@ int rr__surw_preset(const char *spec)
 	return 0;
 }
 
+int rr__surw_expectations(const char *const *roles, uint8_t *role, uint8_t *expect, int cap)
+{
+	int n = 0;
+	for (int i = 0; i < nlearned && n < cap; i++) {
+		for (int r = 0; roles && roles[r] && r < 256; r++) {
+			if (strcmp(roles[r], learned[i].role) || !learned[i].n)
+				continue;
+			uint64_t e = (learned[i].sum + learned[i].n - 1) / learned[i].n;
+			role[n] = (uint8_t)r;
+			expect[n++] = (uint8_t)(e > 255 ? 255 : e);
+			break;
+		}
+	}
+	return n;
+}
+
 void rr__surw_format(const struct rr__sched *s, char *buf, size_t cap)
 {
 	size_t len = 0;
