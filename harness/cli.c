@@ -58,6 +58,7 @@ static const char *const run_help =
 	"  --variant V       run: buggy (default), fixed, or another variant;\n"
 	"                    soak: both (default), buggy, fixed, or a variant name\n"
 	"  --strategy S      none | noise | random | pct | surw | pos | input | portfolio\n"
+	"                    | greybox\n"
 	"                    (run: noise, soak: portfolio by default)\n"
 	"  --seed S          64-bit run seed (default: from the clock; always printed)\n"
 	"  --iterations N    stop after N iterations\n"
@@ -180,7 +181,7 @@ static void parse_options(int argc, char **argv, struct options *o, int is_soak)
 			o->strategy = need_arg(argc, argv, &i);
 			if (rr__strategy_parse(o->strategy) < 0)
 				usage_error("unknown strategy '%s' (use none, noise, random, pct, surw, "
-					    "pos, input or portfolio)",
+					    "pos, input, portfolio or greybox)",
 					    o->strategy);
 		} else if (!strcmp(a, "--seed")) {
 			const char *v = need_arg(argc, argv, &i);
@@ -345,7 +346,8 @@ static void print_env_once(const struct rr__run_config *cfg)
 	fprintf(stderr, "%s: %s/%s, strategy %s, seed 0x%016" PRIx64 ", build %s\n", cmd_name,
 		cfg->scenario->name, cfg->variant->name, rr__strategy_names[cfg->strategy], cfg->seed,
 		RR_BUILD_NAME);
-	if (!rr__strategy_controlled(cfg->strategy) && cfg->strategy != RR_STRAT_PORTFOLIO)
+	if (!rr__strategy_controlled(cfg->strategy) && cfg->strategy != RR_STRAT_PORTFOLIO &&
+	    cfg->strategy != RR_STRAT_GREYBOX)
 		fprintf(stderr,
 			"%s: note: %s is free-running: its seeds replay statistically, not exactly\n",
 			cmd_name, rr__strategy_names[cfg->strategy]);

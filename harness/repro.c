@@ -191,6 +191,7 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 			seen |= F_VAR;
 		} else if (!strcmp(key, "strategy")) {
 			if (rr__strategy_parse(val) < 0 || !strcmp(val, "portfolio") ||
+			    !strcmp(val, "greybox") ||
 			    copy_field(r->strategy, sizeof r->strategy, val))
 				return set_err(err, errlen, lineno, "unknown strategy '%s'", val);
 			seen |= F_STRAT;
@@ -391,8 +392,8 @@ void rr__repro_from_run(const struct rr__run_config *cfg, const struct rr__sched
 	}
 	snprintf(r->build, sizeof r->build, "%s", RR_BUILD_NAME);
 	snprintf(r->signature, sizeof r->signature, "%s", sig);
-	if (cfg->strategy == RR_STRAT_PORTFOLIO)
-		snprintf(r->found_by, sizeof r->found_by, "portfolio");
+	if (cfg->strategy == RR_STRAT_PORTFOLIO || cfg->strategy == RR_STRAT_GREYBOX)
+		snprintf(r->found_by, sizeof r->found_by, "%s", rr__strategy_names[cfg->strategy]);
 	/* Every declared parameter, defaults too: a replay must not depend on
 	 * the defaults of the binary that replays it. Both tables share the
 	 * limits, so a value that fits the run fits the file. */

@@ -55,6 +55,7 @@ enum rr_strategy_id {
 	RR_STRAT_PORTFOLIO,
 	RR_STRAT_SURW, /* after portfolio: the older ids keep their numbers */
 	RR_STRAT_POS,
+	RR_STRAT_GREYBOX, /* a loop over input iterations, like portfolio over its arms */
 	RR_NSTRATEGIES
 };
 extern const char *const rr__strategy_names[RR_NSTRATEGIES];

@@ -19,6 +19,9 @@
  *   input      the next decision byte picks the thread; then a fixed default
  *   portfolio  chooses among noise, random, pct, surw and pos per iteration,
  *              more often the ones that have found failures in this cell
+ *   greybox    a corpus-and-mutation loop in the worker (greybox.c): each
+ *              iteration runs an abstract schedule under input, mutated from
+ *              one that set new reads-from bits
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -30,7 +33,7 @@
 #include "strategy.h"
 
 const char *const rr__strategy_names[RR_NSTRATEGIES] = {
-	"none", "noise", "random", "pct", "input", "portfolio", "surw", "pos"};
+	"none", "noise", "random", "pct", "input", "portfolio", "surw", "pos", "greybox"};
 
 int rr__strategy_parse(const char *name)
 {

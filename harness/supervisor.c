@@ -33,6 +33,7 @@
 #include "engine.h"
 #include "evidence.h"
 #include "fileio.h"
+#include "greybox.h"
 #include "report.h"
 #include "supervisor.h"
 
@@ -103,6 +104,7 @@ static int iteration_strategy(const struct rr__run_config *cfg, struct rr__run_s
 static int iterate_loop(const struct rr__run_config *cfg, struct rr__worker_shm *w,
 			struct rr__run_shm *rs, int in_process)
 {
+	static uint8_t greybox_input[256];
 	struct rr__engine e;
 	int rc = rr__engine_setup(&e, cfg, w, in_process);
 	if (rc == RR_SKIP)
@@ -126,11 +128,23 @@ static int iterate_loop(const struct rr__run_config *cfg, struct rr__worker_shm 
 			steps = 4;
 		int strategy = iteration_strategy(cfg, rs, index);
 		uint64_t seed = cfg->exact_seed ? cfg->seed : rr__iteration_seed(cfg->seed, index);
-		if (rr__engine_iterate(&e, strategy, index, seed, cfg->input, cfg->ninput,
-				       cfg->pct_depth, steps) < 0) {
+		const uint8_t *input = cfg->input;
+		uint32_t ninput = cfg->ninput;
+		if (strategy == RR_STRAT_GREYBOX) {
+			/* greybox.c picks the schedule; it runs under input. */
+			ninput = rr__greybox_next(seed, cfg->scenario->roles, greybox_input,
+						  sizeof greybox_input);
+			input = greybox_input;
+			strategy = RR_STRAT_INPUT;
+			rr__input_legacy = 0;
+		}
+		if (rr__engine_iterate(&e, strategy, index, seed, input, ninput, cfg->pct_depth,
+				       steps) < 0) {
 			rc = RR_WEXIT_ERROR;
 			break;
 		}
+		if (cfg->strategy == RR_STRAT_GREYBOX)
+			rr__greybox_result(&w->sched, input, ninput);
 		if (w->sched.controlled) {
 			decisions += w->sched.ndecisions;
 			controlled_runs++;

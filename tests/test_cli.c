@@ -452,6 +452,37 @@ static void search_strategy_replays(const char *strategy)
 	rrt_free(&r);
 }
 
+/* greybox: the failing iteration's schedule is a version-2 input reproducer
+ * (base sampler, seed, overrides) that names greybox as its finder and
+ * replays identically. */
+static void test_greybox_reproducer_replays_identically(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r,
+		"%s run test_reorder --param setters=3 --strategy greybox --seed 2 --iterations 600 "
+		"--stop-on-failure --quiet --out %s/gb",
+		rrt_bin("none-test"), dir);
+	if (r.status != 1)
+		fail_msg("greybox on test_reorder: exit %d\n%s%s", r.status, r.out, r.err);
+	rrt_free(&r);
+	rrt_run(&r, "ls %s/gb/failures/*/failure.repro", dir);
+	char path[600];
+	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	rrt_free(&r);
+	char *text = rrt_read_file(path);
+	assert_true(!strncmp(text, "racerepro-repro 2\n", 18));
+	assert_non_null(strstr(text, "strategy input\nbase "));
+	assert_non_null(strstr(text, "found-by greybox"));
+	free(text);
+	rrt_run(&r, "%s replay --check 50 %s", rrt_bin("none-test"), path);
+	if (r.status != 0 || !strstr(r.out, "50 of 50 runs identical") ||
+	    !strstr(r.out, "checker saw a set and b not"))
+		fail_msg("replay --check 50 %s: exit %d\n%s%s", path, r.status, r.out, r.err);
+	rrt_free(&r);
+}
+
 static void test_surw_reproducer_replays_identically(void **state)
 {
 	(void)state;
@@ -591,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_stored_reproducers_replay_identically),
 		cmocka_unit_test(test_surw_reproducer_replays_identically),
 		cmocka_unit_test(test_pos_reproducer_replays_identically),
+		cmocka_unit_test(test_greybox_reproducer_replays_identically),
 		cmocka_unit_test(test_portfolio_records_the_finding_strategy),
 		cmocka_unit_test(test_explain_shows_close_before_write),
 		cmocka_unit_test(test_minimize_keeps_the_failure),
