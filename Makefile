@@ -4,7 +4,7 @@
 #   make soak SCENARIO=broken_pipe [VARIANT=both] [DURATION=60s] [SAN=none] [STRATEGY=portfolio] [JOBS=1]
 #   make test                           unit + end-to-end tests, plain, ASan and TSan builds
 #   make fuzz SCENARIO=x ENGINE=libfuzzer|libfuzzer-tsan|afl [VARIANT=buggy] [DURATION=60s] [JOBS=1]   (fuzz/README.md)
-#   make bench [BENCH=quick]            reports/bench.{md,json,svg}
+#   make bench [BENCH=quick]            reports/bench.{md,json,svg} (build/<san>/racerepro-bench)
 #   make deps                           install what is missing (scripts/install-deps.sh)
 
 SAN ?= none
@@ -34,20 +34,49 @@ SAN_FLAGS_ubsan := -fsanitize=undefined -fno-sanitize-recover=all -DRR_BUILD_UBS
 CFLAGS_ALL := $(BASE_CFLAGS) $(SAN_FLAGS_$(SAN)) -DRR_BUILD_NAME=\"$(SAN)\" $(CFLAGS)
 LDLIBS_ALL := -pthread -luring -lssl -lcrypto -ljansson -lm $(LDLIBS)
 
-HARNESS_SRC := $(filter-out harness/main.c harness/registry.c,$(wildcard harness/*.c))
+# The layers, each linking only the ones below it:
+#   librrcore.a    one iteration in this process: engine, scheduler, trace, the
+#                  scenario API (context, lifetime, completion port),
+#                  strategies, seeds, reproducers. Scenarios, the fuzz targets
+#                  and the runtime link it; it calls up only into the scenario
+#                  registry (rr__scenario_find), which whoever links provides.
+#   librrdriver.a  worker processes and what they leave: supervisor, evidence,
+#                  oracle, forensics, reports, minimization.
+#   racerepro      the command line (cli.c, ftok_audit.c, main.c), the
+#                  registry and the scenarios, over both libraries.
+#   racerepro-bench  bench/bench.c over the same: the benchmark is a program
+#                  of its own, never linked into racerepro or a fuzz target.
+CORE_SRC := $(addprefix harness/,engine.c sched.c trace.c context.c lifetime.c cport.c \
+	strategy.c schedule.c seed.c repro.c fileio.c sanitizer.c)
+DRIVER_SRC := $(addprefix harness/,supervisor.c evidence.c oracle.c forensics.c report.c \
+	events.c report_html.c report_rebuild.c minimize.c greybox.c)
+TOOL_SRC := $(addprefix harness/,cli.c ftok_audit.c)
+HARNESS_SRC := $(CORE_SRC) $(DRIVER_SRC) $(TOOL_SRC)
+ifneq ($(sort $(HARNESS_SRC) harness/main.c harness/registry.c),$(sort $(wildcard harness/*.c)))
+$(error harness/*.c and the layers in the Makefile disagree: put each file in one layer)
+endif
 SCENARIO_SRC := $(wildcard scenarios/*.c)
-ENGINE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(HARNESS_SRC) $(SCENARIO_SRC))
+CORE_LIB := $(BUILD)/librrcore.a
+DRIVER_LIB := $(BUILD)/librrdriver.a
+SCENARIO_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(SCENARIO_SRC))
+TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
 MAIN_OBJ := $(BUILD)/obj/harness/main.o
 REGISTRY_OBJ := $(BUILD)/obj/harness/registry.o
 TEST_REGISTRY_OBJ := $(BUILD)/obj/harness/registry-test.o
 TEST_SCENARIO_OBJ := $(BUILD)/obj/tests/test_scenarios.o
+BENCH_OBJ := $(BUILD)/obj/bench/bench.o
 BIN := $(BUILD)/racerepro
 TEST_BIN := $(BUILD)/racerepro-test
+BENCH_BIN := $(BUILD)/racerepro-bench
+# make BARE=1 (scripts/bench.sh, into its own BUILDROOT): the scenario files
+# get racerepro_bare.h through -DRR_BARE, the benchmark's baseline; the
+# harness's own files are unchanged.
+SCENARIO_CFLAGS := $(if $(BARE),-DRR_BARE)
 DEPS_STAMP := $(BUILDROOT)/.deps-$(shell id -u)
 TEST_DEPS_STAMP := $(BUILDROOT)/.test-deps-$(shell id -u)
 
 .PHONY: all deps soak test fuzz bench clean lint check-tests
-all: $(BIN)
+all: $(BIN) $(BENCH_BIN)
 
 # Installs what is missing once; scripts/install-deps.sh --check is cheap.
 # Building needs the build group (and gdb for crash backtraces); the tests
@@ -69,18 +98,35 @@ $(BUILD)/obj/%.o: %.c $(DEPS_STAMP) $(wildcard harness/*.h harness/include/*.h s
 	@echo "  CC [$(SAN)] $<"
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+$(BUILD)/obj/scenarios/%.o: scenarios/%.c $(DEPS_STAMP) $(wildcard harness/include/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC [$(SAN)] $<$(if $(BARE), (bare))"
+	@$(CC) $(CFLAGS_ALL) $(SCENARIO_CFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRC))
+$(DRIVER_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(DRIVER_SRC))
+$(CORE_LIB) $(DRIVER_LIB):
+	@echo "  AR [$(SAN)] $@"
+	@rm -f $@
+	@ar rcs $@ $^
+
 $(TEST_REGISTRY_OBJ): harness/registry.c $(DEPS_STAMP) $(wildcard scenarios/*.def tests/*.def)
 	@mkdir -p $(dir $@)
 	@echo "  CC [$(SAN)] $< (with test scenarios)"
 	@$(CC) $(CFLAGS_ALL) -Itests -DRR_WITH_TEST_SCENARIOS -c $< -o $@
 
-$(BIN): $(ENGINE_OBJ) $(REGISTRY_OBJ) $(MAIN_OBJ)
+$(BIN): $(MAIN_OBJ) $(TOOL_OBJ) $(REGISTRY_OBJ) $(SCENARIO_OBJ) $(DRIVER_LIB) $(CORE_LIB)
 	@echo "  LD [$(SAN)] $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # The same binary plus scenarios that exist only to test the driver (a worker
 # that crashes, one that hangs, a plain data race): never in the product.
-$(TEST_BIN): $(ENGINE_OBJ) $(TEST_REGISTRY_OBJ) $(TEST_SCENARIO_OBJ) $(MAIN_OBJ)
+$(TEST_BIN): $(MAIN_OBJ) $(TOOL_OBJ) $(TEST_REGISTRY_OBJ) $(TEST_SCENARIO_OBJ) $(SCENARIO_OBJ) \
+		$(DRIVER_LIB) $(CORE_LIB)
+	@echo "  LD [$(SAN)] $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BENCH_BIN): $(BENCH_OBJ) $(REGISTRY_OBJ) $(SCENARIO_OBJ) $(DRIVER_LIB) $(CORE_LIB)
 	@echo "  LD [$(SAN)] $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
@@ -89,8 +135,9 @@ $(TEST_BIN): $(ENGINE_OBJ) $(TEST_REGISTRY_OBJ) $(TEST_SCENARIO_OBJ) $(MAIN_OBJ)
 # programs drive the racerepro binaries as a person would.
 TEST_SRC := $(filter-out tests/testlib.c tests/test_scenarios.c,$(wildcard tests/test_*.c))
 TEST_PROGS := $(patsubst tests/%.c,$(BUILDROOT)/tests/%,$(TEST_SRC))
-UNIT_OBJ := $(patsubst %.c,$(BUILDROOT)/none/obj/%.o,$(HARNESS_SRC) $(SCENARIO_SRC)) \
-	$(BUILDROOT)/none/obj/harness/registry.o
+UNIT_OBJ := $(patsubst %.c,$(BUILDROOT)/none/obj/%.o,$(TOOL_SRC) $(SCENARIO_SRC)) \
+	$(BUILDROOT)/none/obj/harness/registry.o $(BUILDROOT)/none/librrdriver.a \
+	$(BUILDROOT)/none/librrcore.a
 TEST_CFLAGS := -std=gnu11 -O1 -g -pthread $(WARN) -Iharness/include -Iharness -Itests
 TEST_LIBS := -lcmocka -ljansson -luring -lssl -lcrypto -lm -pthread
 
@@ -132,13 +179,13 @@ fuzz:
 include fuzz/fuzz.mk
 
 BENCH ?= full
-bench: $(BIN)
+bench: $(BIN) $(BENCH_BIN)
 	@scripts/bench.sh $(BENCH)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
-		--std=c11 -Iharness/include -Iharness harness scenarios fuzz
-	clang-tidy --quiet $(HARNESS_SRC) $(SCENARIO_SRC) -- $(BASE_CFLAGS)
+		--std=c11 -Iharness/include -Iharness harness scenarios fuzz bench
+	clang-tidy --quiet $(HARNESS_SRC) $(SCENARIO_SRC) bench/bench.c -- $(BASE_CFLAGS)
 
 clean:
 	rm -rf build

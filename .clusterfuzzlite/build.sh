@@ -4,8 +4,10 @@
 # OSS-Fuzz hands in:
 #   $CC $CFLAGS ... $LIB_FUZZING_ENGINE  ->  $OUT/fuzz_<scenario>, $OUT/fuzz_parsers
 # A scenario target is fuzz/libfuzzer.c compiled with -DRR_FUZZ_SCENARIO=<name>
-# and linked with every harness/*.c except harness/main.c and every
-# scenarios/*.c. Its input is an `input` timing seed; crashes replay with
+# and linked with the scenarios, their registry and an archive of the other
+# harness/*.c (harness/main.c left out), from which the linker takes only
+# what the target calls: the core of the Makefile's layers, as fuzz/fuzz.mk
+# links librrcore.a. Its input is an `input` timing seed; crashes replay with
 # `racerepro replay --scenario <name> CRASHFILE`.
 #
 # Run by hand (what tests/test_nightly.c does):
@@ -103,14 +105,18 @@ done
 	exit 1
 }
 
-engine_obj=()
+engine_obj=() lib_obj=()
 for f in "${engine_src[@]}"; do
-	engine_obj+=("$work/obj/${f%.c}.o")
+	case "$f" in
+	scenarios/* | harness/registry.c) engine_obj+=("$work/obj/${f%.c}.o") ;;
+	*) lib_obj+=("$work/obj/${f%.c}.o") ;;
+	esac
 done
+ar rcs "$work/librr.a" "${lib_obj[@]}"
 # shellcheck disable=SC2086
 for sc in "${scenarios[@]}"; do
 	$CXX_OR_CC $CFLAGS -o "$OUT/fuzz_$sc" "$work/obj/target-$sc.o" \
-		"${engine_obj[@]}" $LIB_FUZZING_ENGINE "${libs[@]}"
+		"${engine_obj[@]}" "$work/librr.a" $LIB_FUZZING_ENGINE "${libs[@]}"
 	# Seeds and saved reproducers' schedules, where the repository has them.
 	if [ -d "corpus/$sc/seeds" ] && command -v zip >/dev/null; then
 		(cd "corpus/$sc/seeds" && zip -q -r "$OUT/fuzz_${sc}_seed_corpus.zip" .)
@@ -120,8 +126,7 @@ done
 if [ -f fuzz/parsers.c ]; then
 	compile fuzz/parsers.c "$work/obj/parsers.o"
 	# shellcheck disable=SC2086
-	# The reproducer's mapping to a run reaches the scenario registry.
 	$CXX_OR_CC $CFLAGS -o "$OUT/fuzz_parsers" "$work/obj/parsers.o" \
-		"${engine_obj[@]}" $LIB_FUZZING_ENGINE "${libs[@]}"
+		"${engine_obj[@]}" "$work/librr.a" $LIB_FUZZING_ENGINE "${libs[@]}"
 fi
 echo "build.sh: built ${#scenarios[@]} scenario targets$([ -f fuzz/parsers.c ] && echo ' and fuzz_parsers') in $OUT" >&2

@@ -7,8 +7,9 @@
 #   make fuzz-parsers         $(BUILDROOT)/fuzz/parsers/parsers            clang, ASan + UBSan
 #
 # One source, fuzz/libfuzzer.c, is compiled once per scenario with
-# -DRR_FUZZ_SCENARIO=<name> and linked with every harness and scenario object
-# except harness/main.c: with -fsanitize=fuzzer for libFuzzer, with AFL++'s
+# -DRR_FUZZ_SCENARIO=<name> and linked with the scenarios, their registry and
+# the core library (the Makefile's librrcore.a, built per flavour): no worker
+# processes, reports or benchmark. With -fsanitize=fuzzer for libFuzzer, with AFL++'s
 # libFuzzer driver (libAFLDriver.a, persistent mode) for AFL++. The variant is
 # buggy unless RR_FUZZ_VARIANT=<variant> is set when the target runs.
 # Each flavour has its own object folder: the sanitizer and the coverage
@@ -22,7 +23,7 @@ FUZZ_CLANG ?= clang
 FUZZ_AFL_CC ?= afl-clang-fast
 AFL_DRIVER ?= $(firstword $(wildcard /usr/lib/afl/libAFLDriver.a /usr/local/lib/afl/libAFLDriver.a))
 
-FUZZ_ENGINE_SRC := $(filter-out harness/main.c,$(wildcard harness/*.c)) $(wildcard scenarios/*.c)
+FUZZ_ENGINE_SRC := harness/registry.c $(SCENARIO_SRC)
 FUZZ_HEADERS := $(wildcard harness/*.h harness/include/*.h scenarios/*.def) fuzz/fuzz.mk
 # The fuzz stamp: clang and afl++ are installed once, like the build deps.
 FUZZ_DEPS_STAMP := $(BUILDROOT)/.fuzz-deps-$(shell id -u)
@@ -66,8 +67,13 @@ $(FUZZ_ROOT)/$(1)/obj/fuzz/target-%.o: fuzz/libfuzzer.c $(FUZZ_DEPS_STAMP) $(FUZ
 	@echo "  CC [fuzz/$(1)] fuzz/libfuzzer.c ($$*)"
 	@$$(FUZZ_CC_$(1)) $(FUZZ_CFLAGS) $$(FUZZ_FLAGS_$(1)) -DRR_FUZZ_SCENARIO=$$* -c $$< -o $$@
 
+$(FUZZ_ROOT)/$(1)/librrcore.a: $(patsubst %.c,$(FUZZ_ROOT)/$(1)/obj/%.o,$(CORE_SRC))
+	@echo "  AR [fuzz/$(1)] $$@"
+	@rm -f $$@
+	@ar rcs $$@ $$^
+
 $(FUZZ_ROOT)/$(1)/%: $(FUZZ_ROOT)/$(1)/obj/fuzz/target-%.o \
-		$(patsubst %.c,$(FUZZ_ROOT)/$(1)/obj/%.o,$(FUZZ_ENGINE_SRC))
+		$(patsubst %.c,$(FUZZ_ROOT)/$(1)/obj/%.o,$(FUZZ_ENGINE_SRC)) $(FUZZ_ROOT)/$(1)/librrcore.a
 	@echo "  LD [fuzz/$(1)] $$@"
 	@$$(FUZZ_CC_$(1)) $(FUZZ_CFLAGS) $$(FUZZ_FLAGS_$(1)) -o $$@ $$^ $$(FUZZ_LINK_$(1)) $(LDLIBS_ALL)
 endef
@@ -96,16 +102,17 @@ $(FUZZ_AFL_MUTATOR): $(FUZZ_AFL_MUTATOR_SRC) $(FUZZ_DEPS_STAMP) $(FUZZ_HEADERS)
 	@echo "  LD [fuzz/afl] $@ (custom mutator)"
 	@$(FUZZ_CLANG) $(FUZZ_CFLAGS) -fPIC -shared -o $@ $(FUZZ_AFL_MUTATOR_SRC)
 
-# The parser target compiles the modules it fuzzes with UBSan too; what they
-# call (the scenario registry, for a reproducer's mapping to a run) comes from
-# the libfuzzer flavour's objects, which the scenario targets build anyway.
+# The parser target compiles the modules it fuzzes with UBSan too; the rest
+# of what they call (the scenario registry, for a reproducer's mapping to a
+# run) comes from the libfuzzer flavour, which the scenario targets build
+# anyway. Its own objects come first, so the archive's copies stay out.
 FUZZ_PARSER_SRC := harness/seed.c harness/strategy.c harness/repro.c harness/fileio.c
 $(FUZZ_ROOT)/parsers/obj/%.o: %.c $(FUZZ_DEPS_STAMP) $(DEPS_STAMP) $(FUZZ_HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  CC [fuzz/parsers] $<"
 	@$(FUZZ_CC_parsers) $(FUZZ_CFLAGS) $(FUZZ_FLAGS_parsers) -c $< -o $@
 $(FUZZ_ROOT)/parsers/parsers: $(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/parsers.c $(FUZZ_PARSER_SRC)) \
-		$(patsubst %.c,$(FUZZ_ROOT)/libfuzzer/obj/%.o,$(filter-out $(FUZZ_PARSER_SRC),$(FUZZ_ENGINE_SRC)))
+		$(patsubst %.c,$(FUZZ_ROOT)/libfuzzer/obj/%.o,$(FUZZ_ENGINE_SRC)) $(FUZZ_ROOT)/libfuzzer/librrcore.a
 	@echo "  LD [fuzz/parsers] $@"
 	@$(FUZZ_CC_parsers) $(FUZZ_CFLAGS) $(FUZZ_FLAGS_parsers) -o $@ $^ $(FUZZ_LINK_parsers) $(LDLIBS_ALL)
 
@@ -118,6 +125,6 @@ fuzz-targets: fuzz-libfuzzer fuzz-libfuzzer-tsan fuzz-afl fuzz-parsers
 # Objects reached only through pattern rules would count as intermediate and
 # be deleted after every link; keep them.
 .SECONDARY: $(foreach f,libfuzzer libfuzzer-tsan afl,\
-	$(patsubst %.c,$(FUZZ_ROOT)/$(f)/obj/%.o,$(FUZZ_ENGINE_SRC)) \
+	$(patsubst %.c,$(FUZZ_ROOT)/$(f)/obj/%.o,$(FUZZ_ENGINE_SRC) $(CORE_SRC)) \
 	$(patsubst %,$(FUZZ_ROOT)/$(f)/obj/fuzz/target-%.o,$(FUZZ_SCENARIOS))) \
 	$(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/parsers.c $(FUZZ_PARSER_SRC))

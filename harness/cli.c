@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -13,11 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+#include "minimize.h"
 #include "report.h"
 #include "repro.h"
 #include "supervisor.h"
 
-int rr__cmd_bench(int argc, char **argv);
 
 static const char *cmd_name = "racerepro";
 static const char *self_path = "racerepro"; /* argv[0], for the commands we print */
@@ -132,12 +134,29 @@ struct options {
 	struct rr__params params;
 };
 
-static const char *need_arg(int argc, char **argv, int *i)
+/* getopt_long over ARGV (ARGV[0] is the command's name) in order: returns an
+ * option's value, 1 for a positional argument (in *ARG), or -1 at the end.
+ * An unknown option or a missing value is a usage error naming it. Call with
+ * optind reset to 0 before the first call of each command. */
+static int next_option(int argc, char **argv, const char *shorts, const struct option *longs,
+		       const char **arg)
 {
-	if (*i + 1 >= argc)
-		usage_error("option %s needs a value (see --help)", argv[*i]);
-	return argv[++*i];
+	opterr = 0;
+	int c = getopt_long(argc, argv, shorts, longs, NULL);
+	if (c == -1 && optind < argc) /* after "--": positional arguments only */
+		c = 1, optarg = argv[optind++];
+	if (c == '?')
+		usage_error("unknown option '%s' (see %s --help)", argv[optind - 1], cmd_name);
+	if (c == ':')
+		usage_error("option %s needs a value (see --help)", argv[optind - 1]);
+	*arg = optarg;
+	return c;
 }
+
+/* Leading "-": positional arguments come back in order as 1 (no reordering
+ * of argv, which the reports record as typed); ":": a missing value is told
+ * apart from an unknown option. */
+#define SHORTS(s) "-:" s
 
 static int parse_hex(const char *s, uint8_t *out, uint32_t cap, uint32_t *n)
 {
@@ -166,97 +185,157 @@ static void add_param(struct options *o, const char *name, const char *value)
 	usage_error("too many --param options (at most %d)", RR_MAX_PARAMS);
 }
 
-static void parse_options(int argc, char **argv, struct options *o, int is_soak)
+enum {
+	OPT_VARIANT = 256,
+	OPT_STRATEGY,
+	OPT_SEED,
+	OPT_ITERATIONS,
+	OPT_DURATION,
+	OPT_TIMEOUT,
+	OPT_PARAM,
+	OPT_BACKEND,
+	OPT_DEPTH,
+	OPT_STEPS,
+	OPT_INPUT,
+	OPT_SCHEDULE,
+	OPT_OUT,
+	OPT_NO_FORK,
+	OPT_KEEP_CORES,
+	OPT_STOP_ON_FAILURE,
+	OPT_CHECK,
+	OPT_ATTEMPTS,
+	OPT_SCENARIO,
+};
+
+static const struct option run_options[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"variant", required_argument, NULL, OPT_VARIANT},
+	{"strategy", required_argument, NULL, OPT_STRATEGY},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"iterations", required_argument, NULL, OPT_ITERATIONS},
+	{"duration", required_argument, NULL, OPT_DURATION},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"jobs", required_argument, NULL, 'j'},
+	{"param", required_argument, NULL, OPT_PARAM},
+	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"depth", required_argument, NULL, OPT_DEPTH},
+	{"steps", required_argument, NULL, OPT_STEPS},
+	{"input", required_argument, NULL, OPT_INPUT},
+	{"schedule", required_argument, NULL, OPT_SCHEDULE},
+	{"out", required_argument, NULL, OPT_OUT},
+	{"no-fork", no_argument, NULL, OPT_NO_FORK},
+	{"keep-cores", no_argument, NULL, OPT_KEEP_CORES},
+	{"stop-on-failure", no_argument, NULL, OPT_STOP_ON_FAILURE},
+	{"quiet", no_argument, NULL, 'q'},
+	{NULL, 0, NULL, 0},
+};
+
+/* A whole number in [1, MAX] for option NAME, or a usage error. */
+static uint64_t positive(const char *name, const char *v, uint64_t max)
+{
+	uint64_t n;
+	if (rr__parse_u64(v, &n) || n == 0 || n > max) {
+		if (max == UINT64_MAX)
+			usage_error("%s '%s' must be a positive whole number", name, v);
+		usage_error("%s '%s' must be a positive whole number up to %" PRIu64, name, v, max);
+	}
+	return n;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
 {
 	memset(o, 0, sizeof *o);
 	o->jobs = 1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+	optind = 0;
+	const char *v;
+	for (int c; (c = next_option(argc, argv, SHORTS("hj:q"), run_options, &v)) != -1;) {
+		switch (c) {
+		case 'h':
 			fputs(run_help, stdout);
 			exit(0);
-		} else if (!strcmp(a, "--variant")) {
-			o->variant = need_arg(argc, argv, &i);
-		} else if (!strcmp(a, "--strategy")) {
-			o->strategy = need_arg(argc, argv, &i);
+		case OPT_VARIANT:
+			o->variant = v;
+			break;
+		case OPT_STRATEGY:
+			o->strategy = v;
 			if (rr__strategy_parse(o->strategy) < 0)
 				usage_error("unknown strategy '%s' (use none, noise, random, pct, surw, "
 					    "pos, input, portfolio or greybox)",
 					    o->strategy);
-		} else if (!strcmp(a, "--seed")) {
-			const char *v = need_arg(argc, argv, &i);
+			break;
+		case OPT_SEED:
 			if (rr__parse_u64(v, &o->seed))
 				usage_error("malformed seed '%s' (use a number such as 42 or 0x2a)", v);
 			o->seed_given = 1;
-		} else if (!strcmp(a, "--iterations")) {
-			const char *v = need_arg(argc, argv, &i);
-			if (rr__parse_u64(v, &o->iterations) || o->iterations == 0)
-				usage_error("--iterations '%s' must be a positive whole number", v);
-		} else if (!strcmp(a, "--duration")) {
-			const char *v = need_arg(argc, argv, &i);
+			break;
+		case OPT_ITERATIONS:
+			o->iterations = positive("--iterations", v, UINT64_MAX);
+			break;
+		case OPT_DURATION:
 			if (rr__parse_duration(v, &o->duration_ns))
 				usage_error("malformed duration '%s' (use e.g. 90, 500ms, 30s, 5m or 2h)",
 					    v);
-		} else if (!strcmp(a, "--timeout")) {
-			const char *v = need_arg(argc, argv, &i);
+			break;
+		case OPT_TIMEOUT:
 			if (rr__parse_duration(v, &o->timeout_ns))
 				usage_error("malformed timeout '%s' (use e.g. 500ms, 10s or 1m)", v);
-		} else if (!strcmp(a, "--jobs") || !strcmp(a, "-j")) {
-			const char *v = need_arg(argc, argv, &i);
+			break;
+		case 'j': {
 			uint64_t j;
 			if (rr__parse_u64(v, &j) || j == 0 || j > 256)
 				usage_error("--jobs '%s' must be a whole number from 1 to 256", v);
 			o->jobs = (int)j;
-		} else if (!strcmp(a, "--param")) {
-			const char *v = need_arg(argc, argv, &i);
+			break;
+		}
+		case OPT_PARAM: {
 			const char *eq = strchr(v, '=');
 			char name[RR_PARAM_NAME];
 			if (!eq || eq == v || (size_t)(eq - v) >= sizeof name)
 				usage_error("--param '%s' must look like NAME=VALUE", v);
-			/* argv stays as typed: the reports record the command line. */
 			memcpy(name, v, (size_t)(eq - v));
 			name[eq - v] = '\0';
 			add_param(o, name, eq + 1);
-		} else if (!strcmp(a, "--backend")) {
-			add_param(o, "backend", need_arg(argc, argv, &i));
-		} else if (!strcmp(a, "--depth") || !strcmp(a, "--steps")) {
-			const char *v = need_arg(argc, argv, &i);
-			uint64_t d;
-			if (rr__parse_u64(v, &d) || d == 0 || d > (a[2] == 'd' ? 16 : 100000))
-				usage_error("%s '%s' must be a positive whole number%s", a, v,
-					    a[2] == 'd' ? " up to 16" : "");
-			if (a[2] == 'd')
-				o->depth = (uint32_t)d;
-			else
-				o->steps = (uint32_t)d;
-		} else if (!strcmp(a, "--input")) {
-			const char *v = need_arg(argc, argv, &i);
+			break;
+		}
+		case OPT_BACKEND:
+			add_param(o, "backend", v);
+			break;
+		case OPT_DEPTH:
+			o->depth = (uint32_t)positive("--depth", v, 16);
+			break;
+		case OPT_STEPS:
+			o->steps = (uint32_t)positive("--steps", v, 100000);
+			break;
+		case OPT_INPUT:
 			if (parse_hex(v, o->input, RR_MAX_SCHEDULE, &o->ninput))
 				usage_error("malformed --input '%s' (use hex bytes such as 00ff01)", v);
 			rr__input_legacy = 1;
-		} else if (!strcmp(a, "--schedule")) {
-			const char *v = need_arg(argc, argv, &i);
+			break;
+		case OPT_SCHEDULE:
 			if (parse_hex(v, o->input, RR_MAX_SCHEDULE, &o->ninput))
 				usage_error("malformed --schedule '%s' (use hex bytes such as 00ff01)",
 					    v);
 			rr__input_legacy = 0;
-		} else if (!strcmp(a, "--out")) {
-			o->out = need_arg(argc, argv, &i);
-		} else if (!strcmp(a, "--no-fork")) {
+			break;
+		case OPT_OUT:
+			o->out = v;
+			break;
+		case OPT_NO_FORK:
 			o->no_fork = 1;
-		} else if (!strcmp(a, "--keep-cores")) {
+			break;
+		case OPT_KEEP_CORES:
 			o->keep_cores = 1;
-		} else if (!strcmp(a, "--stop-on-failure")) {
+			break;
+		case OPT_STOP_ON_FAILURE:
 			o->stop_on_failure = 1;
-		} else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+			break;
+		case 'q':
 			o->quiet = 1;
-		} else if (a[0] == '-') {
-			usage_error("unknown option '%s' (see racerepro %s --help)", a,
-				    is_soak ? "soak" : "run");
-		} else {
+			break;
+		default: /* 1: a scenario */
 			if (o->nscenarios >= RR_MAX_CELLS / 2)
 				usage_error("too many scenarios");
-			o->scenarios[o->nscenarios++] = a;
+			o->scenarios[o->nscenarios++] = v;
 		}
 	}
 	for (int i = 0; i < o->nscenarios; i++)
@@ -318,6 +397,7 @@ static void make_config(struct rr__run_config *cfg, const struct options *o,
 static int finish_run(struct rr__run *run, int want_findings_fail)
 {
 	int holds = rr__report_finish(run);
+	rr__report_html(run);
 	rr__report_print_summary(run, stdout);
 	if (run->write_failed)
 		return RR_EXIT_ENV;
@@ -336,7 +416,7 @@ static int finish_run(struct rr__run *run, int want_findings_fail)
 		return RR_EXIT_OK;
 	}
 	for (int i = 0; i < run->ncells; i++)
-		if (!strcmp(run->cells[i].verdict, "error"))
+		if (run->cells[i].verdict == RR_V_ERROR)
 			return RR_EXIT_ENV;
 	return holds ? RR_EXIT_OK : RR_EXIT_FINDING;
 }
@@ -356,7 +436,7 @@ static void print_env_once(const struct rr__run_config *cfg)
 static int cmd_run(int argc, char **argv)
 {
 	struct options o;
-	parse_options(argc, argv, &o, 0);
+	parse_options(argc, argv, &o);
 	if (o.nscenarios != 1)
 		usage_error("run takes exactly one scenario (racerepro list shows them)");
 	const struct rr_scenario *sc = rr__scenario_find(o.scenarios[0]);
@@ -395,7 +475,7 @@ static int cmd_run(int argc, char **argv)
 static int cmd_soak(int argc, char **argv)
 {
 	struct options o;
-	parse_options(argc, argv, &o, 1);
+	parse_options(argc, argv, &o);
 	const char *vsel = o.variant ? o.variant : "both";
 	int strategy = rr__strategy_parse(o.strategy ? o.strategy : "portfolio");
 	if (!o.iterations && !o.duration_ns)
@@ -469,6 +549,73 @@ static int cmd_soak(int argc, char **argv)
 /* ------------------------------------------------------------------------ */
 /* replay, explain, minimize                                                 */
 /* ------------------------------------------------------------------------ */
+
+static const char *const replay_help =
+	"usage: racerepro replay FILE [--check N] [--attempts N]\n"
+	"       racerepro replay --scenario NAME [--variant V] CRASHFILE\n\n"
+	"Reruns a reproducer in this binary's build. Exits 1 when the recorded\n"
+	"failure shows again, 0 when it does not. --check N replays N times and\n"
+	"exits 0 only when every run took the same steps to the same end.\n"
+	"Free-running reproducers (none, noise) replay statistically: the same\n"
+	"seed for up to --attempts iterations (default 1000).\n";
+
+static const char *const explain_help =
+	"usage: racerepro explain FILE [--scenario NAME]\n\n"
+	"Replays a controlled reproducer once and prints its interleaving: each\n"
+	"step's thread role, race point and what happened there; the steps that\n"
+	"matter for the failure are marked with '*'.\n";
+
+static const char *const minimize_help =
+	"usage: racerepro minimize FILE [-o OUT]\n\n"
+	"Turns a controlled reproducer into an input schedule and shortens it,\n"
+	"delta-debugging style, while the failure's signature holds. Writes OUT\n"
+	"(default FILE with .min.repro) and prints the preemptions before and after.\n";
+
+/* The arguments of replay, explain and minimize (each accepts the options
+ * in its LONGS). ONE_FILE: a second file is an error, not the last wins. */
+struct repro_args {
+	const char *path, *scenario, *variant, *out;
+	uint64_t check, attempts;
+};
+
+static void parse_repro_args(int argc, char **argv, const char *shorts,
+			     const struct option *longs, const char *help, int one_file,
+			     struct repro_args *a)
+{
+	memset(a, 0, sizeof *a);
+	a->attempts = 1000;
+	optind = 0;
+	const char *v;
+	for (int c; (c = next_option(argc, argv, shorts, longs, &v)) != -1;) {
+		switch (c) {
+		case 'h':
+			fputs(help, stdout);
+			exit(0);
+		case OPT_CHECK:
+			a->check = positive("--check", v, 100000);
+			break;
+		case OPT_ATTEMPTS:
+			a->attempts = positive("--attempts", v, UINT64_MAX);
+			break;
+		case OPT_SCENARIO:
+			a->scenario = v;
+			break;
+		case OPT_VARIANT:
+			a->variant = v;
+			break;
+		case 'o':
+			a->out = v;
+			break;
+		default:
+			if (one_file && a->path)
+				usage_error("%s takes one file", cmd_name + strlen("racerepro "));
+			a->path = v;
+		}
+	}
+	if (!a->path)
+		usage_error("%s needs a reproducer file (see %s --help)",
+			    cmd_name + strlen("racerepro "), cmd_name);
+}
 
 struct loaded {
 	struct rr__repro r;
@@ -546,43 +693,21 @@ static void print_divergence(const struct rr__sched *a, const struct rr__sched *
 
 static int cmd_replay(int argc, char **argv)
 {
-	const char *path = NULL, *scenario = NULL, *variant = NULL;
-	uint64_t check = 0, attempts = 1000;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: racerepro replay FILE [--check N] [--attempts N]\n"
-			       "       racerepro replay --scenario NAME [--variant V] CRASHFILE\n\n"
-			       "Reruns a reproducer in this binary's build. Exits 1 when the recorded\n"
-			       "failure shows again, 0 when it does not. --check N replays N times and\n"
-			       "exits 0 only when every run took the same steps to the same end.\n"
-			       "Free-running reproducers (none, noise) replay statistically: the same\n"
-			       "seed for up to --attempts iterations (default 1000).\n");
-			return 0;
-		} else if (!strcmp(argv[i], "--check")) {
-			const char *v = need_arg(argc, argv, &i);
-			if (rr__parse_u64(v, &check) || !check || check > 100000)
-				usage_error("--check '%s' must be a whole number from 1 to 100000", v);
-		} else if (!strcmp(argv[i], "--attempts")) {
-			const char *v = need_arg(argc, argv, &i);
-			if (rr__parse_u64(v, &attempts) || !attempts)
-				usage_error("--attempts '%s' must be a positive whole number", v);
-		} else if (!strcmp(argv[i], "--scenario")) {
-			scenario = need_arg(argc, argv, &i);
-		} else if (!strcmp(argv[i], "--variant")) {
-			variant = need_arg(argc, argv, &i);
-		} else if (argv[i][0] == '-') {
-			usage_error("replay: unknown option '%s' (see racerepro replay --help)", argv[i]);
-		} else if (!path) {
-			path = argv[i];
-		} else {
-			usage_error("replay takes one file");
-		}
-	}
-	if (!path)
-		usage_error("replay needs a reproducer file (see racerepro replay --help)");
+	static const struct option longs[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"check", required_argument, NULL, OPT_CHECK},
+		{"attempts", required_argument, NULL, OPT_ATTEMPTS},
+		{"scenario", required_argument, NULL, OPT_SCENARIO},
+		{"variant", required_argument, NULL, OPT_VARIANT},
+		{NULL, 0, NULL, 0},
+	};
+	struct repro_args a;
+	parse_repro_args(argc, argv, SHORTS("h"), longs, replay_help, 1, &a);
+	const char *path = a.path;
+	uint64_t check = a.check, attempts = a.attempts;
 	static struct loaded loaded;
 	struct loaded *l = &loaded;
-	load_repro(path, scenario, variant, l);
+	load_repro(path, a.scenario, a.variant, l);
 	rr__driver_signals();
 	if (strcmp(l->r.build, RR_BUILD_NAME))
 		fprintf(stderr,
@@ -654,29 +779,18 @@ static int cmd_replay(int argc, char **argv)
 
 static int cmd_explain(int argc, char **argv)
 {
-	const char *path = NULL, *scenario = NULL, *variant = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: racerepro explain FILE [--scenario NAME]\n\n"
-			       "Replays a controlled reproducer once and prints its interleaving: each\n"
-			       "step's thread role, race point and what happened there; the steps that\n"
-			       "matter for the failure are marked with '*'.\n");
-			return 0;
-		} else if (!strcmp(argv[i], "--scenario")) {
-			scenario = need_arg(argc, argv, &i);
-		} else if (!strcmp(argv[i], "--variant")) {
-			variant = need_arg(argc, argv, &i);
-		} else if (argv[i][0] == '-') {
-			usage_error("explain: unknown option '%s'", argv[i]);
-		} else {
-			path = argv[i];
-		}
-	}
-	if (!path)
-		usage_error("explain needs a reproducer file");
+	static const struct option longs[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"scenario", required_argument, NULL, OPT_SCENARIO},
+		{"variant", required_argument, NULL, OPT_VARIANT},
+		{NULL, 0, NULL, 0},
+	};
+	struct repro_args a;
+	parse_repro_args(argc, argv, SHORTS("h"), longs, explain_help, 0, &a);
+	const char *path = a.path;
 	static struct loaded loaded;
 	struct loaded *l = &loaded;
-	load_repro(path, scenario, variant, l);
+	load_repro(path, a.scenario, a.variant, l);
 	if (!rr__strategy_controlled(l->cfg.strategy))
 		usage_error("explain needs a controlled reproducer (random, pct, surw, pos or input); %s runs "
 			    "free and has no fixed interleaving",
@@ -696,39 +810,16 @@ static int cmd_explain(int argc, char **argv)
 	return o->outcome == RR_PASS ? RR_EXIT_OK : RR_EXIT_FINDING;
 }
 
-/* Does SCHEDULE, as an input, still end in SIG? */
-static int still_fails(struct loaded *l, const uint8_t *schedule, uint32_t n, const char *sig,
-		       struct rr__once *o)
-{
-	l->cfg.strategy = RR_STRAT_INPUT;
-	rr__input_legacy = 1; /* the decisions, as version-1 bytes */
-	l->cfg.input = (uint8_t *)schedule;
-	l->cfg.ninput = n;
-	rr__run_once(&l->cfg, o);
-	return !strcmp(o->sig, sig);
-}
-
 static int cmd_minimize(int argc, char **argv)
 {
-	const char *path = NULL, *out = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: racerepro minimize FILE [-o OUT]\n\n"
-			       "Turns a controlled reproducer into an input schedule and shortens it,\n"
-			       "delta-debugging style, while the failure's signature holds. Writes OUT\n"
-			       "(default FILE with .min.repro) and prints the preemptions before and "
-			       "after.\n");
-			return 0;
-		} else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) {
-			out = need_arg(argc, argv, &i);
-		} else if (argv[i][0] == '-') {
-			usage_error("minimize: unknown option '%s'", argv[i]);
-		} else {
-			path = argv[i];
-		}
-	}
-	if (!path)
-		usage_error("minimize needs a reproducer file");
+	static const struct option longs[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"out", required_argument, NULL, 'o'},
+		{NULL, 0, NULL, 0},
+	};
+	struct repro_args a;
+	parse_repro_args(argc, argv, SHORTS("ho:"), longs, minimize_help, 0, &a);
+	const char *path = a.path, *out = a.out;
 	static struct loaded loaded;
 	struct loaded *l = &loaded;
 	load_repro(path, NULL, NULL, l);
@@ -738,71 +829,28 @@ static int cmd_minimize(int argc, char **argv)
 			    l->r.strategy);
 	rr__driver_signals();
 	static struct rr__once once;
+	static struct rr__minimized mz;
 	struct rr__once *o = &once;
-	rr__run_once(&l->cfg, o);
-	if (o->outcome == RR_PASS || o->outcome == RR_ERROR) {
+	int mrc = rr__minimize(&l->cfg, o, &mz);
+	if (mrc == RR_MIN_NO_FAILURE) {
 		fprintf(stderr, "%s: %s does not fail in this build (%s); nothing to minimize\n",
 			cmd_name, path, o->outcome == RR_PASS ? "it passed" : o->message);
 		return RR_EXIT_FINDING;
 	}
-	char sig[256];
-	snprintf(sig, sizeof sig, "%s", o->sig);
-	/* The decisions the failing run took, as an input schedule. */
-	static uint8_t best[RR_MAX_SCHEDULE], trial[RR_MAX_SCHEDULE];
-	uint32_t n = o->sched.ndecisions;
-	memcpy(best, o->sched.decisions, n);
-	uint32_t before = o->sched.preemptions;
-	if (!still_fails(l, best, n, sig, o)) {
+	if (mrc == RR_MIN_NOT_AN_INPUT) {
 		fprintf(stderr, "%s: the failing run's decisions do not replay as an input schedule; "
 			"keeping the original\n", cmd_name);
 		return RR_EXIT_FINDING;
 	}
-	int tries = 0;
-	/* 1. Drop trailing decisions: past the end of the input the default
-	 * (keep running the current thread) applies. */
-	while (n > 0 && tries < 2000) {
-		tries++;
-		if (!still_fails(l, best, n - 1, sig, o))
-			break;
-		n--;
-	}
-	/* 2. Delete chunks of decisions, halving the chunk size (ddmin): a
-	 * deleted decision shifts the later ones onto earlier choices. */
-	for (uint32_t chunk = n / 2; chunk >= 1 && tries < 3000; chunk /= 2) {
-		for (uint32_t at = 0; at + chunk <= n && tries < 3000;) {
-			memcpy(trial, best, at);
-			memcpy(trial + at, best + at + chunk, n - at - chunk);
-			tries++;
-			if (still_fails(l, trial, n - chunk, sig, o)) {
-				n -= chunk;
-				memcpy(best, trial, n);
-			} else {
-				at += chunk;
-			}
-		}
-	}
-	/* 3. Turn preemptions into the default choice, one at a time. */
-	for (uint32_t i = 0; i < n && tries < 4000; i++) {
-		if (!best[i])
-			continue;
-		memcpy(trial, best, n);
-		trial[i] = 0;
-		tries++;
-		if (still_fails(l, trial, n, sig, o))
-			best[i] = 0;
-	}
-	while (n > 0 && best[n - 1] == 0)
-		n--;
-	still_fails(l, best, n, sig, o);
-	uint32_t after = o->sched.preemptions;
-	struct rr__repro m = l->r;
+	static struct rr__repro m;
+	m = l->r;
 	snprintf(m.strategy, sizeof m.strategy, "input");
 	m.base[0] = '\0';
 	m.noverrides = 0;
 	m.surw_expect[0] = '\0';
-	m.nschedule = n;
-	memcpy(m.schedule, best, n);
-	snprintf(m.signature, sizeof m.signature, "%s", sig);
+	m.nschedule = mz.n;
+	memcpy(m.schedule, mz.schedule, mz.n);
+	snprintf(m.signature, sizeof m.signature, "%s", mz.sig);
 	snprintf(m.build, sizeof m.build, "%s", RR_BUILD_NAME);
 	char outbuf[PATH_MAX];
 	if (!out) {
@@ -820,11 +868,44 @@ static int cmd_minimize(int argc, char **argv)
 	}
 	printf("minimized %s: %u decisions, %u preemptions -> %u decisions, %u preemptions "
 	       "(%d trial runs)\nwrote %s\n",
-	       sig, o->sched.ndecisions > 0 ? l->r.nschedule : 0, before, n, after, tries, out);
+	       mz.sig, o->sched.ndecisions > 0 ? l->r.nschedule : 0, mz.preemptions_before, mz.n,
+	       mz.preemptions_after, mz.tries, out);
 	return RR_EXIT_OK;
 }
 
-int rr__cli_main(int argc, char **argv);
+/* Runs PROGRAM from this binary's folder with ARGV (ARGV[0] is replaced by
+ * its path). Returns only when it cannot be started. */
+static int exec_sibling(const char *program, char **argv)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (n < 0) {
+		fprintf(stderr, "%s: /proc/self/exe: %s\n", cmd_name, strerror(errno));
+		return RR_EXIT_ENV;
+	}
+	path[n] = '\0';
+	char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	if (dirlen + strlen(program) >= sizeof path) {
+		fprintf(stderr, "%s: path too long\n", cmd_name);
+		return RR_EXIT_ENV;
+	}
+	memcpy(path + dirlen, program, strlen(program) + 1);
+	argv[0] = path;
+	execv(path, argv);
+	fprintf(stderr, "%s: cannot run %s: %s (make bench builds it)\n", cmd_name, path,
+		strerror(errno));
+	return RR_EXIT_ENV;
+}
+
+/* `racerepro bench ...` is the program racerepro-bench beside this binary:
+ * the benchmark is not linked into the tool. */
+static int cmd_measure(int argc, char **argv)
+{
+	(void)argc;
+	return exec_sibling("racerepro-bench", argv);
+}
+
 int rr__cli_main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -841,24 +922,19 @@ int rr__cli_main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (!strcmp(cmd, "list"))
-		return cmd_list(argc - 1, argv + 1);
-	if (!strcmp(cmd, "run"))
-		return cmd_run(argc - 1, argv + 1);
-	if (!strcmp(cmd, "soak"))
-		return cmd_soak(argc - 1, argv + 1);
-	if (!strcmp(cmd, "replay"))
-		return cmd_replay(argc - 1, argv + 1);
-	if (!strcmp(cmd, "explain"))
-		return cmd_explain(argc - 1, argv + 1);
-	if (!strcmp(cmd, "minimize"))
-		return cmd_minimize(argc - 1, argv + 1);
-	if (!strcmp(cmd, "report"))
-		return rr__cmd_report(argc - 1, argv + 1);
-	if (!strcmp(cmd, "bench"))
-		return rr__cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(cmd, "ftok-audit"))
-		return rr__cmd_ftok_audit(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*fn)(int argc, char **argv);
+	} commands[] = {
+		{"list", cmd_list},	  {"run", cmd_run},
+		{"soak", cmd_soak},	  {"replay", cmd_replay},
+		{"explain", cmd_explain}, {"minimize", cmd_minimize},
+		{"report", rr__cmd_report}, {"bench", cmd_measure},
+		{"ftok-audit", rr__cmd_ftok_audit},
+	};
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
 	cmd_name = "racerepro";
 	usage_error("unknown command '%s' (racerepro --help lists the commands)", cmd);
 }

@@ -132,19 +132,28 @@ void rr_env_note(const char *key, const char *fmt, ...)
 	struct rr__worker_shm *w = rr__ctx.shm;
 	if (!w)
 		return;
-	int i;
-	for (i = 0; i < w->nnotes; i++)
-		if (!strcmp(w->notes[i][0], key))
-			break;
-	if (i == RR_MAX_NOTES)
-		return;
-	snprintf(w->notes[i][0], sizeof w->notes[i][0], "%s", key);
+	char value[RR_NOTE];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(w->notes[i][1], sizeof w->notes[i][1], fmt, ap);
+	vsnprintf(value, sizeof value, fmt, ap);
 	va_end(ap);
-	if (i == w->nnotes)
-		w->nnotes++;
+	rr__note_set(w->notes, &w->nnotes, key, value);
+}
+
+int rr__note_set(char (*notes)[2][RR_NOTE], int32_t *n, const char *key, const char *value)
+{
+	int i;
+	for (i = 0; i < *n; i++)
+		if (!strcmp(notes[i][0], key))
+			break;
+	if (i == RR_MAX_NOTES)
+		return -1;
+	snprintf(notes[i][0], RR_NOTE, "%s", key);
+	snprintf(notes[i][1], RR_NOTE, "%s", value);
+	if (i < *n)
+		return 0;
+	(*n)++;
+	return 1;
 }
 
 static char in_process_scratch[256];

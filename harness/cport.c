@@ -47,6 +47,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "racerepro_cport.h"
 #include "rr_internal.h"
 
 #define URING_ENTRIES 64

@@ -1,5 +1,5 @@
 /* main.c: the racerepro binary; everything else lives in the harness. */
-int rr__cli_main(int argc, char **argv);
+#include "cli.h"
 
 int main(int argc, char **argv)
 {

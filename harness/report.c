@@ -6,11 +6,11 @@
  *   summary.json   the cells, their outcomes, signatures and verdicts
  *   summary.md     the same for people
  *   junit.xml      one test case per scenario and variant
- *   failures/      one folder per signature (written by the driver)
+ *   failures/      one folder per signature (written by evidence.c)
  *
  * The emitters are small and write only; whatever reads these files back
- * uses jansson (see cli.c `report`), and the tests check every file with
- * independent parsers.
+ * uses jansson (see report_rebuild.c, `racerepro report`), and the tests check
+ * every file with independent parsers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "report.h"
 
 char *rr__json_escape(const char *s, char *out, size_t cap)
@@ -204,7 +205,7 @@ int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
 
 void rr__report_event(struct rr__run *run, const char *json_fields)
 {
-	char line[8192];
+	static char line[RR_EVENT_MAX + 64];
 	snprintf(line, sizeof line, "{%s,\"t\":%.3f}\n", json_fields,
 		 (double)(rr__mono_ns() - run->started_ns) / 1e9);
 	write_line(run, line);
@@ -214,24 +215,6 @@ static void replay_command(const struct rr__run *run, const struct rr__signature
 			   size_t cap)
 {
 	snprintf(buf, cap, "%s replay %s/%s/failure.repro", run->self_path, run->dir, s->dir);
-}
-
-void rr__report_failure(struct rr__run *run, const struct rr__cell *cell,
-			const struct rr__signature *s, uint64_t iteration, const char *strategy,
-			uint64_t seed, int is_new)
-{
-	char sig[600], msg[1200], replay[PATH_MAX * 2], rep[PATH_MAX * 3], fields[6000];
-	replay_command(run, s, replay, sizeof replay);
-	snprintf(fields, sizeof fields,
-		 "\"event\":\"failure\",\"scenario\":\"%s\",\"variant\":\"%s\",\"class\":\"%s\","
-		 "\"signature\":\"%s\",\"message\":\"%s\",\"new\":%s,\"count\":%" PRIu64
-		 ",\"iteration\":%" PRIu64 ",\"strategy\":\"%s\",\"seed\":\"0x%016" PRIx64
-		 "\",\"repro\":\"%s/failure.repro\",\"replay\":\"%s\"",
-		 cell->scenario->name, cell->variant->name, rr__outcome_names[s->klass],
-		 rr__json_escape(s->sig, sig, sizeof sig),
-		 rr__json_escape(s->message, msg, sizeof msg), is_new ? "true" : "false", s->count,
-		 iteration, strategy, seed, s->dir, rr__json_escape(replay, rep, sizeof rep));
-	rr__report_event(run, fields);
 }
 
 static void fmt_clock(double s, char *buf, size_t cap)
@@ -247,6 +230,89 @@ static uint64_t failures_of(const struct rr__cell *c)
 {
 	return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] +
 	       c->counts[RR_HANG];
+}
+
+/* Appends a JSON member list to OUT (CAP bytes): the cell's state as the
+ * summary needs it. Every progress, cell_end and failure line carries it, so
+ * the last line of a cell is its state, whichever kind that line is. */
+static void cell_fields(char *out, size_t cap, const struct rr__cell *cell)
+{
+	double rate = cell->elapsed_s > 0 ? (double)cell->iterations / cell->elapsed_s : 0;
+	size_t n = (size_t)snprintf(out, cap,
+				    "\"iterations\":%" PRIu64 ",\"failures\":%" PRIu64
+				    ",\"errors\":%" PRIu64 ",\"elapsed_s\":%.3f,\"rate\":%.1f,"
+				    "\"outcomes\":{",
+				    cell->iterations, failures_of(cell), cell->counts[RR_ERROR],
+				    cell->elapsed_s, rate);
+	for (int k = 0; k < RR_NOUTCOMES && n < cap; k++)
+		n += (size_t)snprintf(out + n, cap - n, "%s\"%s\":%" PRIu64, k ? "," : "",
+				      rr__outcome_names[k], cell->counts[k]);
+	if (n < cap)
+		n += (size_t)snprintf(out + n, cap - n, "},\"by_strategy\":{");
+	for (int k = 0, first = 1; k < RR_NSTRATEGIES && n < cap; k++) {
+		if (!cell->strat_iterations[k])
+			continue;
+		n += (size_t)snprintf(out + n, cap - n,
+				      "%s\"%s\":{\"iterations\":%" PRIu64 ",\"failures\":%" PRIu64 "}",
+				      first ? "" : ",", rr__strategy_names[k], cell->strat_iterations[k],
+				      cell->strat_failures[k]);
+		first = 0;
+	}
+	if (n < cap)
+		n += (size_t)snprintf(out + n, cap - n, "},\"env\":{");
+	for (int k = 0; k < cell->nnotes && n < cap; k++) {
+		char key[300], val[300];
+		n += (size_t)snprintf(out + n, cap - n, "%s\"%s\":\"%s\"", k ? "," : "",
+				      rr__json_escape(cell->notes[k][0], key, sizeof key),
+				      rr__json_escape(cell->notes[k][1], val, sizeof val));
+	}
+	/* Each signature's exact count: the failure lines themselves thin out
+	 * (counts 1..20, then powers of two). */
+	if (n < cap)
+		n += (size_t)snprintf(out + n, cap - n, "},\"signatures\":{");
+	for (int k = 0; k < cell->nsigs && n < cap; k++) {
+		char sig[600];
+		n += (size_t)snprintf(out + n, cap - n, "%s\"%s\":%" PRIu64, k ? "," : "",
+				      rr__json_escape(cell->sigs[k].sig, sig, sizeof sig),
+				      cell->sigs[k].count);
+	}
+	if (n < cap)
+		n += (size_t)snprintf(out + n, cap - n, "}");
+	if (cell->skipped && n < cap) {
+		char why[600];
+		n += (size_t)snprintf(out + n, cap - n, ",\"skipped\":true,\"skip_reason\":\"%s\"",
+				      rr__json_escape(cell->skip_reason, why, sizeof why));
+	}
+	if (cell->interrupted && n < cap)
+		n += (size_t)snprintf(out + n, cap - n, ",\"interrupted\":true");
+	if (cell->has_failure && n < cap)
+		snprintf(out + n, cap - n,
+			 ",\"first_failure\":{\"iteration\":%" PRIu64 ",\"seconds\":%.4f}",
+			 cell->first_failure_iteration, cell->first_failure_s);
+}
+
+void rr__report_failure(struct rr__run *run, const struct rr__cell *cell,
+			const struct rr__signature *s, uint64_t iteration, const char *strategy,
+			uint64_t seed, int is_new)
+{
+	static char fields[RR_EVENT_MAX];
+	char sig[600], msg[1200], role[64], replay[PATH_MAX * 2], rep[PATH_MAX * 3];
+	replay_command(run, s, replay, sizeof replay);
+	size_t n = (size_t)snprintf(
+		fields, sizeof fields,
+		"\"event\":\"failure\",\"scenario\":\"%s\",\"variant\":\"%s\",\"class\":\"%s\","
+		"\"signature\":\"%s\",\"message\":\"%s\",\"role\":\"%s\",\"new\":%s,\"count\":%" PRIu64
+		",\"iteration\":%" PRIu64 ",\"first_iteration\":%" PRIu64 ",\"first_seconds\":%.4f,"
+		"\"strategy\":\"%s\",\"seed\":\"0x%016" PRIx64 "\",\"repro\":\"%s/failure.repro\","
+		"\"replay\":\"%s\",",
+		cell->scenario->name, cell->variant->name, rr__outcome_names[s->klass],
+		rr__json_escape(s->sig, sig, sizeof sig), rr__json_escape(s->message, msg, sizeof msg),
+		rr__json_escape(s->role, role, sizeof role), is_new ? "true" : "false", s->count,
+		iteration, s->first_iteration, s->first_s, strategy, seed, s->dir,
+		rr__json_escape(replay, rep, sizeof rep));
+	if (n < sizeof fields)
+		cell_fields(fields + n, sizeof fields - n, cell);
+	rr__report_event(run, fields);
 }
 
 /* Set by cli.c: the cell's planned duration, for "remaining". */
@@ -283,43 +349,14 @@ void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int f
 	 * a cell starts still shows that cell when rebuilt. */
 	if (final || cell->iterations == 0 || now - last_event_ns >= 5000000000ull) {
 		last_event_ns = now;
-		char fields[4096];
+		static char fields[RR_EVENT_MAX];
 		size_t n = (size_t)snprintf(
 			fields, sizeof fields,
 			"\"event\":\"%s\",\"scenario\":\"%s\",\"variant\":\"%s\",\"strategy\":\"%s\","
-			"\"seed\":\"0x%016" PRIx64 "\",\"iterations\":%" PRIu64 ",\"failures\":%" PRIu64
-			",\"errors\":%" PRIu64 ",\"elapsed_s\":%.3f,\"rate\":%.1f,\"outcomes\":{",
+			"\"seed\":\"0x%016" PRIx64 "\",",
 			final ? "cell_end" : "progress", cell->scenario->name, cell->variant->name,
-			rr__strategy_names[cell->strategy], cell->seed, cell->iterations,
-			failures_of(cell), cell->counts[RR_ERROR], el, rate);
-		for (int k = 0; k < RR_NOUTCOMES && n < sizeof fields; k++)
-			n += (size_t)snprintf(fields + n, sizeof fields - n, "%s\"%s\":%" PRIu64,
-					      k ? "," : "", rr__outcome_names[k], cell->counts[k]);
-		n += (size_t)snprintf(fields + n, sizeof fields - n, "},\"by_strategy\":{");
-		for (int k = 0, first = 1; k < RR_NSTRATEGIES && n < sizeof fields; k++) {
-			if (!cell->strat_iterations[k])
-				continue;
-			n += (size_t)snprintf(fields + n, sizeof fields - n,
-					      "%s\"%s\":{\"iterations\":%" PRIu64
-					      ",\"failures\":%" PRIu64 "}",
-					      first ? "" : ",", rr__strategy_names[k],
-					      cell->strat_iterations[k], cell->strat_failures[k]);
-			first = 0;
-		}
-		n += (size_t)snprintf(fields + n, sizeof fields - n, "},\"env\":{");
-		for (int k = 0; k < cell->nnotes && n < sizeof fields; k++) {
-			char key[300], val[300];
-			n += (size_t)snprintf(fields + n, sizeof fields - n, "%s\"%s\":\"%s\"",
-					      k ? "," : "",
-					      rr__json_escape(cell->notes[k][0], key, sizeof key),
-					      rr__json_escape(cell->notes[k][1], val, sizeof val));
-		}
-		if (n < sizeof fields)
-			n += (size_t)snprintf(fields + n, sizeof fields - n, "}");
-		if (cell->has_failure && n < sizeof fields)
-			snprintf(fields + n, sizeof fields - n,
-				 ",\"first_failure\":{\"iteration\":%" PRIu64 ",\"seconds\":%.4f}",
-				 cell->first_failure_iteration, cell->first_failure_s);
+			rr__strategy_names[cell->strategy], cell->seed);
+		cell_fields(fields + n, sizeof fields - n, cell);
 		rr__report_event(run, fields);
 	}
 }
@@ -331,20 +368,40 @@ static int reproduced(const struct rr__cell *c)
 	return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] > 0;
 }
 
+const char *const rr__verdict_names[RR_NVERDICTS] = {"error", "reproduced", "missed",
+						      "clean", "failed",     "skipped"};
+
+int rr__verdict_ok(enum rr_verdict v)
+{
+	return v == RR_V_REPRODUCED || v == RR_V_CLEAN || v == RR_V_SKIPPED;
+}
+
+int rr__verdict_junit(enum rr_verdict v)
+{
+	switch (v) {
+	case RR_V_FAILED:
+	case RR_V_MISSED:
+		return 1;
+	case RR_V_ERROR:
+		return 2;
+	case RR_V_SKIPPED:
+		return 3;
+	default:
+		return 0;
+	}
+}
+
 void rr__cell_verdict(struct rr__run *run, struct rr__cell *c)
 {
 	uint64_t fails = failures_of(c);
 	c->hit_rate = c->iterations ? (double)fails / (double)c->iterations : 0;
+	int only_errors = c->counts[RR_ERROR] && !c->counts[RR_PASS];
 	if (c->skipped)
-		c->verdict = "skipped";
+		c->verdict = RR_V_SKIPPED;
 	else if (c->variant->expect_failure)
-		c->verdict = reproduced(c)                             ? "reproduced"
-			     : c->counts[RR_ERROR] && !c->counts[RR_PASS] ? "error"
-									  : "missed";
+		c->verdict = reproduced(c) ? RR_V_REPRODUCED : only_errors ? RR_V_ERROR : RR_V_MISSED;
 	else
-		c->verdict = fails                                     ? "failed"
-			     : c->counts[RR_ERROR] && !c->counts[RR_PASS] ? "error"
-									  : "clean";
+		c->verdict = fails ? RR_V_FAILED : only_errors ? RR_V_ERROR : RR_V_CLEAN;
 	c->fix_p = -1;
 	c->fix_miss = -1;
 	if (c->variant->expect_failure || !run)
@@ -363,35 +420,24 @@ void rr__cell_verdict(struct rr__run *run, struct rr__cell *c)
 	}
 }
 
-static int verdict_ok(const struct rr__cell *c)
-{
-	return !strcmp(c->verdict, "reproduced") || !strcmp(c->verdict, "clean") ||
-	       !strcmp(c->verdict, "skipped");
-}
 
-static FILE *open_out(struct rr__run *run, const char *name, char *path, size_t cap)
+FILE *rr__report_file_open(struct rr__run *run, const char *name, char *tmp, size_t cap)
 {
-	snprintf(path, cap, "%s/%s.tmp", run->dir, name);
-	FILE *f = fopen(path, "w");
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s/%s", run->dir, name);
+	FILE *f = rr__atomic_open(path, tmp, cap);
 	if (!f)
-		report_error(run, path, errno);
+		report_error(run, tmp, errno);
 	return f;
 }
 
-/* Writes NAME atomically: a full disk leaves the previous file, not half. */
-static int close_out(struct rr__run *run, FILE *f, const char *name, const char *tmp)
+int rr__report_file_close(struct rr__run *run, FILE *f, const char *name, const char *tmp)
 {
-	int bad = ferror(f);
-	if (fflush(f) || fsync(fileno(f)))
-		bad = 1;
-	int err = errno;
-	if (fclose(f))
-		bad = 1;
 	char path[PATH_MAX + 64];
 	snprintf(path, sizeof path, "%s/%s", run->dir, name);
-	if (bad || rename(tmp, path) < 0) {
-		unlink(tmp);
-		report_error(run, path, err ? err : EIO);
+	int rc = rr__atomic_commit(f, tmp, path);
+	if (rc < 0) {
+		report_error(run, path, -rc);
 		return -1;
 	}
 	return 0;
@@ -400,7 +446,7 @@ static int close_out(struct rr__run *run, FILE *f, const char *name, const char 
 static void write_summary_json(struct rr__run *run, int holds)
 {
 	char tmp[PATH_MAX + 64], esc[2400], when[32];
-	FILE *f = open_out(run, "summary.json", tmp, sizeof tmp);
+	FILE *f = rr__report_file_open(run, "summary.json", tmp, sizeof tmp);
 	if (!f)
 		return;
 	iso_time(run->started_wall, when, sizeof when);
@@ -422,7 +468,7 @@ static void write_summary_json(struct rr__run *run, int holds)
 			c->variant->expect_failure ? "true" : "false",
 			rr__strategy_names[c->strategy]);
 		fprintf(f, "      \"seed\": \"0x%016" PRIx64 "\",\n", c->seed);
-		fprintf(f, "      \"verdict\": \"%s\",\n", c->verdict);
+		fprintf(f, "      \"verdict\": \"%s\",\n", rr__verdict_names[c->verdict]);
 		if (c->skipped)
 			fprintf(f, "      \"skip_reason\": \"%s\",\n",
 				rr__json_escape(c->skip_reason, esc, sizeof esc));
@@ -492,7 +538,7 @@ static void write_summary_json(struct rr__run *run, int holds)
 		fprintf(f, "%s]\n    }", c->nsigs ? "\n      " : "");
 	}
 	fprintf(f, "\n  ]\n}\n");
-	close_out(run, f, "summary.json", tmp);
+	rr__report_file_close(run, f, "summary.json", tmp);
 }
 
 /* One <testcase> for cell C: classname racerepro.<scenario> (or, in a report
@@ -514,7 +560,7 @@ void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cel
 	const struct rr__signature *s0 = c->nsigs ? &c->sigs[0] : NULL;
 	if (s0)
 		replay_command(run, s0, replay, sizeof replay);
-	if (!strcmp(c->verdict, "failed") && s0) {
+	if (c->verdict == RR_V_FAILED && s0) {
 		fprintf(f, "      <failure message=\"");
 		rr__xml_escape(f, s0->sig);
 		fprintf(f, "\" type=\"%s\">", rr__outcome_names[s0->klass]);
@@ -526,16 +572,16 @@ void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cel
 			rr__xml_escape(f, text);
 		}
 		fprintf(f, "</failure>\n");
-	} else if (!strcmp(c->verdict, "missed")) {
+	} else if (c->verdict == RR_V_MISSED) {
 		fprintf(f,
 			"      <failure message=\"detection miss: the buggy variant did not "
 			"reproduce in %" PRIu64 " iterations\" type=\"missed\"/>\n",
 			c->iterations);
-	} else if (!strcmp(c->verdict, "error")) {
+	} else if (c->verdict == RR_V_ERROR) {
 		fprintf(f, "      <error message=\"");
 		rr__xml_escape(f, s0 ? s0->message : "environment error");
 		fprintf(f, "\"/>\n");
-	} else if (!strcmp(c->verdict, "skipped")) {
+	} else if (c->verdict == RR_V_SKIPPED) {
 		fprintf(f, "      <skipped message=\"");
 		rr__xml_escape(f, c->skip_reason);
 		fprintf(f, "\"/>\n");
@@ -544,47 +590,80 @@ void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cel
 	snprintf(out, sizeof out, "%s%s%s: %" PRIu64 " iterations, verdict %s%s%s%s%s%s\n",
 		 build ? build : "", build ? " build: " : "",
 		 c->variant->expect_failure ? "expected failure" : "must not fail", c->iterations,
-		 c->verdict, c->interrupted ? " (interrupted)" : "", s0 ? "; first signature " : "",
+		 rr__verdict_names[c->verdict], c->interrupted ? " (interrupted)" : "",
+		 s0 ? "; first signature " : "",
 		 s0 ? s0->sig : "", s0 ? "; replay: " : "", replay);
 	fprintf(f, "      <system-out>");
 	rr__xml_escape(f, out);
 	fprintf(f, "</system-out>\n    </testcase>\n");
 }
 
-static void write_junit(struct rr__run *run)
+/* Totals of the cells for which PICK is true (all when BUILD is NULL). */
+static void junit_counts(const struct rr__run *run, const char (*builds)[16], const char *build,
+			 int n[4], double *t)
 {
-	char tmp[PATH_MAX + 64];
-	FILE *f = open_out(run, "junit.xml", tmp, sizeof tmp);
-	if (!f)
-		return;
-	int failures = 0, errors = 0, skipped = 0;
-	double total = 0;
+	memset(n, 0, 4 * sizeof n[0]);
+	*t = 0;
 	for (int i = 0; i < run->ncells; i++) {
-		const char *v = run->cells[i].verdict;
-		failures += !strcmp(v, "failed") || !strcmp(v, "missed");
-		errors += !strcmp(v, "error");
-		skipped += !strcmp(v, "skipped");
-		total += run->cells[i].elapsed_s;
+		if (build && strcmp(builds[i], build))
+			continue;
+		int k = rr__verdict_junit(run->cells[i].verdict);
+		n[0]++;
+		if (k)
+			n[k]++;
+		*t += run->cells[i].elapsed_s;
 	}
+}
+
+void rr__junit_write(FILE *f, const struct rr__run *run, const char (*builds)[16])
+{
+	int n[4];
+	double t;
+	junit_counts(run, NULL, NULL, n, &t);
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	fprintf(f,
 		"<testsuites name=\"racerepro\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
 		"skipped=\"%d\" time=\"%.3f\">\n",
-		run->ncells, failures, errors, skipped, total);
-	fprintf(f,
-		"  <testsuite name=\"racerepro\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
-		"skipped=\"%d\" time=\"%.3f\">\n",
-		run->ncells, failures, errors, skipped, total);
-	for (int i = 0; i < run->ncells; i++)
-		rr__junit_testcase(f, run, &run->cells[i], NULL);
-	fprintf(f, "  </testsuite>\n</testsuites>\n");
-	close_out(run, f, "junit.xml", tmp);
+		n[0], n[1], n[2], n[3], t);
+	for (int i = 0; i < run->ncells; i++) {
+		const char *b = builds ? builds[i] : NULL;
+		int seen = 0;
+		for (int k = 0; builds && k < i && !seen; k++)
+			seen = !strcmp(builds[k], b);
+		if (seen)
+			continue; /* this build's suite is written already */
+		junit_counts(run, builds, b, n, &t);
+		fprintf(f, "  <testsuite name=\"racerepro");
+		if (b) {
+			fputc('.', f);
+			rr__xml_escape(f, b);
+		}
+		fprintf(f, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
+			n[0], n[1], n[2], n[3], t);
+		for (int k = 0; k < run->ncells; k++)
+			if (!b || !strcmp(builds[k], b))
+				rr__junit_testcase(f, run, &run->cells[k], b);
+		fprintf(f, "  </testsuite>\n");
+		if (!b)
+			break;
+	}
+	fprintf(f, "</testsuites>\n");
+}
+
+static void write_junit(struct rr__run *run)
+{
+	char tmp[PATH_MAX + 64];
+	FILE *f = rr__report_file_open(run, "junit.xml", tmp, sizeof tmp);
+	if (!f)
+		return;
+	rr__junit_write(f, run, NULL);
+	rr__report_file_close(run, f, "junit.xml", tmp);
 }
 
 static void write_summary_md(struct rr__run *run, int holds)
 {
 	char tmp[PATH_MAX + 64];
-	FILE *f = open_out(run, "summary.md", tmp, sizeof tmp);
+	FILE *f = rr__report_file_open(run, "summary.md", tmp, sizeof tmp);
 	if (!f)
 		return;
 	fprintf(f, "# racerepro run %s\n\n", run->run_id);
@@ -598,7 +677,8 @@ static void write_summary_md(struct rr__run *run, int holds)
 		fprintf(f, "| %s | %s | %s | %" PRIu64 " | %" PRIu64 " | %.0f | %s |\n",
 			c->scenario->name, c->variant->name, rr__strategy_names[c->strategy],
 			c->iterations, failures_of(c),
-			c->elapsed_s > 0 ? (double)c->iterations / c->elapsed_s : 0.0, c->verdict);
+			c->elapsed_s > 0 ? (double)c->iterations / c->elapsed_s : 0.0,
+			rr__verdict_names[c->verdict]);
 	}
 	for (int i = 0; i < run->ncells; i++) {
 		const struct rr__cell *c = &run->cells[i];
@@ -624,7 +704,7 @@ static void write_summary_md(struct rr__run *run, int holds)
 				s->first_iteration, s->first_s, s->strategy, s->dir, replay);
 		}
 	}
-	close_out(run, f, "summary.md", tmp);
+	rr__report_file_close(run, f, "summary.md", tmp);
 }
 
 
@@ -633,7 +713,7 @@ int rr__report_finish(struct rr__run *run)
 	int holds = !run->interrupted;
 	for (int i = 0; i < run->ncells; i++) {
 		rr__cell_verdict(run, &run->cells[i]);
-		holds = holds && verdict_ok(&run->cells[i]);
+		holds = holds && rr__verdict_ok(run->cells[i].verdict);
 	}
 	write_summary_json(run, holds);
 	write_summary_md(run, holds);
@@ -645,7 +725,6 @@ int rr__report_finish(struct rr__run *run)
 	if (run->events_fd >= 0)
 		close(run->events_fd);
 	run->events_fd = -1;
-	rr__report_html(run); /* harness/report_html.c */
 	return holds;
 }
 
@@ -656,7 +735,7 @@ void rr__report_print_summary(const struct rr__run *run, FILE *f)
 		const struct rr__cell *c = &run->cells[i];
 		fprintf(f, "%-16s %-12s %-10s %10" PRIu64 " iterations %6" PRIu64 " failures  %s\n",
 			c->scenario->name, c->variant->name, rr__strategy_names[c->strategy],
-			c->iterations, failures_of(c), c->verdict);
+			c->iterations, failures_of(c), rr__verdict_names[c->verdict]);
 		if (c->skipped)
 			fprintf(f, "    skipped: %s\n", c->skip_reason);
 		if (c->fix_p >= 0)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "report.h"
 
 
@@ -116,60 +117,54 @@ static int series_of(struct chart *c, json_t *ev)
 	return c->nseries++;
 }
 
-/* Reads the progress, cell_end and failure lines of events.jsonl. Lines that
- * do not parse (a killed run's last one) are left out. */
+/* One line of events.jsonl: progress and cell_end lines are points of the
+ * rate chart, a new failure is a mark. */
+static int chart_line(json_t *ev, void *arg)
+{
+	struct chart *c = arg;
+	const char *what = json_string_value(json_object_get(ev, "event"));
+	double t = json_number_value(json_object_get(ev, "t"));
+	if (what && (!strcmp(what, "progress") || !strcmp(what, "cell_end"))) {
+		int i = series_of(c, ev);
+		struct series *s = i >= 0 ? &c->s[i] : NULL;
+		double it = json_number_value(json_object_get(ev, "iterations"));
+		double el = json_number_value(json_object_get(ev, "elapsed_s"));
+		/* A cell's first line also says when it began (at 0). */
+		if (s && s->n == 0 && s->n < MAX_POINTS) {
+			s->t[0] = t - el > 0 ? t - el : 0;
+			s->it[0] = 0;
+			s->n = 1;
+		}
+		/* A line close behind the previous one (a cell's final line
+		 * right after a progress line) extends that interval rather
+		 * than making a sliver whose rate is noise. */
+		if (s && s->n >= 2 && t - s->t[s->n - 1] < 0.5 && t >= s->t[s->n - 1] &&
+		    it >= s->it[s->n - 1]) {
+			s->t[s->n - 1] = t;
+			s->it[s->n - 1] = it;
+		} else if (s && s->n < MAX_POINTS && t >= s->t[s->n - 1] && it >= s->it[s->n - 1]) {
+			s->t[s->n] = t;
+			s->it[s->n] = it;
+			s->n++;
+		}
+	} else if (what && !strcmp(what, "failure") && c->nmarks < MAX_MARKS &&
+		   json_is_true(json_object_get(ev, "new"))) {
+		struct mark *m = &c->marks[c->nmarks++];
+		m->t = t;
+		m->series = series_of(c, ev);
+		const char *sig = json_string_value(json_object_get(ev, "signature"));
+		snprintf(m->what, sizeof m->what, "%s", sig ? sig : "failure");
+	}
+	return 0;
+}
+
+/* Reads the chart from events.jsonl; lines that do not parse (a killed run's
+ * last one) are left out, silently: `racerepro report` notes them. */
 static void read_chart(const char *dir, struct chart *c)
 {
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/events.jsonl", dir);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	while ((len = getline(&line, &cap, f)) > 0) {
-		json_t *ev = json_loadb(line, (size_t)len, 0, NULL);
-		if (!ev)
-			continue;
-		const char *what = json_string_value(json_object_get(ev, "event"));
-		double t = json_number_value(json_object_get(ev, "t"));
-		if (what && (!strcmp(what, "progress") || !strcmp(what, "cell_end"))) {
-			int i = series_of(c, ev);
-			struct series *s = i >= 0 ? &c->s[i] : NULL;
-			double it = json_number_value(json_object_get(ev, "iterations"));
-			double el = json_number_value(json_object_get(ev, "elapsed_s"));
-			/* A cell's first line also says when it began (at 0). */
-			if (s && s->n == 0 && s->n < MAX_POINTS) {
-				s->t[0] = t - el > 0 ? t - el : 0;
-				s->it[0] = 0;
-				s->n = 1;
-			}
-			/* A line close behind the previous one (a cell's final line
-			 * right after a progress line) extends that interval rather
-			 * than making a sliver whose rate is noise. */
-			if (s && s->n >= 2 && t - s->t[s->n - 1] < 0.5 && t >= s->t[s->n - 1] &&
-			    it >= s->it[s->n - 1]) {
-				s->t[s->n - 1] = t;
-				s->it[s->n - 1] = it;
-			} else if (s && s->n < MAX_POINTS && t >= s->t[s->n - 1] &&
-				   it >= s->it[s->n - 1]) {
-				s->t[s->n] = t;
-				s->it[s->n] = it;
-				s->n++;
-			}
-		} else if (what && !strcmp(what, "failure") && c->nmarks < MAX_MARKS &&
-			   json_is_true(json_object_get(ev, "new"))) {
-			struct mark *m = &c->marks[c->nmarks++];
-			m->t = t;
-			m->series = series_of(c, ev);
-			const char *sig = json_string_value(json_object_get(ev, "signature"));
-			snprintf(m->what, sizeof m->what, "%s", sig ? sig : "failure");
-		}
-		json_decref(ev);
-	}
-	free(line);
-	fclose(f);
+	rr__events_read(path, NULL, NULL, chart_line, c);
 }
 
 static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -291,29 +286,23 @@ static const char *const css =
 	"margin-right:1.2em}.swatch{display:inline-block;width:1.2em;height:.6em;margin-right:.3em}"
 	".tri{font-size:.8em;margin-right:.3em}.muted{color:#666}";
 
-static const char *verdict_class(const char *v)
+static const char *verdict_class(enum rr_verdict v)
 {
-	if (!strcmp(v, "reproduced") || !strcmp(v, "clean"))
+	if (v == RR_V_REPRODUCED || v == RR_V_CLEAN)
 		return "ok";
-	if (!strcmp(v, "skipped") || !strcmp(v, "error"))
+	if (v == RR_V_SKIPPED || v == RR_V_ERROR)
 		return "warn";
 	return "bad";
 }
 
-static const char *verdict_words(const char *v)
-{
-	if (!strcmp(v, "reproduced"))
-		return "expected failure shown";
-	if (!strcmp(v, "clean"))
-		return "no failure";
-	if (!strcmp(v, "missed"))
-		return "detection miss: the bug did not show";
-	if (!strcmp(v, "failed"))
-		return "the fixed variant failed";
-	if (!strcmp(v, "error"))
-		return "environment error";
-	return "skipped";
-}
+static const char *const verdict_words[RR_NVERDICTS] = {
+	[RR_V_REPRODUCED] = "expected failure shown",
+	[RR_V_CLEAN] = "no failure",
+	[RR_V_MISSED] = "detection miss: the bug did not show",
+	[RR_V_FAILED] = "the fixed variant failed",
+	[RR_V_ERROR] = "environment error",
+	[RR_V_SKIPPED] = "skipped",
+};
 
 static uint64_t failures_of(const struct rr__cell *c)
 {
@@ -325,8 +314,8 @@ static void write_page(FILE *f, struct rr__run *run, const struct chart *chart)
 {
 	int holds = !run->interrupted;
 	for (int i = 0; i < run->ncells; i++) {
-		const char *v = run->cells[i].verdict ? run->cells[i].verdict : "error";
-		holds = holds && strcmp(verdict_class(v), "bad") && strcmp(v, "error");
+		enum rr_verdict v = run->cells[i].verdict;
+		holds = holds && strcmp(verdict_class(v), "bad") && v != RR_V_ERROR;
 	}
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
 		   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
@@ -354,8 +343,9 @@ static void write_page(FILE *f, struct rr__run *run, const struct chart *chart)
 		   "<th>notes</th></tr></thead>\n<tbody>\n");
 	for (int i = 0; i < run->ncells; i++) {
 		const struct rr__cell *c = &run->cells[i];
-		const char *v = c->verdict ? c->verdict : "error";
-		fprintf(f, "<tr class=\"%s\" data-verdict=\"%s\"><td>", verdict_class(v), v);
+		enum rr_verdict v = c->verdict;
+		fprintf(f, "<tr class=\"%s\" data-verdict=\"%s\"><td>", verdict_class(v),
+			rr__verdict_names[v]);
 		esc(f, c->scenario->name);
 		fprintf(f, "</td><td>");
 		esc(f, c->variant->name);
@@ -368,8 +358,8 @@ static void write_page(FILE *f, struct rr__run *run, const struct chart *chart)
 			"<td class=\"n\">%.1f</td>",
 			c->iterations, failures_of(c), c->counts[RR_ERROR],
 			c->elapsed_s > 0 ? (double)c->iterations / c->elapsed_s : 0.0, c->elapsed_s);
-		fprintf(f, "<td><b>%s</b><br/><span class=\"muted\">%s</span></td><td>", v,
-			verdict_words(v));
+		fprintf(f, "<td><b>%s</b><br/><span class=\"muted\">%s</span></td><td>", rr__verdict_names[v],
+			verdict_words[v]);
 		if (c->interrupted)
 			fprintf(f, "cut short by the interruption<br/>");
 		if (c->skipped) {
@@ -456,29 +446,14 @@ void rr__report_html(struct rr__run *run)
 		return;
 	}
 	read_chart(run->dir, chart);
-	char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
-	snprintf(tmp, sizeof tmp, "%s/summary.html.tmp", run->dir);
-	snprintf(path, sizeof path, "%s/summary.html", run->dir);
-	FILE *f = fopen(tmp, "w");
+	/* Atomic, like the other summary files: a full disk keeps the old page. */
+	char tmp[PATH_MAX + 32];
+	FILE *f = rr__report_file_open(run, "summary.html", tmp, sizeof tmp);
 	if (!f) {
-		fprintf(stderr, "racerepro: cannot write %s: %s\n", tmp, strerror(errno));
-		run->write_failed = 1;
 		free(chart);
 		return;
 	}
 	write_page(f, run, chart);
 	free(chart);
-	int bad = ferror(f);
-	if (fflush(f) || fsync(fileno(f)))
-		bad = 1;
-	int err = errno;
-	if (fclose(f))
-		bad = 1;
-	/* Atomic, like the other summary files: a full disk keeps the old page. */
-	if (bad || rename(tmp, path) < 0) {
-		fprintf(stderr, "racerepro: cannot write %s: %s\n", path,
-			strerror(bad ? (err ? err : EIO) : errno));
-		unlink(tmp);
-		run->write_failed = 1;
-	}
+	rr__report_file_close(run, f, "summary.html", tmp);
 }

@@ -5,20 +5,15 @@
  * `racerepro report --merge OUT DIR...` joins several report folders (the
  * nightly soak's per-cell runs, possibly of different builds) into one.
  *
- * events.jsonl is the record of truth: report.c writes each line with one
- * write(2) as the run goes. What it holds, and so what a rebuild can know:
- *   - the last progress/cell_end line of each (scenario, variant) gives the
- *     outcome counts, per-strategy counts, environment notes, first failure;
- *   - failure lines give each signature (class, message, evidence folder);
- *     they are logged for counts 1..20 and then at powers of two, so a
- *     signature's count is exact only where the cell's final outcome count
- *     pins it down (one signature of that class in a cell that ended);
- *   - failures logged after a cell's last progress line still count: the
- *     cell's outcome and iteration counts are raised to cover them;
- *   - no `end` line means the run was interrupted.
+ * events.jsonl is the record of truth, and the rebuild reads it as it is
+ * written, without guessing: every progress, cell_end and failure line carries
+ * the cell's whole state (counts, per-strategy counts, environment notes,
+ * first failure, each signature's exact count), so a cell is what its last
+ * line says; failure lines add each signature's class, message, role, first
+ * iteration and seconds, strategy and evidence folder. A cell with no
+ * cell_end line was cut short; no `end` line means the run was interrupted.
  * Not in the events, so not rebuilt: scenario parameters set with --param
- * (summary.json shows the defaults) and the role that saw each failure
- * (taken from the message's "(in ROLE)" suffix when it has one).
+ * (summary.json shows the defaults).
  *
  * JSON is read with jansson, never a hand-written parser. A line that does not
  * parse is skipped with a note: the last one is what a run killed mid-write
@@ -37,19 +32,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
+#include "fileio.h"
 #include "report.h"
 
 
 /* Everything the rebuild learns beyond struct rr__run. */
 struct rebuild {
 	struct rr__run *run;
-	char build[RR_MAX_CELLS][16];    /* per cell: the build that ran it */
-	double t0[RR_MAX_CELLS];         /* per cell: run time when it started */
-	int has_t0[RR_MAX_CELLS];
-	int ended[RR_MAX_CELLS];         /* a cell_end line was seen */
-	double last_t[RR_MAX_CELLS];     /* last event of the cell */
-	double sig_t[RR_MAX_CELLS][RR_MAX_SIGS]; /* run time of a signature's first line */
-	double last_cell_end_t;
+	char build[RR_MAX_CELLS][16]; /* per cell: the build that ran it */
+	int ended[RR_MAX_CELLS];      /* a cell_end line was seen */
 	double last_t_run;
 	int have_start, have_end, end_interrupted;
 	char run_build[16];
@@ -57,26 +49,9 @@ struct rebuild {
 	int mixed_builds;
 };
 
-static const char *jstr(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-static double jnum(json_t *o, const char *key, double def)
-{
-	json_t *v = json_object_get(o, key);
-	return json_is_number(v) ? json_number_value(v) : def;
-}
-
-static uint64_t ju64(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	if (json_is_integer(v) && json_integer_value(v) > 0)
-		return (uint64_t)json_integer_value(v);
-	if (json_is_real(v) && json_real_value(v) > 0)
-		return (uint64_t)json_real_value(v);
-	return 0;
-}
+#define jstr rr__ev_str
+#define jnum rr__ev_num
+#define ju64 rr__ev_u64
 
 static int outcome_parse(const char *name)
 {
@@ -182,99 +157,74 @@ static int cell_of(struct rebuild *rb, json_t *ev)
 	c->variant = v;
 	c->strategy = RR_STRAT_PORTFOLIO;
 	snprintf(rb->build[i], sizeof rb->build[i], "%s", build);
-	/* Until a progress line says when the cell started: right after the
-	 * previous cell ended (cells run one after another). */
-	rb->t0[i] = rb->last_cell_end_t;
 	return i;
 }
 
-static void take_cell_line(struct rebuild *rb, json_t *ev, int is_end)
+/* A cell's state, from a progress, cell_end or failure line (report.c's
+ * cell_fields): the last line of a cell wins. */
+static void take_cell_state(struct rebuild *rb, int i, json_t *ev, const char *what)
 {
-	int i = cell_of(rb, ev);
-	if (i < 0)
-		return;
 	struct rr__cell *c = &rb->run->cells[i];
-	double t = jnum(ev, "t", 0), el = jnum(ev, "elapsed_s", 0);
-	int st = rr__strategy_parse(jstr(ev, "strategy") ? jstr(ev, "strategy") : "");
-	if (st >= 0)
-		c->strategy = st;
-	uint64_t seed;
-	if (jstr(ev, "seed") && rr__parse_u64(jstr(ev, "seed"), &seed) == 0)
-		c->seed = seed;
-	if (!rb->has_t0[i]) {
-		rb->t0[i] = t - el > 0 ? t - el : 0;
-		rb->has_t0[i] = 1;
+	if (strcmp(what, "failure")) {
+		/* A failure line's strategy and seed are its iteration's. */
+		int st = rr__strategy_parse(jstr(ev, "strategy") ? jstr(ev, "strategy") : "");
+		if (st >= 0)
+			c->strategy = st;
+		uint64_t seed;
+		if (jstr(ev, "seed") && rr__parse_u64(jstr(ev, "seed"), &seed) == 0)
+			c->seed = seed;
 	}
 	c->iterations = ju64(ev, "iterations");
-	c->elapsed_s = el;
+	c->elapsed_s = jnum(ev, "elapsed_s", 0);
 	json_t *oc = json_object_get(ev, "outcomes");
 	for (int k = 0; k < RR_NOUTCOMES; k++)
 		c->counts[k] = ju64(oc, rr__outcome_names[k]);
-	json_t *bs = json_object_get(ev, "by_strategy");
-	if (json_object_size(bs)) {
-		memset(c->strat_iterations, 0, sizeof c->strat_iterations);
-		memset(c->strat_failures, 0, sizeof c->strat_failures);
-		const char *key;
-		json_t *val;
-		json_object_foreach(bs, key, val)
-		{
-			int s = rr__strategy_parse(key);
-			if (s < 0)
-				continue;
-			c->strat_iterations[s] = ju64(val, "iterations");
-			c->strat_failures[s] = ju64(val, "failures");
-		}
-	}
-	json_t *env = json_object_get(ev, "env");
+	memset(c->strat_iterations, 0, sizeof c->strat_iterations);
+	memset(c->strat_failures, 0, sizeof c->strat_failures);
 	const char *key;
 	json_t *val;
-	json_object_foreach(env, key, val)
+	json_object_foreach(json_object_get(ev, "by_strategy"), key, val)
 	{
-		if (!json_is_string(val))
+		int s = rr__strategy_parse(key);
+		if (s < 0)
 			continue;
-		int j;
-		for (j = 0; j < c->nnotes; j++)
-			if (!strcmp(c->notes[j][0], key))
-				break;
-		if (j == RR_MAX_NOTES)
-			continue;
-		if (j == c->nnotes)
-			c->nnotes++;
-		snprintf(c->notes[j][0], sizeof c->notes[j][0], "%s", key);
-		snprintf(c->notes[j][1], sizeof c->notes[j][1], "%s", json_string_value(val));
+		c->strat_iterations[s] = ju64(val, "iterations");
+		c->strat_failures[s] = ju64(val, "failures");
+	}
+	json_object_foreach(json_object_get(ev, "env"), key, val)
+	{
+		if (json_is_string(val))
+			rr__note_set(c->notes, &c->nnotes, key, json_string_value(val));
+	}
+	json_object_foreach(json_object_get(ev, "signatures"), key, val)
+	{
+		for (int k = 0; k < c->nsigs; k++)
+			if (!strcmp(c->sigs[k].sig, key) && json_integer_value(val) > 0)
+				c->sigs[k].count = (uint64_t)json_integer_value(val);
 	}
 	json_t *ff = json_object_get(ev, "first_failure");
-	if (json_is_object(ff)) {
-		c->has_failure = 1;
+	c->has_failure = json_is_object(ff);
+	if (c->has_failure) {
 		c->first_failure_iteration = ju64(ff, "iteration");
 		c->first_failure_s = jnum(ff, "seconds", 0);
 	}
-	/* Not written by every version of report.c; honoured when present. */
-	if (json_is_true(json_object_get(ev, "skipped"))) {
-		c->skipped = 1;
+	c->skipped = json_is_true(json_object_get(ev, "skipped"));
+	if (c->skipped)
 		snprintf(c->skip_reason, sizeof c->skip_reason, "%s",
 			 jstr(ev, "skip_reason") ? jstr(ev, "skip_reason") : "skipped");
-	}
-	if (is_end) {
+	c->interrupted = json_is_true(json_object_get(ev, "interrupted"));
+	if (!strcmp(what, "cell_end"))
 		rb->ended[i] = 1;
-		rb->last_cell_end_t = t;
-		c->interrupted = json_is_true(json_object_get(ev, "interrupted"));
-	}
-	if (t > rb->last_t[i])
-		rb->last_t[i] = t;
 }
 
-static void take_failure(struct rebuild *rb, json_t *ev)
+/* A failure line's signature, new or seen before. */
+static void take_signature(struct rebuild *rb, int i, json_t *ev)
 {
-	int i = cell_of(rb, ev);
 	const char *sig = jstr(ev, "signature");
 	int klass = outcome_parse(jstr(ev, "class"));
-	if (i < 0 || !sig || klass < 0)
+	if (!sig || klass < 0)
 		return;
 	struct rr__cell *c = &rb->run->cells[i];
-	double t = jnum(ev, "t", 0);
-	if (t > rb->last_t[i])
-		rb->last_t[i] = t;
 	struct rr__signature *s = NULL;
 	for (int k = 0; k < c->nsigs; k++)
 		if (!strcmp(c->sigs[k].sig, sig))
@@ -282,19 +232,13 @@ static void take_failure(struct rebuild *rb, json_t *ev)
 	if (!s) {
 		if (c->nsigs == RR_MAX_SIGS)
 			return;
-		rb->sig_t[i][c->nsigs] = t;
 		s = &c->sigs[c->nsigs++];
 		memset(s, 0, sizeof *s);
 		snprintf(s->sig, sizeof s->sig, "%s", sig);
 		s->klass = klass;
-		const char *msg = jstr(ev, "message") ? jstr(ev, "message") : "";
-		snprintf(s->message, sizeof s->message, "%s", msg);
-		/* The driver ends messages with " (in ROLE)". */
-		const char *in = strstr(msg, " (in ");
-		size_t len = strlen(msg);
-		if (in && len && msg[len - 1] == ')' && !strstr(in + 5, " (in "))
-			snprintf(s->role, sizeof s->role, "%.*s", (int)(msg + len - 1 - (in + 5)),
-				 in + 5);
+		snprintf(s->message, sizeof s->message, "%s",
+			 jstr(ev, "message") ? jstr(ev, "message") : "");
+		snprintf(s->role, sizeof s->role, "%s", jstr(ev, "role") ? jstr(ev, "role") : "");
 		const char *st = jstr(ev, "strategy");
 		snprintf(s->strategy, sizeof s->strategy, "%s", st ? st : "?");
 		/* The evidence folder is the reproducer's folder. */
@@ -304,9 +248,8 @@ static void take_failure(struct rebuild *rb, json_t *ev)
 			snprintf(s->dir, sizeof s->dir, "%.*s",
 				 (int)(slash ? (size_t)(slash - repro) : strlen(repro)), repro);
 		}
-		/* report.c logs the worker's 0-based iteration index; the summary
-		 * counts iterations from 1. */
-		s->first_iteration = ju64(ev, "iteration") + 1;
+		s->first_iteration = ju64(ev, "first_iteration");
+		s->first_s = jnum(ev, "first_seconds", 0);
 	}
 	/* The binary that found it, for the replay commands. */
 	const char *replay = jstr(ev, "replay"), *r = replay ? strstr(replay, " replay ") : NULL;
@@ -318,16 +261,10 @@ static void take_failure(struct rebuild *rb, json_t *ev)
 		s->count = n;
 }
 
-/* Parses one line; returns 0, or -1 if it is not valid JSON. */
-static int take_line(struct rebuild *rb, const char *line, size_t len, char *err, size_t errcap)
+/* One event of the log. */
+static int take_line(json_t *ev, void *arg)
 {
-	json_error_t e;
-	json_t *ev = json_loadb(line, len, 0, &e);
-	if (!ev || !json_is_object(ev)) {
-		snprintf(err, errcap, "%s", ev ? "not a JSON object" : e.text);
-		json_decref(ev);
-		return -1;
-	}
+	struct rebuild *rb = arg;
 	const char *what = jstr(ev, "event");
 	double t = jnum(ev, "t", 0);
 	if (t > rb->last_t_run)
@@ -337,7 +274,6 @@ static int take_line(struct rebuild *rb, const char *line, size_t len, char *err
 		/* Not ours: ignored, as are event types a newer report.c adds. */
 	} else if (!strcmp(what, "start")) {
 		if (!rb->have_start) {
-			rb->have_start = 1;
 			snprintf(run->run_id, sizeof run->run_id, "%s",
 				 jstr(ev, "run_id") ? jstr(ev, "run_id") : "unknown");
 			snprintf(run->command, sizeof run->command, "%s",
@@ -350,146 +286,39 @@ static int take_line(struct rebuild *rb, const char *line, size_t len, char *err
 		}
 		const char *b = jstr(ev, "build");
 		if (b) {
-			if (rb->have_start > 1 && strcmp(rb->run_build, b))
+			if (rb->have_start && strcmp(rb->run_build, b))
 				rb->mixed_builds = 1;
 			snprintf(rb->run_build, sizeof rb->run_build, "%s", b);
 		}
 		rb->have_start++;
-	} else if (!strcmp(what, "progress") || !strcmp(what, "cell_end")) {
-		take_cell_line(rb, ev, what[0] == 'c');
-	} else if (!strcmp(what, "failure")) {
-		take_failure(rb, ev);
+	} else if (!strcmp(what, "progress") || !strcmp(what, "cell_end") ||
+		   !strcmp(what, "failure")) {
+		int i = cell_of(rb, ev);
+		if (i < 0)
+			return 0;
+		if (!strcmp(what, "failure"))
+			take_signature(rb, i, ev);
+		/* Failure lines of older logs carry no cell state. */
+		if (json_object_get(ev, "outcomes"))
+			take_cell_state(rb, i, ev, what);
 	} else if (!strcmp(what, "end")) {
 		rb->have_end = 1;
 		rb->end_interrupted = json_is_true(json_object_get(ev, "interrupted"));
 	}
-	json_decref(ev);
 	return 0;
 }
 
-/* Reads PATH line by line into RB. Returns 0, or -errno if it cannot be read. */
-static int read_events(struct rebuild *rb, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	long lineno = 0;
-	while ((len = getline(&line, &cap, f)) > 0) {
-		lineno++;
-		int complete = line[len - 1] == '\n';
-		size_t n = (size_t)len;
-		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			n--;
-		if (!n)
-			continue;
-		char err[200];
-		if (take_line(rb, line, n, err, sizeof err) < 0) {
-			rb->skipped_lines++;
-			/* getline leaves no newline only on the file's last line. */
-			if (!complete)
-				fprintf(stderr,
-					"racerepro report: note: %s line %ld is cut short (the run was "
-					"killed while writing it); skipped\n",
-					path, lineno);
-			else
-				fprintf(stderr,
-					"racerepro report: note: %s line %ld is not valid JSON (%s); "
-					"skipped\n",
-					path, lineno, err);
-		}
-	}
-	int rc = ferror(f) ? -EIO : 0;
-	free(line);
-	fclose(f);
-	return rc;
-}
-
-/* Settles what the lines left open: start times, counts that failure lines
- * logged after the last progress line, the run's end. */
-static void settle(struct rebuild *rb)
+/* What the log cannot say by itself: which cells were cut short, and the
+ * build of each cell where it is not this binary's. */
+static void finish_cells(struct rebuild *rb)
 {
 	struct rr__run *run = rb->run;
 	for (int i = 0; i < run->ncells; i++) {
 		struct rr__cell *c = &run->cells[i];
-		for (int k = 0; k < c->nsigs; k++) {
-			double s = rb->sig_t[i][k] - rb->t0[i];
-			c->sigs[k].first_s = s > 0 ? s : 0;
-		}
-		for (int klass = RR_BUG; klass < RR_NOUTCOMES; klass++) {
-			uint64_t sum = 0;
-			int nk = 0;
-			struct rr__signature *only = NULL;
-			for (int k = 0; k < c->nsigs; k++) {
-				if (c->sigs[k].klass != klass)
-					continue;
-				sum += c->sigs[k].count;
-				nk++;
-				only = &c->sigs[k];
-			}
-			if (sum > c->counts[klass]) {
-				/* Failures logged after the cell's last progress line. */
-				c->iterations += sum - c->counts[klass];
-				c->counts[klass] = sum;
-			} else if (rb->ended[i] && nk > 0) {
-				/* Counts below 20 are exact (each of 1..20 is logged);
-				 * when at most one signature of the class is past
-				 * that, the cell's final count pins it. */
-				int open = 0;
-				uint64_t exact = 0;
-				for (int k = 0; k < c->nsigs; k++) {
-					if (c->sigs[k].klass != klass)
-						continue;
-					if (c->sigs[k].count >= 20) {
-						open++;
-						only = &c->sigs[k];
-					} else {
-						exact += c->sigs[k].count;
-					}
-				}
-				if (open == 1 && c->counts[klass] >= exact)
-					only->count = c->counts[klass] - exact;
-				else if (nk == 1)
-					only->count = c->counts[klass];
-			}
-		}
-		/* The cell line's first failure was timed by the driver itself:
-		 * better than the failure line's write time. */
-		for (int k = 0; c->has_failure && k < c->nsigs; k++)
-			if (c->sigs[k].first_iteration == c->first_failure_iteration)
-				c->sigs[k].first_s = c->first_failure_s;
-		if (!c->has_failure) {
-			for (int k = 0; k < c->nsigs; k++) {
-				const struct rr__signature *s = &c->sigs[k];
-				if (s->klass == RR_ERROR)
-					continue;
-				if (!c->has_failure || s->first_iteration < c->first_failure_iteration) {
-					c->first_failure_iteration = s->first_iteration;
-					c->first_failure_s = s->first_s;
-				}
-				c->has_failure = 1;
-			}
-		}
-		if (!rb->ended[i]) {
+		if (!rb->ended[i])
 			c->interrupted = 1;
-			double el = rb->last_t[i] - rb->t0[i];
-			if (el > c->elapsed_s)
-				c->elapsed_s = el;
-		}
-		/* The build that ran the cell, where it is not this binary's. */
-		if ((rb->mixed_builds || strcmp(rb->build[i], RR_BUILD_NAME)) &&
-		    c->nnotes < RR_MAX_NOTES) {
-			int j;
-			for (j = 0; j < c->nnotes; j++)
-				if (!strcmp(c->notes[j][0], "build"))
-					break;
-			if (j == c->nnotes)
-				c->nnotes++;
-			snprintf(c->notes[j][0], sizeof c->notes[j][0], "build");
-			snprintf(c->notes[j][1], sizeof c->notes[j][1], "%s", rb->build[i]);
-		}
+		if (rb->mixed_builds || strcmp(rb->build[i], RR_BUILD_NAME))
+			rr__note_set(c->notes, &c->nnotes, "build", rb->build[i]);
 	}
 	/* summary.json's elapsed_s is measured from started_ns to now: place
 	 * the start so that it comes out as the run's last event. */
@@ -519,62 +348,16 @@ static int write_merged_junit(struct rebuild *rb)
 {
 	struct rr__run *run = rb->run;
 	char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
-	snprintf(tmp, sizeof tmp, "%s/junit.xml.tmp", run->dir);
 	snprintf(path, sizeof path, "%s/junit.xml", run->dir);
-	FILE *f = fopen(tmp, "w");
+	FILE *f = rr__atomic_open(path, tmp, sizeof tmp);
 	if (!f) {
 		fprintf(stderr, "racerepro report: cannot write %s: %s\n", tmp, strerror(errno));
 		return -1;
 	}
-	char builds[RR_MAX_CELLS][16];
-	int nb = 0, tot[4] = {0, 0, 0, 0};
-	double ttot = 0;
-	for (int i = 0; i < run->ncells; i++) {
-		const char *v = run->cells[i].verdict;
-		tot[0]++;
-		tot[1] += !strcmp(v, "failed") || !strcmp(v, "missed");
-		tot[2] += !strcmp(v, "error");
-		tot[3] += !strcmp(v, "skipped");
-		ttot += run->cells[i].elapsed_s;
-		int j;
-		for (j = 0; j < nb; j++)
-			if (!strcmp(builds[j], rb->build[i]))
-				break;
-		if (j == nb)
-			snprintf(builds[nb++], sizeof builds[0], "%s", rb->build[i]);
-	}
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	fprintf(f,
-		"<testsuites name=\"racerepro\" tests=\"%d\" failures=\"%d\" errors=\"%d\" "
-		"skipped=\"%d\" time=\"%.3f\">\n",
-		tot[0], tot[1], tot[2], tot[3], ttot);
-	for (int b = 0; b < nb; b++) {
-		int n[4] = {0, 0, 0, 0};
-		double t = 0;
-		for (int i = 0; i < run->ncells; i++) {
-			if (strcmp(rb->build[i], builds[b]))
-				continue;
-			const char *v = run->cells[i].verdict;
-			n[0]++;
-			n[1] += !strcmp(v, "failed") || !strcmp(v, "missed");
-			n[2] += !strcmp(v, "error");
-			n[3] += !strcmp(v, "skipped");
-			t += run->cells[i].elapsed_s;
-		}
-		fprintf(f, "  <testsuite name=\"racerepro.");
-		rr__xml_escape(f, builds[b]);
-		fprintf(f, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
-			n[0], n[1], n[2], n[3], t);
-		for (int i = 0; i < run->ncells; i++)
-			if (!strcmp(rb->build[i], builds[b]))
-				rr__junit_testcase(f, run, &run->cells[i], builds[b]);
-		fprintf(f, "  </testsuite>\n");
-	}
-	fprintf(f, "</testsuites>\n");
-	int bad = ferror(f);
-	if (fclose(f) || bad || rename(tmp, path) < 0) {
-		fprintf(stderr, "racerepro report: cannot write %s: %s\n", path, strerror(errno));
-		unlink(tmp);
+	rr__junit_write(f, run, (const char(*)[16])rb->build);
+	int rc = rr__atomic_commit(f, tmp, path);
+	if (rc < 0) {
+		fprintf(stderr, "racerepro report: cannot write %s: %s\n", path, strerror(-rc));
 		return -1;
 	}
 	return 0;
@@ -593,6 +376,49 @@ static int relative_inside(const char *base, const char *dir, char *out, size_t 
 	return 0;
 }
 
+struct merging {
+	FILE *out;
+	const char *rel;
+	double shift;
+	char build[16];
+	int ended, interrupted, failed;
+};
+
+static int merge_line(json_t *ev, void *arg)
+{
+	struct merging *m = arg;
+	const char *what = jstr(ev, "event");
+	if (what && !strcmp(what, "start")) {
+		if (jstr(ev, "build"))
+			snprintf(m->build, sizeof m->build, "%s", jstr(ev, "build"));
+		return 0;
+	}
+	if (what && !strcmp(what, "end")) {
+		m->ended = 1;
+		m->interrupted |= json_is_true(json_object_get(ev, "interrupted"));
+		return 0;
+	}
+	if (!json_object_get(ev, "build"))
+		json_object_set_new(ev, "build", json_string(m->build));
+	json_object_set_new(ev, "t", json_real(jnum(ev, "t", 0) + m->shift));
+	const char *repro = jstr(ev, "repro");
+	if (repro) {
+		char p[PATH_MAX * 2];
+		snprintf(p, sizeof p, "%s/%s", m->rel, repro);
+		json_object_set_new(ev, "repro", json_string(p));
+	}
+	char *s = json_dumps(ev, JSON_COMPACT);
+	int bad = !s || fprintf(m->out, "%s\n", s) < 0;
+	free(s);
+	if (bad) {
+		fprintf(stderr, "racerepro report: cannot write the merged events: %s\n",
+			strerror(errno));
+		m->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
 /* Copies DIR/events.jsonl into OUT's merged log: each line gains the build
  * that wrote it, its time moves onto the merged timeline (SHIFT seconds), and
  * its evidence paths become relative to OUT. Sets *ENDED when the folder's run
@@ -602,68 +428,25 @@ static int merge_one(FILE *out, const char *dir, const char *rel, double shift, 
 {
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/events.jsonl", dir);
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "racerepro report: %s: %s\n", path, strerror(errno));
+	struct merging m = {out, rel, shift, RR_BUILD_NAME, 0, 0, 0};
+	int rc = rr__events_read(path, "racerepro report", skipped_lines, merge_line, &m);
+	if (rc < 0 && !m.failed)
+		fprintf(stderr, "racerepro report: %s: %s\n", path, strerror(-rc));
+	if (rc < 0)
 		return -1;
-	}
-	char build[16] = RR_BUILD_NAME;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	long lineno = 0;
-	*ended = 0;
-	while ((len = getline(&line, &cap, f)) > 0) {
-		lineno++;
-		json_error_t e;
-		json_t *ev = json_loadb(line, (size_t)len, 0, &e);
-		if (!ev || !json_is_object(ev)) {
-			(*skipped_lines)++;
-			fprintf(stderr, "racerepro report: note: %s line %ld %s; skipped\n", path, lineno,
-				line[len - 1] != '\n' ? "is cut short (the run was killed while "
-							"writing it)"
-						      : "is not valid JSON");
-			json_decref(ev);
-			continue;
-		}
-		const char *what = jstr(ev, "event");
-		if (what && !strcmp(what, "start")) {
-			if (jstr(ev, "build"))
-				snprintf(build, sizeof build, "%s", jstr(ev, "build"));
-			json_decref(ev);
-			continue;
-		}
-		if (what && !strcmp(what, "end")) {
-			*ended = 1;
-			if (json_is_true(json_object_get(ev, "interrupted")))
-				*interrupted = 1;
-			json_decref(ev);
-			continue;
-		}
-		if (!json_object_get(ev, "build"))
-			json_object_set_new(ev, "build", json_string(build));
-		json_object_set_new(ev, "t", json_real(jnum(ev, "t", 0) + shift));
-		const char *repro = jstr(ev, "repro");
-		if (repro) {
-			char p[PATH_MAX * 2];
-			snprintf(p, sizeof p, "%s/%s", rel, repro);
-			json_object_set_new(ev, "repro", json_string(p));
-		}
-		char *s = json_dumps(ev, JSON_COMPACT);
-		json_decref(ev);
-		if (!s || fprintf(out, "%s\n", s) < 0) {
-			free(s);
-			free(line);
-			fclose(f);
-			fprintf(stderr, "racerepro report: cannot write the merged events: %s\n",
-				strerror(errno));
-			return -1;
-		}
-		free(s);
-	}
-	free(line);
-	fclose(f);
+	*ended = m.ended;
+	*interrupted |= m.interrupted;
 	return 0;
+}
+
+static int first_time(json_t *ev, void *arg)
+{
+	const char *when = jstr(ev, "time");
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	if (when && strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		*(double *)arg = (double)timegm(&tm);
+	return 1; /* the first line is enough */
 }
 
 /* The start time of DIR's run, from its first line; 0 if unknown. */
@@ -671,23 +454,8 @@ static double start_of(const char *dir)
 {
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/events.jsonl", dir);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	char *line = NULL;
-	size_t cap = 0;
 	double t = 0;
-	if (getline(&line, &cap, f) > 0) {
-		json_t *ev = json_loads(line, 0, NULL);
-		const char *when = ev ? jstr(ev, "time") : NULL;
-		struct tm tm;
-		memset(&tm, 0, sizeof tm);
-		if (when && strptime(when, "%Y-%m-%dT%H:%M:%SZ", &tm))
-			t = (double)timegm(&tm);
-		json_decref(ev);
-	}
-	free(line);
-	fclose(f);
+	rr__events_read(path, NULL, NULL, first_time, &t);
 	return t;
 }
 
@@ -775,8 +543,7 @@ int rr__cmd_report(int argc, char **argv)
 		}
 		snprintf(events, sizeof events, "%s/events.jsonl", merge_out);
 		char tmp[PATH_MAX + 48];
-		snprintf(tmp, sizeof tmp, "%s/events.jsonl.tmp", merge_out);
-		FILE *out = fopen(tmp, "w");
+		FILE *out = rr__atomic_open(events, tmp, sizeof tmp);
 		if (!out) {
 			fprintf(stderr, "racerepro report: cannot write %s: %s\n", tmp, strerror(errno));
 			return RR_EXIT_ENV;
@@ -833,10 +600,10 @@ int rr__cmd_report(int argc, char **argv)
 				merged_interrupted = 1;
 			}
 		}
-		if (fflush(out) || fsync(fileno(out)) || fclose(out) || rename(tmp, events) < 0) {
+		int wrc = rr__atomic_commit(out, tmp, events);
+		if (wrc < 0) {
 			fprintf(stderr, "racerepro report: cannot write %s: %s\n", events,
-				strerror(errno));
-			unlink(tmp);
+				strerror(-wrc));
 			return RR_EXIT_ENV;
 		}
 		dir = merge_out;
@@ -858,14 +625,14 @@ int rr__cmd_report(int argc, char **argv)
 	size_t dl = strlen(run.dir);
 	while (dl > 1 && run.dir[dl - 1] == '/')
 		run.dir[--dl] = '\0';
-	int rc = read_events(&rb, events);
+	int rc = rr__events_read(events, "racerepro report", &rb.skipped_lines, take_line, &rb);
 	if (rc < 0)
 		return usage("cannot read %s", events);
 	if (!rb.have_start && !run.ncells)
 		return usage("%s holds no racerepro events", events);
 	if (!rb.have_start)
 		snprintf(run.run_id, sizeof run.run_id, "unknown");
-	settle(&rb);
+	finish_cells(&rb);
 	self_path_from(&run);
 	if (merge_out) {
 		run.interrupted = merged_interrupted;
@@ -890,6 +657,7 @@ int rr__cmd_report(int argc, char **argv)
 				rb.run_build, RR_BUILD_NAME);
 	}
 	int holds = rr__report_finish(&run);
+	rr__report_html(&run);
 	if (merge_out && write_merged_junit(&rb) < 0)
 		run.write_failed = 1;
 	int interrupted_cells = 0;

@@ -207,6 +207,11 @@ struct rr__sched {
 
 /* ---- per-worker shared status (supervisor.c maps it, engine.c fills it) ---- */
 #define RR_MAX_NOTES 8
+#define RR_NOTE 128
+/* Environment notes (key, value): sets KEY in NOTES, N of them in use.
+ * Returns 1 when KEY is new, 0 when its value was replaced, -1 when the
+ * table is full (context.c). */
+int rr__note_set(char (*notes)[2][RR_NOTE], int32_t *n, const char *key, const char *value);
 #define RR_MAX_TRACKED 64
 #define RR_MSG 512
 
@@ -223,7 +228,7 @@ struct rr__worker_shm {
 	char message[RR_MSG];
 	char finding_role[24];
 	int32_t nnotes;
-	char notes[RR_MAX_NOTES][2][128];
+	char notes[RR_MAX_NOTES][2][RR_NOTE];
 	int32_t ntracked;
 	int32_t tracked_shm[RR_MAX_TRACKED];
 	char scratch[256];

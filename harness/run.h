@@ -26,6 +26,23 @@ struct rr__signature {
 	double first_s;
 };
 
+/* A cell's verdict, in kselftest's vocabulary (design/style.md). The zero
+ * value is an error, so that a cell nobody judged never passes. */
+enum rr_verdict {
+	RR_V_ERROR,      /* only environment errors */
+	RR_V_REPRODUCED, /* expected to fail, and a bug, sanitizer or crash showed */
+	RR_V_MISSED,     /* expected to fail, and nothing showed: a detection miss */
+	RR_V_CLEAN,      /* must not fail, and nothing did */
+	RR_V_FAILED,     /* must not fail, and something did */
+	RR_V_SKIPPED,    /* the scenario skipped itself (skip_reason) */
+	RR_NVERDICTS
+};
+extern const char *const rr__verdict_names[RR_NVERDICTS];
+/* Does a run whose cells all have V hold? */
+int rr__verdict_ok(enum rr_verdict v);
+/* How JUnit counts V: 0 passed, 1 failure, 2 error, 3 skipped. */
+int rr__verdict_junit(enum rr_verdict v);
+
 struct rr__cell {
 	const struct rr_scenario *scenario;
 	const struct rr_variant *variant;
@@ -41,15 +58,15 @@ struct rr__cell {
 	double first_failure_s;
 	int nsigs;
 	struct rr__signature sigs[RR_MAX_SIGS];
-	int nnotes;
-	char notes[RR_MAX_NOTES][2][128];
+	int32_t nnotes;
+	char notes[RR_MAX_NOTES][2][RR_NOTE];
 	/* Values set with --param, owned by the cell: the run configuration
 	 * that named them is gone by the time the summary is written. */
 	struct rr__params params;
 	int skipped;
 	char skip_reason[256];
 	int interrupted;
-	const char *verdict; /* reproduced, missed, clean, failed, error, skipped */
+	enum rr_verdict verdict;
 	double hit_rate;     /* failures per iteration (buggy) */
 	double fix_p;        /* fixed: the buggy variant's hit rate used */
 	double fix_miss;     /* fixed: (1-p)^n */

@@ -36,6 +36,7 @@
 
 #include "rr_internal.h"
 #include "strategy.h"
+#include "trace.h"
 
 #if defined(RR_BUILD_TSAN)
 void AnnotateIgnoreReadsBegin(const char *f, int l);
@@ -65,9 +66,6 @@ void __tsan_release(void *addr);
 
 #define VTIME_BASE 1000000000ull /* virtual time starts at 1 s, never 0 */
 
-static struct rr__sched *sched;      /* this iteration's scheduler, or NULL */
-void (*rr__pair_hook)(uint32_t prev_point, uint32_t point);
-static _Thread_local int self = -1;  /* slot of the calling thread */
 
 struct rr_thread {
 	pthread_t tid;
@@ -85,14 +83,9 @@ uint64_t rr__mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int rr__sched_self(void)
-{
-	return self;
-}
-
 int rr_controlled(void)
 {
-	return sched && sched->controlled && self >= 0;
+	return rr__cur && rr__cur->controlled && rr__self >= 0;
 }
 
 static int futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts)
@@ -101,38 +94,8 @@ static int futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts
 }
 
 /* ------------------------------------------------------------------------ */
-/* The trace                                                                 */
+/* Reads-from feedback                                                       */
 /* ------------------------------------------------------------------------ */
-
-static void copy_name(char *dst, size_t cap, const char *src)
-{
-	size_t n = strnlen(src, cap - 1);
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-static uint32_t name_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 16777619u;
-	return h;
-}
-
-/* The last race point taken and by whom, for rr__pair_hook. Per process:
- * under a controlled strategy only one thread runs at a time; under a free
- * one the pairs are approximate, which is all feedback needs. */
-static int last_point_thread = -1;
-static uint32_t last_point_hash;
-
-static void feed_pair(const char *point)
-{
-	uint32_t h = name_hash(point);
-	int prev = __atomic_exchange_n(&last_point_thread, self, __ATOMIC_RELAXED);
-	uint32_t prev_hash = __atomic_exchange_n(&last_point_hash, h, __ATOMIC_RELAXED);
-	if (prev >= 0 && prev != self)
-		rr__pair_hook(prev_hash, h);
-}
 
 void (*rr__rf_hook)(uint32_t bit);
 
@@ -146,12 +109,20 @@ static uint32_t mix32(uint32_t h)
 	return h;
 }
 
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
 /* SL takes the point NAME: the reads-from pairs it makes with every other
  * thread's last event (rr__rf_hook in rr_internal.h). Controlled runs only:
  * the token holder is the only thread reading the slots. */
 static void feed_reads_from(struct rr__slot *sl, const char *name)
 {
-	uint32_t h = name_hash(name), occ = 0;
+	uint32_t h = fnv1a(name), occ = 0;
 	int k;
 	for (k = 0; k < 12 && sl->occ_count[k]; k++)
 		if (sl->occ_hash[k] == h)
@@ -166,65 +137,22 @@ static void feed_reads_from(struct rr__slot *sl, const char *name)
 		occ = 7; /* more distinct points than tracked: count as often seen */
 	}
 	uint32_t ev = mix32(sl->role_hash ^ mix32(h + occ)) | 1u; /* never 0 */
-	for (int i = 0; i < sched->nslots; i++) {
-		struct rr__slot *o = &sched->slots[i];
+	for (int i = 0; i < rr__cur->nslots; i++) {
+		struct rr__slot *o = &rr__cur->slots[i];
 		if (o == sl || !o->rf_event)
 			continue;
 		if (sl->obj && o->obj && sl->obj != o->obj)
 			continue;
 		uint32_t bit = mix32(o->rf_event * 0x9e3779b1u ^ ev) % RR_RF_BITS;
 		uint8_t mask = (uint8_t)(1u << (bit & 7));
-		if (sched->rf_map[bit >> 3] & mask)
+		if (rr__cur->rf_map[bit >> 3] & mask)
 			continue;
-		sched->rf_map[bit >> 3] |= mask;
-		sched->rf_count++;
+		rr__cur->rf_map[bit >> 3] |= mask;
+		rr__cur->rf_count++;
 		if (rr__rf_hook)
 			rr__rf_hook(bit);
 	}
 	sl->rf_event = ev;
-}
-
-static struct rr__event *trace_add(int kind, const char *point)
-{
-	if (!sched)
-		return NULL;
-	if (rr__pair_hook && kind == RR_EV_POINT)
-		feed_pair(point);
-	uint32_t i = __atomic_fetch_add(&sched->nevents, 1, __ATOMIC_RELAXED);
-	if (i >= RR_MAX_EVENTS)
-		return NULL;
-	struct rr__event *e = &sched->events[i];
-	e->step = i;
-	e->thread = (int16_t)self;
-	e->kind = (int16_t)kind;
-	copy_name(e->point, sizeof e->point, point ? point : "");
-	e->detail[0] = '\0';
-	return e;
-}
-
-static void trace_vnote(const char *point, const char *fmt, va_list ap)
-{
-	struct rr__event *e = trace_add(RR_EV_NOTE, point);
-	if (e)
-		vsnprintf(e->detail, sizeof e->detail, fmt, ap);
-}
-
-void rr__trace_note(const char *point, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	trace_vnote(point, fmt, ap);
-	va_end(ap);
-}
-
-void rr_event(const char *fmt, ...)
-{
-	if (!sched || self < 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	trace_vnote(sched->slots[self].last_point, fmt, ap);
-	va_end(ap);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -237,7 +165,7 @@ static int slot_ready(struct rr__slot *sl)
 		return 1;
 	if (sl->state != RR_SLOT_PARKED)
 		return 0;
-	if (sl->deadline && sched->vtime >= sl->deadline) {
+	if (sl->deadline && rr__cur->vtime >= sl->deadline) {
 		sl->timed_out = 1;
 		return 1;
 	}
@@ -245,7 +173,7 @@ static int slot_ready(struct rr__slot *sl)
 	case RR_WAIT_OBJECT:
 		return sl->woken;
 	case RR_WAIT_SLOT:
-		return sched->slots[sl->wait_obj].state == RR_SLOT_EXITED;
+		return rr__cur->slots[sl->wait_obj].state == RR_SLOT_EXITED;
 	case RR_WAIT_FD:
 		/* Readiness of another process's fds cannot be seen from here;
 		 * its owner rechecks when it gets the token some other way. */
@@ -267,8 +195,8 @@ static int slot_ready(struct rr__slot *sl)
 static void describe_deadlock(char *buf, size_t cap)
 {
 	size_t len = (size_t)snprintf(buf, cap, "deadlock: every thread is parked:");
-	for (int i = 0; i < sched->nslots && len < cap; i++) {
-		struct rr__slot *sl = &sched->slots[i];
+	for (int i = 0; i < rr__cur->nslots && len < cap; i++) {
+		struct rr__slot *sl = &rr__cur->slots[i];
 		if (sl->state == RR_SLOT_PARKED)
 			len += (size_t)snprintf(buf + len, cap - len, " %s waits on %s;", sl->role,
 						sl->waiting_on);
@@ -283,8 +211,8 @@ static int collect_runnable(int current, int *runnable)
 	uint64_t grace_until = 0;
 	for (;;) {
 		int n = 0, first = -1;
-		for (int i = 0; i < sched->nslots; i++) {
-			if (slot_ready(&sched->slots[i])) {
+		for (int i = 0; i < rr__cur->nslots; i++) {
+			if (slot_ready(&rr__cur->slots[i])) {
 				if (i == current)
 					first = n;
 				runnable[n++] = i;
@@ -300,15 +228,15 @@ static int collect_runnable(int current, int *runnable)
 			return n;
 		}
 		uint64_t next = 0;
-		for (int i = 0; i < sched->nslots; i++) {
-			struct rr__slot *sl = &sched->slots[i];
+		for (int i = 0; i < rr__cur->nslots; i++) {
+			struct rr__slot *sl = &rr__cur->slots[i];
 			if (sl->state == RR_SLOT_PARKED && sl->deadline &&
 			    (next == 0 || sl->deadline < next))
 				next = sl->deadline;
 		}
 		if (next) {
-			sched->vtime = next;
-			struct rr__event *e = trace_add(RR_EV_TIME, "time");
+			rr__cur->vtime = next;
+			struct rr__event *e = rr__trace_add(RR_EV_TIME, "time");
 			if (e)
 				snprintf(e->detail, sizeof e->detail, "virtual clock advances to %.3f ms",
 					 (double)(next - VTIME_BASE) / 1e6);
@@ -334,27 +262,27 @@ static int collect_runnable(int current, int *runnable)
  * token comes back. Called with the TSan ignore annotations active. */
 static void hand_off(int next)
 {
-	__atomic_store_n(&sched->token, (uint32_t)next, __ATOMIC_SEQ_CST);
-	if (next == self)
+	__atomic_store_n(&rr__cur->token, (uint32_t)next, __ATOMIC_SEQ_CST);
+	if (next == rr__self)
 		return;
-	futex(&sched->token, FUTEX_WAKE, INT_MAX, NULL);
-	if (sched->slots[self].state == RR_SLOT_EXITED)
+	futex(&rr__cur->token, FUTEX_WAKE, INT_MAX, NULL);
+	if (rr__cur->slots[rr__self].state == RR_SLOT_EXITED)
 		return;
 	for (;;) {
-		uint32_t cur = __atomic_load_n(&sched->token, __ATOMIC_SEQ_CST);
-		if (cur == (uint32_t)self)
+		uint32_t cur = __atomic_load_n(&rr__cur->token, __ATOMIC_SEQ_CST);
+		if (cur == (uint32_t)rr__self)
 			return;
-		futex(&sched->token, FUTEX_WAIT, cur, NULL);
+		futex(&rr__cur->token, FUTEX_WAIT, cur, NULL);
 	}
 }
 
 static void wait_for_token(void)
 {
 	for (;;) {
-		uint32_t cur = __atomic_load_n(&sched->token, __ATOMIC_SEQ_CST);
-		if (cur == (uint32_t)self)
+		uint32_t cur = __atomic_load_n(&rr__cur->token, __ATOMIC_SEQ_CST);
+		if (cur == (uint32_t)rr__self)
 			return;
-		futex(&sched->token, FUTEX_WAIT, cur, NULL);
+		futex(&rr__cur->token, FUTEX_WAIT, cur, NULL);
 	}
 }
 
@@ -362,29 +290,29 @@ static void wait_for_token(void)
 static void reschedule(void)
 {
 	int runnable[RR_MAX_THREADS];
-	int n = collect_runnable(self, runnable);
-	int current_runnable = runnable[0] == self;
+	int n = collect_runnable(rr__self, runnable);
+	int current_runnable = runnable[0] == rr__self;
 	int choice = 0;
-	sched->steps++;
-	sched->current = self;
-	rr__strategy_step(sched);
+	rr__cur->steps++;
+	rr__cur->current = rr__self;
+	rr__strategy_step(rr__cur);
 	if (n > 1) {
-		choice = rr__strategy_choose(sched, runnable, n, current_runnable);
-		if (sched->ndecisions < RR_MAX_SCHEDULE)
-			sched->decisions[sched->ndecisions++] = (uint8_t)choice;
+		choice = rr__strategy_choose(rr__cur, runnable, n, current_runnable);
+		if (rr__cur->ndecisions < RR_MAX_SCHEDULE)
+			rr__cur->decisions[rr__cur->ndecisions++] = (uint8_t)choice;
 		if (current_runnable && choice != 0)
-			sched->preemptions++;
+			rr__cur->preemptions++;
 	}
 	int next = runnable[choice];
-	struct rr__slot *ns = &sched->slots[next];
+	struct rr__slot *ns = &rr__cur->slots[next];
 	if (ns->state == RR_SLOT_PARKED) {
 		ns->state = RR_SLOT_RUNNABLE;
 		ns->wait_kind = RR_WAIT_NONE;
 	}
-	if (next != self) {
-		struct rr__event *e = trace_add(RR_EV_SWITCH, "switch");
+	if (next != rr__self) {
+		struct rr__event *e = rr__trace_add(RR_EV_SWITCH, "switch");
 		if (e)
-			snprintf(e->detail, sizeof e->detail, "%s -> %s", sched->slots[self].role,
+			snprintf(e->detail, sizeof e->detail, "%s -> %s", rr__cur->slots[rr__self].role,
 				 ns->role);
 	}
 	hand_off(next);
@@ -396,17 +324,17 @@ static void reschedule(void)
 static void point_on(const char *name, uint64_t obj, int named)
 {
 	TSAN_IGNORE_BEGIN();
-	struct rr__slot *sl = &sched->slots[self];
-	copy_name(sl->last_point, RR_NAME, name);
+	struct rr__slot *sl = &rr__cur->slots[rr__self];
+	rr__copy_name(sl->last_point, RR_NAME, name);
 	sl->obj_done = sl->obj;
 	sl->obj = obj;
 	sl->at_named = named;
 	if (named)
 		sl->named++;
 	if (sl->role_idx >= 0 && sl->role_idx < RR_MAX_THREADS)
-		sched->role_points[sl->role_idx]++;
+		rr__cur->role_points[sl->role_idx]++;
 	feed_reads_from(sl, name);
-	trace_add(RR_EV_POINT, name);
+	rr__trace_add(RR_EV_POINT, name);
 	reschedule();
 	TSAN_IGNORE_END();
 }
@@ -424,16 +352,16 @@ void rr_point(const char *name)
 
 void rr_point_on(const char *name, const void *obj)
 {
-	if (!sched || self < 0)
+	if (!rr__cur || rr__self < 0)
 		return;
-	if (sched->controlled) {
+	if (rr__cur->controlled) {
 		point_on(name, (uint64_t)(uintptr_t)obj, 1);
 		return;
 	}
 	/* Each thread writes only its own slot: where it was, should it die. */
-	copy_name(sched->slots[self].last_point, RR_NAME, name);
-	trace_add(RR_EV_POINT, name);
-	rr__strategy_perturb(sched, &sched->slots[self]);
+	rr__copy_name(rr__cur->slots[rr__self].last_point, RR_NAME, name);
+	rr__trace_add(RR_EV_POINT, name);
+	rr__strategy_perturb(rr__cur, &rr__cur->slots[rr__self]);
 }
 
 /* Parks the caller until its wait is satisfied (or its deadline passes).
@@ -441,14 +369,14 @@ void rr_point_on(const char *name, const void *obj)
 static int park(int kind, uint64_t obj, uint64_t timeout_ns, const char *what)
 {
 	TSAN_IGNORE_BEGIN();
-	struct rr__slot *sl = &sched->slots[self];
+	struct rr__slot *sl = &rr__cur->slots[rr__self];
 	sl->wait_kind = kind;
 	sl->wait_obj = obj;
-	sl->wait_seq = sched->wait_seq_next++;
+	sl->wait_seq = rr__cur->wait_seq_next++;
 	sl->woken = 0;
 	sl->timed_out = 0;
-	sl->deadline = timeout_ns ? sched->vtime + timeout_ns : 0;
-	copy_name(sl->waiting_on, RR_NAME, what);
+	sl->deadline = timeout_ns ? rr__cur->vtime + timeout_ns : 0;
+	rr__copy_name(sl->waiting_on, RR_NAME, what);
 	sl->state = RR_SLOT_PARKED;
 	/* The step since the last point tried the operation (a trylock, a
 	 * zero-timeout poll) and found it would block: it touched the object;
@@ -458,7 +386,7 @@ static int park(int kind, uint64_t obj, uint64_t timeout_ns, const char *what)
 		sl->obj = obj;
 	else if (kind == RR_WAIT_SLOT)
 		sl->obj = RR_OBJ_SLOT(obj);
-	struct rr__event *e = trace_add(RR_EV_NOTE, sl->last_point);
+	struct rr__event *e = rr__trace_add(RR_EV_NOTE, sl->last_point);
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "waits for %s", what);
 	reschedule();
@@ -475,18 +403,18 @@ static void wake_object(uint64_t obj, int all)
 {
 	TSAN_IGNORE_BEGIN();
 	int best = -1;
-	for (int i = 0; i < sched->nslots; i++) {
-		struct rr__slot *sl = &sched->slots[i];
+	for (int i = 0; i < rr__cur->nslots; i++) {
+		struct rr__slot *sl = &rr__cur->slots[i];
 		if (sl->state != RR_SLOT_PARKED || sl->wait_kind != RR_WAIT_OBJECT ||
 		    sl->wait_obj != obj || sl->woken)
 			continue;
 		if (all)
 			sl->woken = 1;
-		else if (best < 0 || sl->wait_seq < sched->slots[best].wait_seq)
+		else if (best < 0 || sl->wait_seq < rr__cur->slots[best].wait_seq)
 			best = i;
 	}
 	if (best >= 0)
-		sched->slots[best].woken = 1;
+		rr__cur->slots[best].woken = 1;
 	TSAN_IGNORE_END();
 }
 
@@ -517,14 +445,14 @@ void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uin
 	struct rr__slot *sl = &s->slots[0];
 	sl->state = RR_SLOT_RUNNABLE;
 	sl->pid = getpid();
-	copy_name(sl->role, sizeof sl->role, main_role);
-	sl->role_hash = name_hash(sl->role);
+	rr__copy_name(sl->role, sizeof sl->role, main_role);
+	sl->role_hash = fnv1a(sl->role);
 	rr__strategy_begin(s);
 	rr__strategy_thread_added(s, 0);
 	s->token = 0;
-	self = 0;
-	last_point_thread = -1;
-	sched = s;
+	rr__self = 0;
+	rr__trace_reset_pairs();
+	rr__cur = s;
 }
 
 void rr__sched_end(struct rr__sched *s)
@@ -536,16 +464,16 @@ void rr__sched_end(struct rr__sched *s)
 				  i, s->slots[i].role);
 	}
 	rr__strategy_end(s);
-	sched = NULL;
-	self = -1;
+	rr__cur = NULL;
+	rr__self = -1;
 }
 
 RR_NORETURN void rr__deadlock(const char *why)
 {
 	struct rr__worker_shm *w = rr__ctx.shm;
 	if (w) {
-		copy_name(w->message, sizeof w->message, why);
-		copy_name(w->finding_role, sizeof w->finding_role, rr_role());
+		rr__copy_name(w->message, sizeof w->message, why);
+		rr__copy_name(w->finding_role, sizeof w->finding_role, rr_role());
 		__atomic_store_n(&w->finding, RR_HANG, __ATOMIC_SEQ_CST);
 	}
 	if (rr__ctx.in_process) {
@@ -555,12 +483,6 @@ RR_NORETURN void rr__deadlock(const char *why)
 	rr__exit_now(RR_WEXIT_HANG);
 }
 
-const char *rr_role(void)
-{
-	if (!sched || self < 0)
-		return "?";
-	return sched->slots[self].role;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Threads and processes                                                     */
@@ -568,17 +490,17 @@ const char *rr_role(void)
 
 static int add_slot(const char *role, int pid)
 {
-	if (sched->nslots >= RR_MAX_THREADS)
+	if (rr__cur->nslots >= RR_MAX_THREADS)
 		rr__fatal("more than %d threads in one iteration", RR_MAX_THREADS);
-	int id = sched->nslots;
-	struct rr__slot *sl = &sched->slots[id];
+	int id = rr__cur->nslots;
+	struct rr__slot *sl = &rr__cur->slots[id];
 	memset(sl, 0, sizeof *sl);
 	sl->state = RR_SLOT_RUNNABLE;
 	sl->pid = pid;
-	copy_name(sl->role, sizeof sl->role, role);
-	sl->role_hash = name_hash(sl->role);
-	rr__strategy_thread_added(sched, id);
-	__atomic_store_n(&sched->nslots, id + 1, __ATOMIC_SEQ_CST);
+	rr__copy_name(sl->role, sizeof sl->role, role);
+	sl->role_hash = fnv1a(sl->role);
+	rr__strategy_thread_added(rr__cur, id);
+	__atomic_store_n(&rr__cur->nslots, id + 1, __ATOMIC_SEQ_CST);
 	return id;
 }
 
@@ -586,10 +508,10 @@ static int add_slot(const char *role, int pid)
  * exit is what joiners wait for. */
 static void thread_exit_controlled(void)
 {
-	struct rr__slot *sl = &sched->slots[self];
-	trace_add(RR_EV_EXIT, "exit");
+	struct rr__slot *sl = &rr__cur->slots[rr__self];
+	rr__trace_add(RR_EV_EXIT, "exit");
 	sl->obj_done = sl->obj;
-	sl->obj = RR_OBJ_SLOT(self);
+	sl->obj = RR_OBJ_SLOT(rr__self);
 	sl->at_named = 0;
 	sl->state = RR_SLOT_EXITED;
 	reschedule();
@@ -598,27 +520,27 @@ static void thread_exit_controlled(void)
 static void *thread_trampoline(void *p)
 {
 	struct rr_thread *t = p;
-	self = t->slot;
-	if (sched->controlled) {
+	rr__self = t->slot;
+	if (rr__cur->controlled) {
 		TSAN_IGNORE_BEGIN();
 		wait_for_token();
 		TSAN_IGNORE_END();
 	}
 	t->result = t->fn(t->arg);
-	if (sched->controlled) {
+	if (rr__cur->controlled) {
 		TSAN_IGNORE_BEGIN();
 		thread_exit_controlled();
 		TSAN_IGNORE_END();
 	} else {
-		__atomic_store_n(&sched->slots[self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
+		__atomic_store_n(&rr__cur->slots[rr__self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
 	}
-	self = -1;
+	rr__self = -1;
 	return NULL;
 }
 
 struct rr_thread *rr_thread_start(const char *role, void *(*fn)(void *), void *arg)
 {
-	if (!sched || self < 0)
+	if (!rr__cur || rr__self < 0)
 		rr__fatal("rr_thread_start(%s) called outside an iteration", role);
 	TSAN_IGNORE_BEGIN();
 	int id = add_slot(role, getpid());
@@ -630,14 +552,14 @@ struct rr_thread *rr_thread_start(const char *role, void *(*fn)(void *), void *a
 	t->result = NULL;
 	int rc = pthread_create(&t->tid, NULL, thread_trampoline, t);
 	if (rc != 0) {
-		sched->slots[id].state = RR_SLOT_EXITED;
+		rr__cur->slots[id].state = RR_SLOT_EXITED;
 		rr_env_error(rc, "pthread_create(%s): %s", role, strerror(rc));
 		return NULL;
 	}
-	struct rr__event *e = trace_add(RR_EV_START, "start");
+	struct rr__event *e = rr__trace_add(RR_EV_START, "start");
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "started thread %s", role);
-	if (sched->controlled)
+	if (rr__cur->controlled)
 		point_controlled("thread_start", RR_OBJ_SLOT(id));
 	return t;
 }
@@ -648,8 +570,8 @@ void *rr_thread_join(struct rr_thread *t)
 		return NULL;
 	if (rr_controlled()) {
 		point_controlled("join", RR_OBJ_SLOT(t->slot));
-		if (sched->slots[t->slot].state != RR_SLOT_EXITED)
-			park(RR_WAIT_SLOT, (uint64_t)t->slot, 0, sched->slots[t->slot].role);
+		if (rr__cur->slots[t->slot].state != RR_SLOT_EXITED)
+			park(RR_WAIT_SLOT, (uint64_t)t->slot, 0, rr__cur->slots[t->slot].role);
 	}
 	int rc = pthread_join(t->tid, NULL);
 	if (rc != 0)
@@ -659,7 +581,7 @@ void *rr_thread_join(struct rr_thread *t)
 
 int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 {
-	if (!sched || self < 0)
+	if (!rr__cur || rr__self < 0)
 		rr__fatal("rr_process_start(%s) called outside an iteration", role);
 	TSAN_IGNORE_BEGIN();
 	int id = add_slot(role, 0);
@@ -668,38 +590,38 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
-		sched->slots[id].state = RR_SLOT_EXITED;
+		rr__cur->slots[id].state = RR_SLOT_EXITED;
 		return rr_env_error(e, "fork(%s): %s", role, strerror(e));
 	}
 	if (pid == 0) {
-		self = id;
-		sched->slots[id].pid = getpid();
-		if (sched->controlled)
+		rr__self = id;
+		rr__cur->slots[id].pid = getpid();
+		if (rr__cur->controlled)
 			wait_for_token();
 		int rc = fn(arg);
-		sched->slots[self].exit_status = rc;
-		if (sched->controlled) {
+		rr__cur->slots[rr__self].exit_status = rc;
+		if (rr__cur->controlled) {
 			thread_exit_controlled();
 		} else {
-			__atomic_store_n(&sched->slots[self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
+			__atomic_store_n(&rr__cur->slots[rr__self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
 		}
 		_exit(rc & 0xff);
 	}
 	/* The parent records the pid too, so that it is set before anyone
 	 * evaluates the child's waits, whichever process runs first. */
-	sched->slots[id].pid = pid;
-	struct rr__event *e = trace_add(RR_EV_START, "start");
+	rr__cur->slots[id].pid = pid;
+	struct rr__event *e = rr__trace_add(RR_EV_START, "start");
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "started process %s", role);
-	if (sched->controlled)
+	if (rr__cur->controlled)
 		point_controlled("process_start", RR_OBJ_SLOT(id));
 	return pid;
 }
 
 static int slot_of_pid(int pid)
 {
-	for (int i = 1; i < sched->nslots; i++)
-		if (sched->slots[i].pid == pid)
+	for (int i = 1; i < rr__cur->nslots; i++)
+		if (rr__cur->slots[i].pid == pid)
 			return i;
 	return -1;
 }
@@ -709,8 +631,8 @@ int rr_process_wait(int pid)
 	if (rr_controlled()) {
 		int id = slot_of_pid(pid);
 		point_controlled("process_wait", id > 0 ? RR_OBJ_SLOT(id) : 0);
-		if (id > 0 && sched->slots[id].state != RR_SLOT_EXITED)
-			park(RR_WAIT_SLOT, (uint64_t)id, 0, sched->slots[id].role);
+		if (id > 0 && rr__cur->slots[id].state != RR_SLOT_EXITED)
+			park(RR_WAIT_SLOT, (uint64_t)id, 0, rr__cur->slots[id].role);
 	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0) {
@@ -835,7 +757,9 @@ void rr_cond_signal(struct rr_cond *c)
 		wake_object((uint64_t)(uintptr_t)c, 0);
 		return;
 	}
-	pthread_cond_signal(&c->c);
+	int rc = pthread_cond_signal(&c->c);
+	if (rc)
+		rr__fatal("pthread_cond_signal(%s): %s", c->name, strerror(rc));
 }
 
 void rr_cond_broadcast(struct rr_cond *c)
@@ -844,7 +768,9 @@ void rr_cond_broadcast(struct rr_cond *c)
 		wake_object((uint64_t)(uintptr_t)c, 1);
 		return;
 	}
-	pthread_cond_broadcast(&c->c);
+	int rc = pthread_cond_broadcast(&c->c);
+	if (rc)
+		rr__fatal("pthread_cond_broadcast(%s): %s", c->name, strerror(rc));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -860,7 +786,7 @@ void rr_fd_name(int fd, const char *name)
 {
 	TSAN_IGNORE_BEGIN();
 	if (fd >= 0 && fd < FD_NAMES)
-		copy_name(fd_names[fd], sizeof fd_names[fd], name);
+		rr__copy_name(fd_names[fd], sizeof fd_names[fd], name);
 	TSAN_IGNORE_END();
 }
 
@@ -868,7 +794,7 @@ static const char *fd_label(int fd, char *buf, size_t cap)
 {
 	TSAN_IGNORE_BEGIN();
 	if (fd >= 0 && fd < FD_NAMES && fd_names[fd][0])
-		copy_name(buf, cap, fd_names[fd]);
+		rr__copy_name(buf, cap, fd_names[fd]);
 	else
 		snprintf(buf, cap, "fd %d", fd);
 	TSAN_IGNORE_END();
@@ -886,7 +812,7 @@ static int poll_controlled(struct pollfd *fds, nfds_t nfds, int timeout_ms, cons
 		if (rc != 0 || timeout_ms == 0)
 			return rc;
 		TSAN_IGNORE_BEGIN();
-		struct rr__slot *sl = &sched->slots[self];
+		struct rr__slot *sl = &rr__cur->slots[rr__self];
 		memcpy(sl->fds, fds, nfds * sizeof *fds);
 		sl->nfds = (int32_t)nfds;
 		TSAN_IGNORE_END();
@@ -979,7 +905,7 @@ int rr_close(int fd)
 	 * the two closes of a socketpair). */
 	if (rr_controlled())
 		point_controlled("close", RR_OBJ_FD(fd));
-	if (sched && self >= 0)
+	if (rr__cur && rr__self >= 0)
 		rr__trace_note("close", "closed %s", fd_label(fd, buf, sizeof buf));
 	TSAN_IGNORE_BEGIN();
 	if (fd >= 0 && fd < FD_NAMES)
@@ -995,8 +921,8 @@ int rr_wait_until(int (*ready)(void *arg), void *arg, const char *what, uint64_t
 		if (ready(arg))
 			return 0;
 		TSAN_IGNORE_BEGIN();
-		sched->slots[self].pred = ready;
-		sched->slots[self].pred_arg = arg;
+		rr__cur->slots[rr__self].pred = ready;
+		rr__cur->slots[rr__self].pred_arg = arg;
 		TSAN_IGNORE_END();
 		return park(RR_WAIT_PRED, 0, timeout_ns, what);
 	}
@@ -1020,7 +946,7 @@ int rr_wait_until(int (*ready)(void *arg), void *arg, const char *what, uint64_t
 uint64_t rr_now_ns(void)
 {
 	if (rr_controlled())
-		return sched->vtime;
+		return rr__cur->vtime;
 	return rr__mono_ns();
 }
 

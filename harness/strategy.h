@@ -1,6 +1,7 @@
 /*
- * strategy.h: what a strategy does at a race point. Each strategy is a small
- * table of callbacks; the scheduler calls them with its state.
+ * strategy.h: what a strategy does at a race point. The scheduler calls these
+ * four entry points with its state; each switches on the iteration's concrete
+ * strategy id (rr__sched.strategy), so a new strategy is a new case in each.
  */
 #ifndef RR_STRATEGY_H
 #define RR_STRATEGY_H

@@ -302,20 +302,10 @@ static uint64_t live_passes(const struct worker *wk, int n)
 
 static void absorb_notes(struct rr__cell *cell, const struct rr__worker_shm *w)
 {
-	for (int i = 0; i < w->nnotes && i < RR_MAX_NOTES; i++) {
-		int j;
-		for (j = 0; j < cell->nnotes; j++)
-			if (!strcmp(cell->notes[j][0], w->notes[i][0]))
-				break;
-		if (j == RR_MAX_NOTES)
-			continue;
-		if (j == cell->nnotes) {
-			cell->nnotes++;
+	for (int i = 0; i < w->nnotes && i < RR_MAX_NOTES; i++)
+		if (rr__note_set(cell->notes, &cell->nnotes, w->notes[i][0], w->notes[i][1]) == 1)
 			fprintf(stderr, "racerepro: %s/%s: %s: %s\n", cell->scenario->name,
 				cell->variant->name, w->notes[i][0], w->notes[i][1]);
-		}
-		memcpy(cell->notes[j], w->notes[i], sizeof cell->notes[j]);
-	}
 }
 
 /* A failure of the cell: counted, and (when new, with a run) its evidence
@@ -323,7 +313,7 @@ static void absorb_notes(struct rr__cell *cell, const struct rr__worker_shm *w)
 static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 			 struct rr__cell *cell, struct rr__run_shm *rs, struct worker *wk,
 			 int outcome, const char *sig, const char *msg, const char *san,
-			 double elapsed_s)
+			 double elapsed_s, uint64_t live)
 {
 	struct rr__worker_shm *w = wk->shm;
 	cell->counts[outcome]++;
@@ -359,11 +349,18 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 			rr__evidence_save(run, cfg, &src, s, san);
 		}
 	}
-	if (s) {
+	if (s)
 		s->count++;
-		if (run && (is_new || s->count <= 20 || (s->count & (s->count - 1)) == 0))
-			rr__report_failure(run, cell, s, w->iter_index, rr__strategy_names[strat],
-					   w->iter_seed, is_new);
+	if (s && run && (is_new || s->count <= 20 || (s->count & (s->count - 1)) == 0)) {
+		/* The cell's state as a progress line would show it: the passes
+		 * of the workers still running included. */
+		cell->elapsed_s = elapsed_s;
+		cell->iterations += live;
+		cell->counts[RR_PASS] += live;
+		rr__report_failure(run, cell, s, w->iter_index, rr__strategy_names[strat],
+				   w->iter_seed, is_new);
+		cell->iterations -= live;
+		cell->counts[RR_PASS] -= live;
 	}
 }
 
@@ -371,7 +368,7 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
  * set, receives the ending of a single-iteration run. */
 static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct rr__cell *cell,
 		 struct rr__run_shm *rs, struct worker *wk, int status, double elapsed_s,
-		 int stopping, struct rr__once *once)
+		 int stopping, uint64_t live, struct rr__once *once)
 {
 	struct rr__worker_shm *w = wk->shm;
 	cell->iterations += w->passes;
@@ -400,7 +397,7 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 		char sig[256], msg[RR_MSG];
 		int outcome = rr__classify(status, wk->watchdog, w, san, sig, sizeof sig, msg,
 					   sizeof msg);
-		take_failure(run, cfg, cell, rs, wk, outcome, sig, msg, san, elapsed_s);
+		take_failure(run, cfg, cell, rs, wk, outcome, sig, msg, san, elapsed_s, live);
 		if (once) {
 			once->outcome = outcome;
 			snprintf(once->sig, sizeof once->sig, "%s", sig);
@@ -486,7 +483,10 @@ static int supervise(const struct rr__run_config *cfg, struct rr__run *run, stru
 				pid_t r = waitpid(wk[i].pid, &st, WNOHANG);
 				if (r == wk[i].pid) {
 					int errors_before = (int)cell->counts[RR_ERROR];
-					reap(run, cfg, cell, rs, &wk[i], st, elapsed, stopping, once);
+					/* This worker's passes are counted by reap. */
+					uint64_t live = live_passes(wk, jobs) - wk[i].shm->passes;
+					reap(run, cfg, cell, rs, &wk[i], st, elapsed, stopping, live,
+					     once);
 					consecutive_errors =
 						(int)cell->counts[RR_ERROR] > errors_before
 							? consecutive_errors + 1

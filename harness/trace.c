@@ -1,18 +1,117 @@
 /*
  * trace.c: the per-iteration event log and its readable form. The scheduler
  * appends (thread, point) events and notes of what happened there; this file
- * turns them into the table `explain` prints and the sequence `replay
- * --check` compares.
+ * records them against the running iteration (trace.h) and turns them into
+ * the table `explain` prints and the sequence `replay --check` compares.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "rr_internal.h"
+#include "trace.h"
 
 static uint32_t nevents(const struct rr__sched *s)
 {
 	return s->nevents < RR_MAX_EVENTS ? s->nevents : RR_MAX_EVENTS;
 }
+
+/* ---- recording ---------------------------------------------------------- */
+
+struct rr__sched *rr__cur;
+_Thread_local int rr__self = -1;
+void (*rr__pair_hook)(uint32_t prev_point, uint32_t point);
+
+int rr__sched_self(void)
+{
+	return rr__self;
+}
+
+void rr__copy_name(char *dst, size_t cap, const char *src)
+{
+	size_t n = strnlen(src, cap - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+/* The last race point taken and by whom, for rr__pair_hook. Per process:
+ * under a controlled strategy only one thread runs at a time; under a free
+ * one the pairs are approximate, which is all feedback needs. */
+static int last_point_thread = -1;
+static uint32_t last_point_hash;
+
+static void feed_pair(const char *point)
+{
+	uint32_t h = name_hash(point);
+	int prev = __atomic_exchange_n(&last_point_thread, rr__self, __ATOMIC_RELAXED);
+	uint32_t prev_hash = __atomic_exchange_n(&last_point_hash, h, __ATOMIC_RELAXED);
+	if (prev >= 0 && prev != rr__self)
+		rr__pair_hook(prev_hash, h);
+}
+
+struct rr__event *rr__trace_add(int kind, const char *point)
+{
+	if (!rr__cur)
+		return NULL;
+	if (rr__pair_hook && kind == RR_EV_POINT)
+		feed_pair(point);
+	uint32_t i = __atomic_fetch_add(&rr__cur->nevents, 1, __ATOMIC_RELAXED);
+	if (i >= RR_MAX_EVENTS)
+		return NULL;
+	struct rr__event *e = &rr__cur->events[i];
+	e->step = i;
+	e->thread = (int16_t)rr__self;
+	e->kind = (int16_t)kind;
+	rr__copy_name(e->point, sizeof e->point, point ? point : "");
+	e->detail[0] = '\0';
+	return e;
+}
+
+static void trace_vnote(const char *point, const char *fmt, va_list ap)
+{
+	struct rr__event *e = rr__trace_add(RR_EV_NOTE, point);
+	if (e)
+		vsnprintf(e->detail, sizeof e->detail, fmt, ap);
+}
+
+void rr__trace_note(const char *point, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	trace_vnote(point, fmt, ap);
+	va_end(ap);
+}
+
+void rr_event(const char *fmt, ...)
+{
+	if (!rr__cur || rr__self < 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	trace_vnote(rr__cur->slots[rr__self].last_point, fmt, ap);
+	va_end(ap);
+}
+
+const char *rr_role(void)
+{
+	if (!rr__cur || rr__self < 0)
+		return "?";
+	return rr__cur->slots[rr__self].role;
+}
+
+void rr__trace_reset_pairs(void)
+{
+	last_point_thread = -1;
+}
+
+/* ---- reading ------------------------------------------------------------ */
 
 uint64_t rr__trace_hash(const struct rr__sched *s)
 {

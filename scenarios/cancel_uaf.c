@@ -69,7 +69,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "racerepro.h"
+#include "racerepro_cport.h"
 
 struct list_node {
 	struct list_node *next;

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # make bench [BENCH=quick|full]: builds what the bench needs and runs
-# `racerepro bench`, which writes reports/bench.md, bench.json and bench.svg.
+# racerepro-bench, which writes reports/bench.md, bench.json and bench.svg.
 #
-#   scripts/bench.sh [quick|full] [extra racerepro bench options...]
+#   scripts/bench.sh [quick|full] [extra racerepro-bench options...]
 #
 # Builds (under $BUILDROOT, default build):
-#   none/racerepro        the harness that times the strategies (make's BIN)
+#   none/racerepro-bench  the benchmark program (bench/bench.c), which times
+#                         the strategies in worker processes
+#   none/racerepro        the plain build, for the rate table (make's BIN)
 #   asan/, tsan/          for the per-build rate table; full mode makes them,
 #                         quick mode uses them only if they exist already
 #   fuzz/libfuzzer/<sc>   the libFuzzer targets (clang) for the libfuzzer rows,
 #                         which only full mode measures
-#   bare/none/racerepro   the same program with the scenarios compiled with
-#                         -DRR_BARE (racerepro.h: race points and traces
-#                         compiled out, wrappers straight to the real calls),
-#                         the baseline of the overhead table
+#   bare/none/racerepro-bench  the benchmark program with the scenarios
+#                         compiled with racerepro_bare.h (make BARE=1: race
+#                         points and traces compiled out, wrappers straight to
+#                         the real calls), the baseline of the overhead table
 # quick: 5 trials per strategy, caps of 1000 iterations / 3 s, short rate runs:
 # about two minutes once the builds exist. full: 20 trials, caps of 100000
 # iterations / 30 s, 5 s rate runs: tens of minutes (the `none` baseline
@@ -53,12 +55,12 @@ if [ "$mode" = full ]; then
 	mk BUILDROOT="$root" fuzz-libfuzzer ||
 		echo "bench.sh: the libFuzzer targets did not build; the libfuzzer rows are left out" >&2
 fi
-# The bare build is a build of its own (same Makefile, same flags, plus
-# RR_BARE); harness files include rr_internal.h first, which keeps the bare
-# block of racerepro.h out of them.
-mk BUILDROOT="$root/bare" SAN=none CFLAGS=-DRR_BARE
+# The bare build is a build of its own (same Makefile, same flags; BARE=1
+# compiles the scenario files with -DRR_BARE, which brings in
+# racerepro_bare.h; the harness's own files are unchanged).
+mk BUILDROOT="$root/bare" SAN=none BARE=1 "$root/bare/none/racerepro-bench"
 
-args=(--buildroot "$root" --builds "$builds" --bare "$root/bare/none/racerepro" --out reports)
+args=(--buildroot "$root" --builds "$builds" --bare "$root/bare/none/racerepro-bench" --out reports)
 # The libfuzzer rows cost a fuzzer start (and the scenario's setup) per trial:
 # full mode only, to keep quick mode near two minutes.
 if [ "$mode" = quick ]; then
@@ -67,5 +69,5 @@ else
 	args+=(--fuzz-dir "$root/fuzz/libfuzzer")
 fi
 mkdir -p reports
-echo "bench.sh: $root/none/racerepro bench ${args[*]} $*" >&2
-exec "$root/none/racerepro" bench "${args[@]}" "$@"
+echo "bench.sh: $root/none/racerepro-bench ${args[*]} $*" >&2
+exec "$root/none/racerepro-bench" "${args[@]}" "$@"

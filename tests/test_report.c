@@ -265,7 +265,7 @@ static void test_merge_and_regressions(void **state)
 	snprintf(path, sizeof path, "%s/events.jsonl", a);
 	write_file(path,
 		   "{\"event\":\"start\",\"run_id\":\"a\",\"time\":\"2026-01-01T00:00:00Z\",\"build\":\"asan\",\"command\":\"racerepro soak\"}\n"
-		   "{\"event\":\"failure\",\"scenario\":\"broken_pipe\",\"variant\":\"fixed\",\"class\":\"bug\",\"signature\":\"bug:x <&> \\\"y\\\"\",\"message\":\"x <&> y (in loop)\",\"new\":true,\"count\":1,\"iteration\":4,\"strategy\":\"pct\",\"seed\":\"0x1\",\"repro\":\"failures/fixed-x/failure.repro\",\"replay\":\"/bin/racerepro replay /r/failures/fixed-x/failure.repro\",\"t\":1.5}\n"
+		   "{\"event\":\"failure\",\"scenario\":\"broken_pipe\",\"variant\":\"fixed\",\"class\":\"bug\",\"signature\":\"bug:x <&> \\\"y\\\"\",\"message\":\"x <&> y (in loop)\",\"role\":\"loop\",\"new\":true,\"count\":1,\"iteration\":4,\"first_iteration\":5,\"first_seconds\":1.4,\"strategy\":\"pct\",\"seed\":\"0x1\",\"repro\":\"failures/fixed-x/failure.repro\",\"replay\":\"/bin/racerepro replay /r/failures/fixed-x/failure.repro\",\"t\":1.5}\n"
 		   "{\"event\":\"cell_end\",\"scenario\":\"broken_pipe\",\"variant\":\"fixed\",\"strategy\":\"portfolio\",\"seed\":\"0x1\",\"iterations\":10,\"failures\":1,\"errors\":0,\"elapsed_s\":2.0,\"rate\":5.0,\"outcomes\":{\"pass\":9,\"bug\":1,\"sanitizer\":0,\"crash\":0,\"hang\":0,\"error\":0},\"by_strategy\":{},\"env\":{},\"first_failure\":{\"iteration\":5,\"seconds\":1.4},\"t\":2.0}\n"
 		   "{\"event\":\"end\",\"verdict_holds\":false,\"interrupted\":false,\"t\":2.1}\n");
 	snprintf(path, sizeof path, "%s/failures/fixed-x/trace.txt", a);

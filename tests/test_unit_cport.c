@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "racerepro_cport.h"
 #include "rr_internal.h"
 #include "testlib.h"
 

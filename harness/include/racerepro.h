@@ -299,92 +299,6 @@ void rr_free(void *p);
 void rr_touch(const void *p, const char *what);
 
 /* ------------------------------------------------------------------------ */
-/* Completion port: real io_uring, or an emulated IOCP-style port            */
-/* ------------------------------------------------------------------------ */
-
-/* A completion port in the Windows IOCP / io_uring sense: operations are
- * submitted with a user_data cookie and each later delivers exactly one
- * completion carrying that cookie, also when it was cancelled (res =
- * -ECANCELED, Windows' ERROR_OPERATION_ABORTED). Cancelling never suppresses
- * the completion: memory that an operation's user_data points to may be
- * reused only after that operation's own completion came out of
- * rr_cport_wait.
- *
- * Backends (harness/cport.c): real io_uring through liburing (recv and send
- * are IORING_OP_RECV/SEND, cancel is IORING_OP_ASYNC_CANCEL whose own CQE is
- * consumed inside the port, post is IORING_OP_NOP), or an emulated port: a
- * queue serviced by the waiter, where an operation stays pending until its fd
- * polls ready (checked with poll() whenever the waiter looks for completions)
- * or it is cancelled. RR_CPORT_AUTO picks io_uring and falls back to the
- * emulated port when io_uring_queue_init fails with ENOSYS or EPERM, when
- * kernel.io_uring_disabled is 2, or when the kernel lacks an opcode the port
- * uses; the backend in use and why is recorded with rr_env_note("backend").
- *
- * Threads: any number of threads may submit, cancel and post; one thread at a
- * time waits. Cookies: make user_data the address of the operation's state
- * (a pointer cast to uint64_t), because it also keys the TSan annotation:
- * submitting (and cancelling) an operation is a release on
- * (void *)(uintptr_t)user_data and rr_cport_wait returning its completion an
- * acquire on the same key (rr_handoff_send/recv), so what the submitter wrote
- * before submitting is visible to the waiter's callback without a report.
- * Under controlled strategies a completion must become ready through a call
- * some scenario thread makes (a submit, a cancel, a post, a write to the
- * peer), never on the kernel's own time: socket operations on io_uring
- * qualify, regular-file I/O (punted to io-wq workers) does not. */
-struct rr_cport;
-enum rr_cport_backend { RR_CPORT_AUTO, RR_CPORT_URING, RR_CPORT_EMULATED };
-struct rr_completion {
-	uint64_t user_data;
-	int res; /* bytes transferred, or -errno (-ECANCELED when cancelled) */
-};
-
-/* Reserved: the port's own requests (io_uring cancel requests) carry it. */
-#define RR_CPORT_RESERVED_USER_DATA UINT64_MAX
-
-/* Opens a port. WANT is RR_CPORT_AUTO (io_uring, else emulated) or a backend
- * by name. Returns 0 and the port in *OUT; RR_SKIP (after rr_skip, with the
- * reason) when io_uring was asked for by name and is unavailable here; or
- * -errno after rr_env_error. Meant for setup (a port that lives as long as
- * the worker, whose setup returns a nonzero result as is); iterate may open
- * and close ports too. */
-int rr_cport_open(struct rr_cport **out, enum rr_cport_backend want);
-/* Parses "auto", "io_uring", "emulated"; returns -1 for anything else. */
-int rr_cport_backend_parse(const char *name);
-/* "io_uring" or "emulated": the backend this port really uses. */
-const char *rr_cport_backend_name(const struct rr_cport *p);
-/* Submit a recv/send of up to LEN bytes on FD (a socket) with the given
- * cookie; the completion arrives through rr_cport_wait (res = bytes, or
- * -errno). BUF must stay valid until then. Never blocks. Returns 0 once
- * submitted, -EINVAL for the reserved cookie, or -errno from the backend (the
- * operation was not submitted and delivers no completion). */
-int rr_cport_recv(struct rr_cport *p, int fd, void *buf, size_t len, uint64_t user_data);
-int rr_cport_send(struct rr_cport *p, int fd, const void *buf, size_t len, uint64_t user_data);
-/* Requests cancellation of the operation with USER_DATA (CancelIoEx) and
- * returns without waiting: that operation still delivers its own completion,
- * -ECANCELED if the cancellation won, its normal result if the operation
- * completed first. Never blocks. Returns 0 once requested (also when nothing
- * was left to cancel), or -errno if the request could not be made. */
-int rr_cport_cancel(struct rr_cport *p, uint64_t user_data);
-/* Queues a completion with USER_DATA and res 0 directly, like Windows'
- * PostQueuedCompletionStatus (io_uring: a NOP): how to wake a waiter to tell
- * it to stop. Never blocks. Returns 0 or -errno. */
-int rr_cport_post(struct rr_cport *p, uint64_t user_data);
-/* A blocking wrapper: waits for the next operation's (or post's) completion
- * and stores it in *OUT. Under a controlled strategy the caller parks on the
- * port until a completion is ready; free-running, it blocks in the kernel
- * (io_uring_wait_cqe, or poll() on the emulated port's fds). Returns 0, or
- * -errno after rr_env_error. */
-int rr_cport_wait(struct rr_cport *p, struct rr_completion *out);
-/* Operations submitted and not yet delivered by rr_cport_wait (posts count
- * too). Zero means the port may be closed or reused by the next iteration. */
-unsigned rr_cport_inflight(const struct rr_cport *p);
-/* Closes the port and frees everything it holds. Every submitted operation
- * should have delivered its completion; any that did not are dropped (on
- * io_uring the kernel cancels them when the ring goes away). No thread may be
- * waiting on it. */
-void rr_cport_close(struct rr_cport *p);
-
-/* ------------------------------------------------------------------------ */
 /* Registration                                                              */
 /* ------------------------------------------------------------------------ */
 
@@ -392,79 +306,10 @@ void rr_cport_close(struct rr_cport *p);
  * and scenarios/scenarios.def lists it once. */
 #define RR_DEFINE_SCENARIO(id) const struct rr_scenario rr_scenario_##id
 
-/* ------------------------------------------------------------------------ */
-/* Bare build: make bench's baseline, never shipped                          */
-/* ------------------------------------------------------------------------ */
-
-/* scripts/bench.sh compiles the scenario files (only those: the harness
- * defines the real functions) with -DRR_BARE to measure the harness's
- * overhead against the bare episode: race points, trace events and fd names
- * vanish, threads are plain pthreads, and the blocking wrappers call straight
- * through to the real call. The rest (parameters, rr_bug, the completion
- * port, timers, rr_work_us, processes) stays the harness's, as under `none`. */
-#if defined(RR_BARE) && !defined(RR_INTERNAL_H)
-#include <errno.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
-struct rr__bare_thread {
-	pthread_t t;
-};
-static inline void rr__bare_event(const char *fmt, ...)
-{
-	(void)fmt;
-}
-static inline struct rr_thread *rr__bare_thread_start(const char *role, void *(*fn)(void *),
-						      void *arg)
-{
-	struct rr__bare_thread *t = (struct rr__bare_thread *)malloc(sizeof *t);
-	(void)role;
-	if (t && pthread_create(&t->t, NULL, fn, arg) != 0) {
-		free(t);
-		t = NULL;
-	}
-	return (struct rr_thread *)t;
-}
-static inline void *rr__bare_thread_join(struct rr_thread *t)
-{
-	void *ret = NULL;
-	pthread_join(((struct rr__bare_thread *)t)->t, &ret);
-	free(t);
-	return ret;
-}
-static inline void rr__bare_sleep_ns(uint64_t ns)
-{
-	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-#define rr_point(name) ((void)(name))
-#define rr_point_on(name, obj) ((void)(name), (void)(obj))
-#define rr_event rr__bare_event
-#define rr_fd_name(fd, name) ((void)(fd), (void)(name))
-#define rr_thread_start rr__bare_thread_start
-#define rr_thread_join rr__bare_thread_join
-#define rr_mutex_init(mx, nm) ((void)(nm), (void)pthread_mutex_init(&(mx)->m, NULL))
-#define rr_mutex_destroy(mx) ((void)pthread_mutex_destroy(&(mx)->m))
-#define rr_mutex_lock(mx) ((void)pthread_mutex_lock(&(mx)->m))
-#define rr_mutex_unlock(mx) ((void)pthread_mutex_unlock(&(mx)->m))
-#define rr_cond_init(cv, nm) ((void)(nm), (void)pthread_cond_init(&(cv)->c, NULL))
-#define rr_cond_destroy(cv) ((void)pthread_cond_destroy(&(cv)->c))
-#define rr_cond_wait(cv, mx) ((void)pthread_cond_wait(&(cv)->c, &(mx)->m))
-#define rr_cond_signal(cv) ((void)pthread_cond_signal(&(cv)->c))
-#define rr_cond_broadcast(cv) ((void)pthread_cond_broadcast(&(cv)->c))
-#define rr_poll poll
-#define rr_read read
-#define rr_write write
-#define rr_recv recv
-#define rr_send send
-#define rr_recvfrom recvfrom
-#define rr_sendto sendto
-#define rr_close close
-#define rr_sleep_ns rr__bare_sleep_ns
-#define rr_alloc(size, name) ((void)(name), calloc(1, (size)))
-#define rr_free free
-#define rr_touch(p, what) ((void)(p), (void)(what))
-#endif /* RR_BARE */
+/* The benchmark's baseline (make BARE=1 defines RR_BARE for scenario files
+ * only): the API compiled down to plain calls. */
+#ifdef RR_BARE
+#include "racerepro_bare.h"
+#endif
 
 #endif /* RACEREPRO_H */

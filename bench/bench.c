@@ -1,5 +1,7 @@
 /*
- * bench.c: `racerepro bench`, the measured performance table (make bench).
+ * bench.c: racerepro-bench, the measured performance table (make bench). A
+ * program of its own on top of the harness's libraries: nothing of it is
+ * linked into racerepro or the fuzz targets (`racerepro bench` runs it).
  *
  * Three measurements, written to reports/bench.{md,json,svg}:
  *  1. Time to first reproduction, per scenario (its expected-to-fail variant)
@@ -16,9 +18,10 @@
  *     getrusage(RUSAGE_CHILDREN) of a helper process that waited for it (the
  *     helper sees only its own descendants, so each number is one run's).
  *  3. The harness's overhead against the bare episode: the same scenario
- *     compiled with -DRR_BARE (racerepro.h: race points and traces compiled
- *     out, wrappers straight to the real calls), its iterate() called in a
- *     plain in-process loop (`bench --bare-loop`, run in that binary), against
+ *     compiled with racerepro_bare.h (make BARE=1: race points and traces
+ *     compiled out, wrappers straight to the real calls), its iterate() called
+ *     in a plain in-process loop (`racerepro-bench --bare-loop`, run in the
+ *     bare build's racerepro-bench), against
  *     the harness running the same number of iterations under `none` and
  *     under `random` (controlled).
  * The trials are sequential on purpose: two at once would measure each other.
@@ -45,8 +48,6 @@
 #include "fileio.h"
 #include "report.h"
 #include "supervisor.h"
-
-int rr__cmd_bench(int argc, char **argv);
 
 #define MAX_TRIALS 1000
 #define MAX_SC 16
@@ -504,14 +505,14 @@ static void run_rate(struct bench *b, int si, int bi)
 
 /* ---- 3. overhead against the bare episode ----------------------------------- */
 
-/* `racerepro bench --bare-loop SCENARIO --iterations N` (in the RR_BARE
- * binary): setup once, then N episodes of the fixed variant in a plain loop;
+/* `racerepro-bench --bare-loop SCENARIO --iterations N` (in the bare
+ * build): setup once, then N episodes of the fixed variant in a plain loop;
  * prints {"iterations":N,"seconds":S} on stdout. */
 static int bare_loop(const char *name, uint64_t n)
 {
 	const struct rr_scenario *sc = rr__scenario_find(name);
 	if (!sc) {
-		fprintf(stderr, "racerepro bench: unknown scenario '%s'\n", name);
+		fprintf(stderr, "racerepro-bench: unknown scenario '%s'\n", name);
 		return RR_EXIT_USAGE;
 	}
 	static struct rr__run_config cfg;
@@ -520,14 +521,14 @@ static int bare_loop(const char *name, uint64_t n)
 	struct rr__worker_shm *wp = mmap(NULL, sizeof *wp, PROT_READ | PROT_WRITE,
 					 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (wp == MAP_FAILED) {
-		fprintf(stderr, "racerepro bench: mmap: %s\n", strerror(errno));
+		fprintf(stderr, "racerepro-bench: mmap: %s\n", strerror(errno));
 		return RR_EXIT_ENV;
 	}
 	struct rr__worker_shm *w = wp;
 	cfg.scenario = sc;
 	cfg.variant = rr__variant_find(sc, "fixed");
 	if (!cfg.variant) {
-		fprintf(stderr, "racerepro bench: %s has no fixed variant\n", name);
+		fprintf(stderr, "racerepro-bench: %s has no fixed variant\n", name);
 		return RR_EXIT_USAGE;
 	}
 	cfg.strategy = RR_STRAT_NONE;
@@ -537,7 +538,7 @@ static int bare_loop(const char *name, uint64_t n)
 		w->tracked_shm[i] = -1;
 	static struct rr__engine e;
 	if (rr__engine_setup(&e, &cfg, w, RR_IN_PROCESS) != 0) {
-		fprintf(stderr, "racerepro bench: %s: setup failed or skipped: %s\n", name,
+		fprintf(stderr, "racerepro-bench: %s: setup failed or skipped: %s\n", name,
 			w->message);
 		return RR_EXIT_ENV;
 	}
@@ -549,7 +550,7 @@ static int bare_loop(const char *name, uint64_t n)
 		 * KiB of memset. */
 		int rc = rr__engine_iterate(&e, RR_STRAT_NONE, i, i, NULL, 0, 0, 0);
 		if (rc < 0) {
-			fprintf(stderr, "racerepro bench: %s: iteration %" PRIu64 " failed: %s\n", name,
+			fprintf(stderr, "racerepro-bench: %s: iteration %" PRIu64 " failed: %s\n", name,
 				i, w->message);
 			return RR_EXIT_ENV;
 		}
@@ -623,8 +624,8 @@ static void run_overhead(struct bench *b, int si)
 	char out[PATH_MAX], its[32];
 	snprintf(out, sizeof out, "%s/bare.json", tmp);
 	snprintf(its, sizeof its, "%" PRIu64, n);
-	char *argv[] = {(char *)b->bare_bin, "bench", "--bare-loop", (char *)b->sc[si]->name,
-			"--iterations", its, NULL};
+	char *argv[] = {(char *)b->bare_bin, "--bare-loop", (char *)b->sc[si]->name, "--iterations",
+			its, NULL};
 	long rss;
 	int code = run_measured(argv, out, NULL, &rss);
 	json_t *j = json_load_file(out, 0, NULL);
@@ -818,7 +819,7 @@ static int write_md(struct bench *b, const char *path)
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "# racerepro bench (%s)\n\n", b->quick ? "quick: small caps, for a smoke check"
+	fprintf(f, "# racerepro-bench (%s)\n\n", b->quick ? "quick: small caps, for a smoke check"
 							  : "full");
 	fprintf(f, "Measured %s on %ld CPUs, `%s`, %s; harness build `%s`; %.0f s in all.\n\n",
 		b->when, b->ncpu, b->cpu, b->kernel, RR_BUILD_NAME, b->total_s);
@@ -901,11 +902,11 @@ static int write_md(struct bench *b, const char *path)
 
 	fprintf(f, "\n## Harness overhead against the bare episode\n\n");
 	fprintf(f, "The fixed variant, N iterations (about %.1f s at the plain build's steady rate, "
-		   "at least 20). *bare*: the scenario compiled with `-DRR_BARE` (race points, trace "
+		   "at least 20). *bare*: the scenario compiled with `racerepro_bare.h` (race points, trace "
 		   "events and fd names compiled out; threads, mutexes, condition variables and fd "
 		   "calls straight to pthreads and libc; the completion port, timers, rr_work_us and "
 		   "processes stay the harness's) and its `iterate()` called N times in a plain "
-		   "in-process loop after one `setup()` (`racerepro-bare bench --bare-loop`), the loop "
+		   "in-process loop after one `setup()` (`racerepro-bench --bare-loop` of the bare build), the loop "
 		   "alone timed. *none* and *random*: the normal harness, one worker process, timed as "
 		   "T(2N) - T(N) so that the worker's start and setup drop out. Overhead = bare rate / "
 		   "harness rate. Under a controlled strategy time is virtual, so a scenario that waits "
@@ -1088,7 +1089,7 @@ static int write_svg(struct bench *b, const char *path)
 /* ---- the command ------------------------------------------------------------ */
 
 static const char *const bench_help =
-	"usage: racerepro bench [--quick] [OPTIONS]\n"
+	"usage: racerepro-bench [--quick] [OPTIONS]\n"
 	"\n"
 	"Measures time to first reproduction per scenario and strategy, iterations per\n"
 	"second and peak RSS per build, and the harness's overhead against the bare\n"
@@ -1105,7 +1106,8 @@ static const char *const bench_help =
 	"  --builds LIST      builds for the rate table (default none,asan,tsan)\n"
 	"  --buildroot DIR    where build/<san>/racerepro live (default build)\n"
 	"  --rate-time D      length of each rate run (default 5s; quick 1s)\n"
-	"  --bare BIN         the RR_BARE binary for the overhead table\n"
+	"  --bare BIN         the bare build's racerepro-bench (make BARE=1), for the\n"
+	"                     overhead table\n"
 	"  --fuzz-dir DIR     libFuzzer targets DIR/<scenario> (fuzz/fuzz.mk's\n"
 	"                     $BUILDROOT/fuzz/libfuzzer) for the libfuzzer rows\n"
 	"  --overhead-iterations N  iterations per overhead run (default: about 3 s,\n"
@@ -1114,13 +1116,13 @@ static const char *const bench_help =
 
 static int usage(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "racerepro bench: ");
+	fprintf(stderr, "racerepro-bench: ");
 	fprintf(stderr, fmt, arg);
 	fputc('\n', stderr);
 	return RR_EXIT_USAGE;
 }
 
-int rr__cmd_bench(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static struct bench b;
 	memset(&b, 0, sizeof b);
@@ -1133,10 +1135,10 @@ int rr__cmd_bench(int argc, char **argv)
 	uint64_t bare_n = 1000;
 	int trials_given = 0;
 	size_t cl = 0;
-	/* argv[0] is "bench": the command as a person would type it. */
+	/* The command as a person would type it. */
 	for (int i = 0; i < argc && cl < sizeof b.command - 2; i++)
-		cl += (size_t)snprintf(b.command + cl, sizeof b.command - cl, "%s%s",
-				       i ? " " : "racerepro ", argv[i]);
+		cl += (size_t)snprintf(b.command + cl, sizeof b.command - cl, "%s%s", i ? " " : "",
+				       i ? argv[i] : "racerepro-bench");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1190,7 +1192,7 @@ int rr__cmd_bench(int argc, char **argv)
 		} else if (!strcmp(a, "--bare-loop")) {
 			bare_loop_sc = v;
 		} else {
-			return usage("unknown option '%s' (see racerepro bench --help)", a);
+			return usage("unknown option '%s' (see racerepro-bench --help)", a);
 		}
 	}
 	if (bare_loop_sc)
@@ -1240,7 +1242,7 @@ int rr__cmd_bench(int argc, char **argv)
 	struct stat st;
 	if (mkdir(b.out, 0755) < 0 && (errno != EEXIST || stat(b.out, &st) < 0 ||
 				       !S_ISDIR(st.st_mode))) {
-		fprintf(stderr, "racerepro bench: cannot make %s: %s\n", b.out, strerror(errno));
+		fprintf(stderr, "racerepro-bench: cannot make %s: %s\n", b.out, strerror(errno));
 		return RR_EXIT_ENV;
 	}
 	machine(&b);
@@ -1272,7 +1274,7 @@ int rr__cmd_bench(int argc, char **argv)
 	for (int i = 0; i < b.nsc && !rr__driver_interrupted(); i++)
 		run_overhead(&b, i);
 	if (rr__driver_interrupted()) {
-		fprintf(stderr, "racerepro bench: interrupted; no files written\n");
+		fprintf(stderr, "racerepro-bench: interrupted; no files written\n");
 		return 128 + rr__driver_interrupted();
 	}
 	b.total_s = now_s() - t0;
@@ -1286,7 +1288,7 @@ int rr__cmd_bench(int argc, char **argv)
 	snprintf(path, sizeof path, "%s/bench.svg", b.out);
 	bad |= write_svg(&b, path) < 0;
 	if (bad) {
-		fprintf(stderr, "racerepro bench: cannot write the files in %s: %s\n", b.out,
+		fprintf(stderr, "racerepro-bench: cannot write the files in %s: %s\n", b.out,
 			strerror(errno));
 		return RR_EXIT_ENV;
 	}
