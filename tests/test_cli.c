@@ -599,6 +599,52 @@ static void test_long_parameter_name_survives_a_reproducer(void **state)
 	rrt_free(&r);
 }
 
+/* Preemption bounding: every stored broken_pipe reproducer minimizes to at
+ * most 3 preemptions, and the result replays the same signature, the same
+ * steps every time. */
+static void test_minimize_bounds_broken_pipe_preemptions(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result ls;
+	rrt_run(&ls, "ls corpus/broken_pipe/repro/*.repro");
+	int files = 0;
+	for (char *line = strtok(ls.out, "\n"); line; line = strtok(NULL, "\n")) {
+		struct rrt_result r;
+		char out[700];
+		snprintf(out, sizeof out, "%s/min-%d.repro", dir, files);
+		rrt_run(&r, "%s minimize %s -o %s", rrt_bin("none"), line, out);
+		const char *arrow = strstr(r.out, "preemptions -> ");
+		unsigned dec = 0, pre = 99;
+		if (r.status != 0 || !arrow ||
+		    sscanf(arrow, "preemptions -> %u decisions, %u preemptions", &dec, &pre) != 2)
+			fail_msg("minimize %s: exit %d\n%s%s", line, r.status, r.out, r.err);
+		if (pre > 3)
+			fail_msg("minimize %s kept %u preemptions (at most 3 wanted)\n%s", line, pre,
+				 r.out);
+		rrt_free(&r);
+		char *orig = rrt_read_file(line), *min = rrt_read_file(out);
+		const char *so = strstr(orig, "\nsignature "), *sm = strstr(min, "\nsignature ");
+		assert_non_null(so);
+		assert_non_null(sm);
+		assert_int_equal(strcspn(so + 1, "\n"), strcspn(sm + 1, "\n"));
+		assert_memory_equal(so, sm, strcspn(so + 1, "\n") + 1);
+		free(orig);
+		free(min);
+		rrt_run(&r, "%s replay --check 20 %s", rrt_bin("none"), out);
+		char want[64];
+		snprintf(want, sizeof want, "%u preemptions", pre);
+		if (r.status != 0 || !strstr(r.out, "20 of 20 runs identical") || !strstr(r.out, want))
+			fail_msg("replay --check 20 %s: exit %d\n%s%s", out, r.status, r.out, r.err);
+		rrt_free(&r);
+		assert_int_equal(rrt_run(&r, "%s replay %s", rrt_bin("none"), out), 1);
+		rrt_free(&r);
+		files++;
+	}
+	rrt_free(&ls);
+	assert_true(files >= 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_portfolio_records_the_finding_strategy),
 		cmocka_unit_test(test_explain_shows_close_before_write),
 		cmocka_unit_test(test_minimize_keeps_the_failure),
+		cmocka_unit_test(test_minimize_bounds_broken_pipe_preemptions),
 		cmocka_unit_test(test_long_parameter_name_survives_a_reproducer),
 	};
 	RRT_MAIN(tests);
