@@ -64,7 +64,7 @@ MAIN_OBJ := $(BUILD)/obj/harness/main.o
 REGISTRY_OBJ := $(BUILD)/obj/harness/registry.o
 TEST_REGISTRY_OBJ := $(BUILD)/obj/harness/registry-test.o
 TEST_SCENARIO_OBJ := $(BUILD)/obj/tests/test_scenarios.o
-BENCH_OBJ := $(BUILD)/obj/bench/bench.o
+BENCH_OBJ := $(BUILD)/obj/bench/bench.o $(BUILD)/obj/bench/search.o
 BIN := $(BUILD)/racerepro
 TEST_BIN := $(BUILD)/racerepro-test
 BENCH_BIN := $(BUILD)/racerepro-bench
@@ -185,7 +185,7 @@ bench: $(BIN) $(BENCH_BIN)
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
 		--std=c11 -Iharness/include -Iharness harness scenarios fuzz bench
-	clang-tidy --quiet $(HARNESS_SRC) $(SCENARIO_SRC) bench/bench.c -- $(BASE_CFLAGS)
+	clang-tidy --quiet $(HARNESS_SRC) $(SCENARIO_SRC) bench/bench.c bench/search.c -- $(BASE_CFLAGS)
 
 clean:
 	rm -rf build
