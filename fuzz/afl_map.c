@@ -8,10 +8,11 @@
  */
 #include <stdint.h>
 
+#include "afl_map.h"
+
+/* AFL++'s runtime defines them (no header of its declares them for C). */
 extern uint8_t *__afl_area_ptr;
 extern uint32_t __afl_map_size;
-
-uint8_t *rr__afl_map(uint32_t *size);
 
 /* The map is re-pointed by the fork server at startup (shared memory with
  * afl-fuzz), so callers ask every time instead of caching the pointer. */

@@ -24,7 +24,7 @@ FUZZ_AFL_CC ?= afl-clang-fast
 AFL_DRIVER ?= $(firstword $(wildcard /usr/lib/afl/libAFLDriver.a /usr/local/lib/afl/libAFLDriver.a))
 
 FUZZ_ENGINE_SRC := harness/registry.c $(SCENARIO_SRC)
-FUZZ_HEADERS := $(wildcard harness/*.h harness/include/*.h scenarios/*.def) fuzz/fuzz.mk
+FUZZ_HEADERS := $(wildcard harness/*.h harness/include/*.h scenarios/*.def fuzz/*.h) fuzz/fuzz.mk
 # The fuzz stamp: clang and afl++ are installed once, like the build deps.
 FUZZ_DEPS_STAMP := $(BUILDROOT)/.fuzz-deps-$(shell id -u)
 # BASE_CFLAGS minus what only gcc knows (the warnings are gcc's choice of CC).

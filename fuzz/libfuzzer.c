@@ -119,8 +119,7 @@ static uint32_t feedback_key(uint32_t prev, uint32_t cur)
 }
 
 #ifdef RR_FUZZ_AFL
-/* AFL++'s coverage map and its size (fuzz/afl_map.c). */
-uint8_t *rr__afl_map(uint32_t *size);
+#include "afl_map.h"
 
 /* A reads-from bit: set, never counted (a pair seen twice is not a new
  * interleaving). Its own slots at the map's end would be cleaner, but AFL++

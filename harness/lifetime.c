@@ -20,7 +20,7 @@
  *    object, the role that freed it and the role that touched it. A write into
  *    freed memory that no rr_touch announced is caught when the object leaves
  *    the quarantine (evicted by newer frees, or at the end of every iteration,
- *    when the driver calls rr__lifetime_iteration_end): its poison has changed.
+ *    when the engine calls rr__lifetime_iteration_end): its poison has changed.
  *
  * Concurrency. Objects are freed on one thread and touched on another, and
  * that is exactly the case a TSan build must keep seeing clearly:
@@ -58,12 +58,9 @@
 #include <string.h>
 
 #include "rr_internal.h"
+#include "sanitizer.h"
 
 #if defined(RR_BUILD_TSAN)
-void AnnotateIgnoreSyncBegin(const char *file, int line);
-void AnnotateIgnoreSyncEnd(const char *file, int line);
-void __tsan_ignore_thread_begin(void);
-void __tsan_ignore_thread_end(void);
 #define RR__HIDE_BEGIN()                                                                   \
 	do {                                                                               \
 		AnnotateIgnoreSyncBegin(__FILE__, __LINE__);                               \

@@ -336,8 +336,8 @@ int rr__parse_u64(const char *s, uint64_t *out);
 int rr__parse_duration(const char *s, uint64_t *ns);
 
 
-/* lifetime.c: the quarantine oracle for builds without ASan. The driver calls
- * this after every iteration (and the fuzz adapters after every input): it
+/* lifetime.c: the quarantine oracle for builds without ASan. The engine calls
+ * this after every iteration that returned (engine.c, wherever it runs): it
  * checks the poison of quarantined objects and calls rr_bug on a change. */
 void rr__lifetime_iteration_end(void);
 

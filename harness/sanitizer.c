@@ -9,6 +9,8 @@
  */
 #include "rr_internal.h"
 
+/* The sanitizers look these up by name; declared for -Wmissing-prototypes. */
+
 #define SAN_COMMON "halt_on_error=1:exitcode=66:print_stacktrace=1:handle_abort=0"
 /* The sanitizers call these before they are set up: clang must not
  * instrument them (gcc does not). */

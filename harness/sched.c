@@ -36,17 +36,10 @@
 
 #include "rr_internal.h"
 #include "strategy.h"
+#include "sanitizer.h"
 #include "trace.h"
 
 #if defined(RR_BUILD_TSAN)
-void AnnotateIgnoreReadsBegin(const char *f, int l);
-void AnnotateIgnoreReadsEnd(const char *f, int l);
-void AnnotateIgnoreWritesBegin(const char *f, int l);
-void AnnotateIgnoreWritesEnd(const char *f, int l);
-void AnnotateIgnoreSyncBegin(const char *f, int l);
-void AnnotateIgnoreSyncEnd(const char *f, int l);
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
 #define TSAN_IGNORE_BEGIN()                                                                        \
 	do {                                                                                       \
 		AnnotateIgnoreReadsBegin(__FILE__, __LINE__);                                      \

@@ -35,14 +35,8 @@
 #include "fileio.h"
 #include "greybox.h"
 #include "report.h"
+#include "sanitizer.h"
 #include "supervisor.h"
-
-#if defined(RR_BUILD_ASAN) || defined(RR_BUILD_TSAN) || defined(RR_BUILD_UBSAN)
-void __sanitizer_set_report_path(const char *path);
-#define HAVE_SANITIZER 1
-#else
-#define HAVE_SANITIZER 0
-#endif
 
 static volatile sig_atomic_t interrupted_by;
 
@@ -196,7 +190,7 @@ static void worker_main(const struct rr__run_config *cfg, struct rr__worker_shm 
 	}
 	if (chdir(core_dir) < 0)
 		fprintf(stderr, "racerepro: chdir(%s): %s\n", core_dir, strerror(errno));
-#if HAVE_SANITIZER
+#if RR_HAVE_SANITIZER
 	__sanitizer_set_report_path(san_prefix);
 #else
 	(void)san_prefix;
@@ -326,9 +320,13 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 		 * an iteration (the supervisor respawns after the reap). */
 		__atomic_fetch_add(&rs->arm_wins[strat], 1, __ATOMIC_SEQ_CST);
 	}
+	/* One numbering of iterations everywhere: the index a worker claimed
+	 * (which, with the run seed, gives the timing seed), counted from 1 in
+	 * the summary. With one worker it is also how many iterations ran. */
+	uint64_t number = w->iter_index + 1;
 	if (!cell->has_failure && outcome != RR_ERROR) {
 		cell->has_failure = 1;
-		cell->first_failure_iteration = cell->iterations;
+		cell->first_failure_iteration = number;
 		cell->first_failure_s = elapsed_s;
 	}
 	struct rr__signature *s = find_sig(cell, sig);
@@ -341,7 +339,7 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 		snprintf(s->role, sizeof s->role, "%s", w->finding_role);
 		snprintf(s->strategy, sizeof s->strategy, "%s", rr__strategy_names[strat]);
 		s->klass = outcome;
-		s->first_iteration = cell->iterations;
+		s->first_iteration = number;
 		s->first_s = elapsed_s;
 		if (run) {
 			struct rr__evidence_src src = {w, wk->log_path, wk->core_dir,
