@@ -247,6 +247,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof *o);
 	o->jobs = 1;
 	optind = 0;
+	/* `--strategy input` alone, or with --input, keeps the version-1 bytes
+	 * (the empty input: the current thread keeps running); --schedule
+	 * makes it an abstract schedule. */
+	rr__input_legacy = 1;
 	const char *v;
 	for (int c; (c = next_option(argc, argv, SHORTS("hj:q"), run_options, &v)) != -1;) {
 		switch (c) {
