@@ -46,7 +46,7 @@ LDLIBS_ALL := -pthread -luring -lssl -lcrypto -ljansson -lm $(LDLIBS)
 #                  registry and the scenarios, over both libraries.
 #   racerepro-bench  bench/bench.c over the same: the benchmark is a program
 #                  of its own, never linked into racerepro or a fuzz target.
-CORE_SRC := $(addprefix harness/,engine.c sched.c trace.c context.c lifetime.c cport.c \
+CORE_SRC := $(addprefix harness/,engine.c sched.c affinity.c trace.c context.c lifetime.c cport.c \
 	strategy.c schedule.c seed.c repro.c fileio.c sanitizer.c)
 DRIVER_SRC := $(addprefix harness/,supervisor.c evidence.c oracle.c forensics.c report.c \
 	events.c report_html.c report_rebuild.c minimize.c greybox.c)

@@ -329,6 +329,10 @@ uint64_t rr__trace_hash(const struct rr__sched *s);
 /* First step at which two traces differ, or -1. */
 long rr__trace_diverge(const struct rr__sched *a, const struct rr__sched *b);
 
+/* affinity.c: gives the calling thread the worker's CPUs back if rr_pin_role
+ * narrowed them (rr__sched_end calls it on the iterate() thread). */
+void rr__affinity_iteration_end(void);
+
 /* seed.c: timing seeds and the option parsers (the reproducer file is repro.h) */
 uint64_t rr__splitmix64(uint64_t *state);
 uint64_t rr__iteration_seed(uint64_t run_seed, uint64_t index);

@@ -457,6 +457,7 @@ void rr__sched_end(struct rr__sched *s)
 				  i, s->slots[i].role);
 	}
 	rr__strategy_end(s);
+	rr__affinity_iteration_end();
 	rr__cur = NULL;
 	rr__self = -1;
 }

@@ -38,6 +38,13 @@
  *                       then the operation's callback
  * param work_us         the rest of the pipe teardown between the cancel and
  *                       the free (ipc_pipe_close/fini stopping the other aios)
+ * param pin             the IOCP worker waits on a core of its own: app and
+ *                       reaper each pinned (rr_pin_role) under free-running
+ *                       strategies. Unpinned, the kernel wakes the reaper on
+ *                       the CPU where app spins through its teardown, and the
+ *                       callback runs late for that reason alone: plain
+ *                       looping then failed within a median of 3 iterations,
+ *                       where upstream's stress loop needed seconds to minutes.
  *
  * The send is really pending: our end of a socketpair whose peer never reads
  * has a full send buffer, so the kernel arms the send and waits, as WriteFile
@@ -93,7 +100,9 @@ struct ipc_conn {
 	char stop_io;               /* cookie posted to stop the reaper */
 	int sending;
 	int closed;
-	int reaper_ready; /* the IOCP worker is running */
+	int pin;          /* param pin: app and reaper on CPUs of their own */
+	int reaper_ready; /* the IOCP worker is running (or gave up: reaper_rc) */
+	int reaper_rc;    /* 0, or -errno: the worker could not be placed */
 	struct rr_mutex mtx;
 	struct rr_cond cv;
 };
@@ -109,6 +118,7 @@ struct ipc_pipe {
 struct cancel_state {
 	struct rr_cport *port;
 	long long work_us;
+	int pin;
 };
 
 static uint64_t cookie(const void *io)
@@ -278,11 +288,17 @@ static void *reaper_main(void *arg)
 {
 	struct ipc_conn *c = arg;
 	struct rr_completion done;
+	/* An IOCP worker sleeps on the port on a core of its own, not on the
+	 * one where app is busy tearing the pipe down. */
+	int rc = c->pin ? rr_pin_role("reaper") : 0;
 
 	rr_mutex_lock(&c->mtx);
 	c->reaper_ready = 1;
+	c->reaper_rc = rc;
 	rr_cond_broadcast(&c->cv);
 	rr_mutex_unlock(&c->mtx);
+	if (rc)
+		return (void *)(intptr_t)rc;
 	for (;;) {
 		if (rr_cport_wait(c->port, &done) != 0)
 			return (void *)(intptr_t)-1;
@@ -298,12 +314,16 @@ static void *reaper_main(void *arg)
 /* Upstream's IOCP workers wait on the port long before a pipe exists; ours
  * starts with the iteration, so app lets it get going first. Otherwise the
  * race would mostly measure how long a new thread takes to be scheduled. */
-static void wait_for_reaper(struct ipc_conn *c)
+static int wait_for_reaper(struct ipc_conn *c)
 {
+	int rc;
+
 	rr_mutex_lock(&c->mtx);
 	while (!c->reaper_ready)
 		rr_cond_wait(&c->cv, &c->mtx);
+	rc = c->reaper_rc;
 	rr_mutex_unlock(&c->mtx);
+	return rc;
 }
 
 static int cancel_setup(void **state)
@@ -318,6 +338,9 @@ static int cancel_setup(void **state)
 	st.work_us = rr_param_int("work_us");
 	if (st.work_us < 0)
 		return rr_env_error(EINVAL, "cancel_uaf: work_us=%lld must be >= 0", st.work_us);
+	st.pin = (int)rr_param_int("pin");
+	if (st.pin != 0 && st.pin != 1)
+		return rr_env_error(EINVAL, "cancel_uaf: pin=%d: use 0 or 1", st.pin);
 	rc = rr_cport_open(&st.port, (enum rr_cport_backend)want);
 	if (rc)
 		return rc;
@@ -351,13 +374,22 @@ static int cancel_iterate(void *state)
 	pipe->conn = &conn;
 	pipe->tx_aio.buf = pipe->tx_buf;
 	pipe->tx_aio.len = sizeof pipe->tx_buf;
-	reaper = rr_thread_start("reaper", reaper_main, &conn);
+	conn.pin = st->pin;
+	/* app keeps its own core: the reaper, born here, moves to its own. */
+	rc = conn.pin ? rr_pin_role("app") : 0;
+	reaper = rc ? NULL : rr_thread_start("reaper", reaper_main, &conn);
 	if (!reaper) {
 		rr_free(pipe);
 		conn_close(&conn);
-		return -EAGAIN;
+		return rc ? rc : -EAGAIN;
 	}
-	wait_for_reaper(&conn);
+	rc = wait_for_reaper(&conn);
+	if (rc) {
+		rr_thread_join(reaper);
+		rr_free(pipe);
+		conn_close(&conn);
+		return rc;
+	}
 
 	rc = ipc_send(&conn, &pipe->tx_aio);
 	if (rc == 0)
@@ -388,13 +420,19 @@ static const struct rr_param params[] = {
 	{"backend", "auto",
 	 "completion port: auto (io_uring, else emulated), io_uring, or emulated (an IOCP-style "
 	 "queue that delivers cancelled operations with -ECANCELED)"},
-	{"work_us", "500",
+	{"work_us", "5000",
 	 "microseconds of pipe teardown app does between cancelling the send and freeing the "
-	 "pipe (upstream: the rest of ipc_pipe_close/fini); the buggy variant fails when the "
-	 "reaper, woken by the cancelled completion, takes longer than this to run its "
-	 "callback. At 500, --strategy none hits about once in 10^4 iterations on a quiet "
-	 "2-core machine (60: once in a few hundred); a loaded machine delays the reaper far "
-	 "more often. Controlled strategies ignore it: use 0 there"},
+	 "pipe (upstream: the rest of ipc_pipe_close/fini and the hand-off to nng's reap "
+	 "thread); the buggy variant fails when the reaper, woken by the cancelled completion, "
+	 "takes longer than this to run its callback. With the reaper on a core of its own "
+	 "(pin=1) that takes microseconds, so plain looping (--strategy none) needs thousands of "
+	 "iterations, as upstream's stress loop needed seconds to minutes; a loaded machine "
+	 "delays the reaper more often. Controlled strategies ignore it: use 0 there"},
+	{"pin", "1",
+	 "1: app and reaper each on a CPU of its own under free-running strategies, as an "
+	 "IOCP worker waits on a core the closing thread is not busy on (needs 2 CPUs, else "
+	 "ignored); 0: let the kernel place them (the reaper, woken onto app's CPU, then "
+	 "waits out app's teardown and the bug fires within a few iterations)"},
 	{NULL, NULL, NULL},
 };
 

@@ -96,8 +96,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,12 +195,8 @@ struct episode {
 	long long cqe_work_us;
 	long long event_work_us;
 	long long connected_us;
-	int pin;              /* param: pin owner and acceptor to their own CPUs */
+	int pin;              /* param: owner and acceptor on CPUs of their own */
 	int poll_mode;        /* param: the acceptor spins on its fd */
-	int pinned;           /* owner and acceptor each on their own CPU */
-	int owner_cpu;
-	int acceptor_cpu;
-	cpu_set_t owner_mask; /* the owner's affinity before the episode */
 };
 
 static void msg_ring_init(struct msg_ring *r)
@@ -374,73 +368,6 @@ static int nvmf_rdma_send_last_wqe_2019(struct nvmf_rdma_qpair *rqpair)
 	return send_msg(group, nvmf_rdma_destroy_drained_qpair_msg, rqpair);
 }
 
-static int pin_self_to(int cpu)
-{
-	cpu_set_t one;
-	int rc;
-
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	rc = pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
-	if (rc)
-		return rr_env_error(rc, "pthread_setaffinity_np(cpu %d): %s", cpu, strerror(rc));
-	return 0;
-}
-
-/* SPDK pins every reactor to its own core: the owner's poll group never
- * shares a CPU with the thread that handles the device's events. Without
- * this, the spinning owner and a freshly woken acceptor can land on one CPU
- * and the acceptor waits for the owner to block, which orders the two by the
- * kernel's CPU placement instead of by the work each does. */
-static int choose_cpus(struct episode *e)
-{
-	int cpu, rc;
-
-	e->pinned = 0;
-	rc = pthread_getaffinity_np(pthread_self(), sizeof(e->owner_mask), &e->owner_mask);
-	if (rc)
-		return rr_env_error(rc, "pthread_getaffinity_np: %s", strerror(rc));
-	if (!e->pin || CPU_COUNT(&e->owner_mask) < 2)
-		return 0;
-	cpu = sched_getcpu();
-	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &e->owner_mask)) {
-		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &e->owner_mask); cpu++)
-			;
-	}
-	e->acceptor_cpu = -1;
-	for (int i = 1; i < CPU_SETSIZE; i++) {
-		int c = (cpu + i) % CPU_SETSIZE;
-
-		if (CPU_ISSET(c, &e->owner_mask)) {
-			e->acceptor_cpu = c;
-			break;
-		}
-	}
-	e->owner_cpu = cpu;
-	e->pinned = 1;
-	return 0;
-}
-
-/* After the acceptor started: a thread inherits its creator's affinity, and
- * would otherwise be born on the owner's CPU. */
-static int pin_owner(struct episode *e)
-{
-	return e->pinned ? pin_self_to(e->owner_cpu) : 0;
-}
-
-static int unpin_owner(struct episode *e)
-{
-	int rc;
-
-	if (!e->pinned)
-		return 0;
-	e->pinned = 0;
-	rc = pthread_setaffinity_np(pthread_self(), sizeof(e->owner_mask), &e->owner_mask);
-	if (rc)
-		return rr_env_error(rc, "pthread_setaffinity_np(restore): %s", strerror(rc));
-	return 0;
-}
-
 /* The HCA raising an async event: queue it, then wake the fd's readers. */
 static int device_raise_event(struct device_events *d, const struct async_event_rec *ev)
 {
@@ -516,8 +443,10 @@ static void *acceptor_main(void *arg)
 	struct nvmf_rdma_qpair *rqpair;
 	int rc = 0;
 
-	if (e->pinned)
-		rc = pin_self_to(e->acceptor_cpu);
+	/* SPDK pins every reactor to its own core: the acceptor never shares
+	 * a CPU with the owner's spinning poll group (see rr_pin_role). */
+	if (e->pin)
+		rc = rr_pin_role("acceptor");
 	if (!rc)
 		rc = ibv_get_async_event(&e->dev, e->poll_mode, &ev);
 	if (rc) {
@@ -740,11 +669,6 @@ static int last_wqe_uaf_iterate(void *state)
 	rqpair->current_send_depth = (int)e.send_depth;
 	e.qpair = rqpair;
 
-	if ((rc = choose_cpus(&e)) != 0) {
-		rr_free(rqpair);
-		e.qpair = NULL;
-		goto out;
-	}
 	acceptor = rr_thread_start("acceptor", acceptor_main, &e);
 	if (!acceptor) {
 		rr_free(rqpair);
@@ -752,7 +676,7 @@ static int last_wqe_uaf_iterate(void *state)
 		rc = -EAGAIN;
 		goto out;
 	}
-	rc = pin_owner(&e);
+	rc = e.pin ? rr_pin_role("owner") : 0;
 	/* The connection serves I/O for a while before the host disconnects. */
 	if (rc == 0) {
 		rr_work_us(e.connected_us);
@@ -786,12 +710,6 @@ static int last_wqe_uaf_iterate(void *state)
 		e.qpair = NULL;
 	}
 out:
-	{
-		int urc = unpin_owner(&e);
-
-		if (urc && !rc)
-			rc = urc;
-	}
 	close_fd(&e.cq_fd[0]);
 	close_fd(&e.cq_fd[1]);
 	close_fd(&e.dev.efd);
@@ -839,8 +757,8 @@ static const struct rr_param last_wqe_uaf_params[] = {
 	 "SPDK's spinning reactors do (free-running strategies; controlled ones "
 	 "always block); 0: it sleeps in read() and pays the wake-up latency"},
 	{"pin", "1",
-	 "1: owner and acceptor each pinned to its own CPU, as SPDK pins reactors "
-	 "(needs 2 CPUs, else ignored); 0: let the kernel place them"},
+	 "1: owner and acceptor each pinned to its own CPU under free-running strategies, "
+	 "as SPDK pins reactors (needs 2 CPUs, else ignored); 0: let the kernel place them"},
 	{NULL, NULL, NULL},
 };
 

@@ -322,12 +322,17 @@ static void test_html_in_chromium(void **state)
 	rrt_free(&r);
 	const char *dir = rrt_tmpdir();
 	soak(dir);
+	/* Chromium writes its crash-report settings and dconf cache under
+	 * $HOME (~/.config/chromium, ~/.cache) whatever --user-data-dir says:
+	 * give it a home of its own, removed with the other temporary folders. */
 	const char *profile = rrt_tmpdir();
 	rrt_run(&r,
+		"HOME='%s' XDG_CONFIG_HOME='%s/.config' XDG_CACHE_HOME='%s/.cache' "
 		"timeout 120 chromium --headless --no-sandbox --disable-gpu "
 		"--disable-background-networking --disable-component-update --disable-sync "
-		"--no-first-run --user-data-dir='%s' --dump-dom 'file://%s/summary.html' 2>/dev/null",
-		profile, dir);
+		"--no-first-run --user-data-dir='%s/profile' --dump-dom 'file://%s/summary.html' "
+		"2>/dev/null",
+		profile, profile, profile, profile, dir);
 	if (r.status != 0)
 		fail_msg("chromium exited %d", r.status);
 	const char *table = strstr(r.out, "<table id=\"verdicts\">");

@@ -6,7 +6,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -206,6 +208,91 @@ RR_DEFINE_SCENARIO(test_reorder) = {
 	.params = reorder_params,
 	.iterate = reorder_iterate,
 };
+/* rr_pin_role's contract, checked from inside an iteration: under a
+ * free-running strategy with n >= 2 CPUs, role i runs on exactly the
+ * (i mod n)-th CPU of the worker's mask; under a controlled strategy, or with
+ * one CPU, nothing changes; and the iterate() thread has the whole mask back
+ * when the next iteration begins. Any breach is a `bug` finding naming it. */
+static const char *const pin_roles[] = {"main", "pin-a", "pin-b", NULL};
+
+struct pin_seen {
+	const char *role;
+	int rc;
+	cpu_set_t mask;
+};
+
+static cpu_set_t worker_mask;
+static int worker_mask_read;
+
+static void pin_and_look(struct pin_seen *s)
+{
+	s->rc = rr_pin_role(s->role);
+	CPU_ZERO(&s->mask);
+	if (sched_getaffinity(0, sizeof s->mask, &s->mask) < 0)
+		s->rc = -errno;
+}
+
+static void *pin_thread(void *arg)
+{
+	pin_and_look(arg);
+	return NULL;
+}
+
+/* The I-th CPU of the worker's mask. */
+static int nth_cpu(int i)
+{
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &worker_mask) && i-- == 0)
+			return c;
+	return -1;
+}
+
+static int pin_iterate(void *state)
+{
+	(void)state;
+	cpu_set_t now;
+	struct pin_seen seen[3] = {{.role = "main"}, {.role = "pin-a"}, {.role = "pin-b"}};
+
+	CPU_ZERO(&now);
+	if (sched_getaffinity(0, sizeof now, &now) < 0)
+		return rr_env_error(errno, "sched_getaffinity: %s", strerror(errno));
+	if (!worker_mask_read) {
+		worker_mask = now;
+		worker_mask_read = 1;
+	} else if (!CPU_EQUAL(&now, &worker_mask)) {
+		rr_bug("pin: iterate() began on %d CPUs, not the worker's %d: the last "
+		       "iteration's pinning was not undone", CPU_COUNT(&now), CPU_COUNT(&worker_mask));
+	}
+	struct rr_thread *a = rr_thread_start("pin-a", pin_thread, &seen[1]);
+	struct rr_thread *b = rr_thread_start("pin-b", pin_thread, &seen[2]);
+	if (!a || !b)
+		return -EAGAIN;
+	rr_point("pin.main");
+	pin_and_look(&seen[0]);
+	rr_thread_join(a);
+	rr_thread_join(b);
+
+	int n = CPU_COUNT(&worker_mask);
+	int expect_pinned = !rr_controlled() && n >= 2;
+	for (int i = 0; i < 3; i++) {
+		if (seen[i].rc != 0)
+			return rr_env_error(-seen[i].rc, "pin: %s: %s", seen[i].role,
+					    strerror(-seen[i].rc));
+		if (!expect_pinned) {
+			if (!CPU_EQUAL(&seen[i].mask, &worker_mask))
+				rr_bug("pin: %s was moved (%d CPUs of %d) although %s", seen[i].role,
+				       CPU_COUNT(&seen[i].mask), n,
+				       n < 2 ? "the worker has one CPU" : "the strategy is controlled");
+			continue;
+		}
+		int want = nth_cpu(i % n);
+		if (CPU_COUNT(&seen[i].mask) != 1 || !CPU_ISSET(want, &seen[i].mask))
+			rr_bug("pin: %s is on %d CPUs, want exactly CPU %d", seen[i].role,
+			       CPU_COUNT(&seen[i].mask), want);
+	}
+	return 0;
+}
+
 /* A parameter whose name is 40 characters long: it must survive the trip
  * through a reproducer (the name limit is one, RR_PARAM_NAME). The iteration
  * fails only when the parameter is set away from its default, so a
@@ -250,5 +337,7 @@ TEST_SCENARIO(test_race, "an unsynchronized counter shared by two threads", race
 TEST_SCENARIO(test_deadlock, "a lock-order inversion", deadlock_roles, deadlock_iterate);
 TEST_SCENARIO(test_env_error, "an iteration whose environment fails", main_only,
 	      env_error_iterate);
+TEST_SCENARIO(test_pin, "rr_pin_role's placement, checked with sched_getaffinity", pin_roles,
+	      pin_iterate);
 TEST_SCENARIO_P(test_long_param, "a finding set by a 40-character parameter", main_only,
 		long_param_iterate, long_param);

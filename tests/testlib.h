@@ -48,7 +48,8 @@ long long rrt_outcome(json_t *cell, const char *klass);
 char *rrt_read_file(const char *path);
 
 /* Runs the cmocka group and adds its counts to the closing line that
- * scripts/run-tests.sh prints. Use as the body of main(). */
+ * scripts/run-tests.sh prints. With $RRT_ONLY set (test names separated by
+ * commas), runs only those. Use as the body of main(). */
 #define RRT_MAIN(tests) return rrt_run_group(#tests, tests, sizeof(tests) / sizeof((tests)[0]))
 int rrt_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
 

@@ -185,6 +185,24 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg);
  * calling worker ends with the same finding and this does not return. */
 int rr_process_wait(int pid);
 
+/* Pins the calling thread, which plays ROLE (one of the scenario's roles), to a
+ * CPU of its own under a free-running strategy (none, noise). The roles are
+ * dealt out over the CPUs the worker may use: roles[i] goes to the
+ * (i mod n)-th of its n CPUs, so no two roles share a CPU while there are at
+ * least as many CPUs as roles, and the same role of every worker of a --jobs
+ * run lands on the same CPU. Why: upstream runs such roles on threads that
+ * own a core (SPDK's pinned reactors, an IOCP worker waiting on another core);
+ * left to the kernel, a thread woken onto the CPU where another role spins
+ * waits for that role to be preempted, so the race would measure the
+ * kernel's CPU placement instead of the work each side does.
+ * Call it from the thread itself, as it starts. Does nothing and returns 0
+ * under a controlled strategy (one thread runs at a time: placement cannot change the
+ * interleaving) and when the worker may use only one CPU. The affinity of the
+ * thread that runs iterate() is restored when the iteration ends; the other
+ * threads end with the iteration. Returns 0, or -errno after rr_env_error
+ * (an unknown ROLE, or sched_setaffinity failing). */
+int rr_pin_role(const char *role);
+
 /* ------------------------------------------------------------------------ */
 /* Blocking wrappers                                                         */
 /* ------------------------------------------------------------------------ */

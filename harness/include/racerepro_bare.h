@@ -16,7 +16,8 @@
  * overhead against the bare episode: race points, trace events and fd names
  * vanish, threads are plain pthreads, and the blocking wrappers call straight
  * through to the real call. The rest (parameters, rr_bug, the completion
- * port, timers, rr_work_us, processes) stays the harness's, as under `none`. */
+ * port, timers, rr_work_us, processes, CPU placement with rr_pin_role) stays
+ * the harness's, as under `none`. */
 #ifdef RR_INTERNAL_H
 #error "racerepro_bare.h is for scenario files only: the harness defines the real functions"
 #endif
