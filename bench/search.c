@@ -3,7 +3,8 @@
  * search strategies (issue 11), written to OUT/bench-search.{md,json}.
  *
  * Per cell (a scenario's buggy variant with its parameters) and contender
- * (random, pct, surw, pos, portfolio, greybox), TRIALS trials: trial k is
+ * (random, pct, surw, pos, portfolio, greybox, and with --fuzz-dir the
+ * scenario's libFuzzer target, counted in executions), TRIALS trials: trial k is
  * `BIN run SCENARIO --strategy S --seed k --iterations CAP --stop-on-failure`
  * in a subprocess, and its summary.json (read with jansson) gives the
  * iterations to the first failure, or a trial censored at the iterations it
@@ -40,26 +41,28 @@
 int rr__bench_search(int argc, char **argv);
 
 #define MAX_TRIALS 200
-#define NCONT 6
-static const char *const contenders[NCONT] = {"random", "pct", "surw", "pos", "portfolio",
-					      "greybox"};
+#define NCONT 7
+#define LIBFUZZER (NCONT - 1) /* only with --fuzz-dir, on cells with a target */
+static const char *const contenders[NCONT] = {"random", "pct",     "surw",     "pos",
+					      "portfolio", "greybox", "libfuzzer"};
 
 struct cell {
 	const char *name;     /* as printed */
 	const char *scenario;
 	const char *params[3]; /* NAME=VALUE, NULL-terminated */
+	int fuzz;             /* has a libFuzzer target (fuzz/fuzz.mk: the product's scenarios) */
 };
 
 static const struct cell cells[] = {
-	{"broken_pipe", "broken_pipe", {NULL}},
-	{"dtls_timer_rx", "dtls_timer_rx", {NULL}},
-	{"cancel_uaf", "cancel_uaf", {NULL}},
-	{"ftok_collision", "ftok_collision", {NULL}},
-	{"last_wqe_uaf", "last_wqe_uaf", {NULL}},
-	{"broken_pipe cleanup_fns=8", "broken_pipe", {"cleanup_fns=8", NULL}},
-	{"hard N=2", "test_reorder", {"setters=2", NULL}},
-	{"hard N=6", "test_reorder", {"setters=6", NULL}},
-	{"hard N=12", "test_reorder", {"setters=12", NULL}},
+	{"broken_pipe", "broken_pipe", {NULL}, 1},
+	{"dtls_timer_rx", "dtls_timer_rx", {NULL}, 1},
+	{"cancel_uaf", "cancel_uaf", {NULL}, 1},
+	{"ftok_collision", "ftok_collision", {NULL}, 1},
+	{"last_wqe_uaf", "last_wqe_uaf", {NULL}, 1},
+	{"broken_pipe cleanup_fns=8", "broken_pipe", {"cleanup_fns=8", NULL}, 1},
+	{"hard N=2", "test_reorder", {"setters=2", NULL}, 0},
+	{"hard N=6", "test_reorder", {"setters=6", NULL}, 0},
+	{"hard N=12", "test_reorder", {"setters=12", NULL}, 0},
 };
 #define NCELLS ((int)(sizeof cells / sizeof cells[0]))
 
@@ -222,6 +225,72 @@ static int run_one(const char *bin, const char *tmp, const struct cell *c, const
 	return 0;
 }
 
+/* One libFuzzer trial: FUZZ_DIR/SCENARIO from an empty corpus with -seed=
+ * SEED and at most CAP executions, in TMP. *EXECS: the executions it made
+ * (libFuzzer's final stats, printed at a crash too); *HIT: it crashed.
+ * Returns 0, or -1 when it did not run. */
+static int run_fuzz(const char *fuzz_dir, const char *tmp, const struct cell *c, uint64_t seed,
+		    uint64_t cap, uint64_t *execs, int *hit)
+{
+	char target[4200], dir[4200], corpus[4300], art[4300], log[4300], sarg[48], rarg[48];
+	snprintf(target, sizeof target, "%s/%s", fuzz_dir, c->scenario);
+	snprintf(dir, sizeof dir, "%s/fuzz", tmp);
+	rr__remove_tree(dir);
+	snprintf(corpus, sizeof corpus, "%s/corpus", dir);
+	snprintf(art, sizeof art, "%s/", dir);
+	snprintf(log, sizeof log, "%s/log", dir);
+	if (mkdir(dir, 0700) < 0 || mkdir(corpus, 0700) < 0)
+		return -1;
+	snprintf(sarg, sizeof sarg, "-seed=%llu", (unsigned long long)seed + 1);
+	snprintf(rarg, sizeof rarg, "-runs=%llu", (unsigned long long)cap);
+	char params[512] = "";
+	for (int i = 0; c->params[i]; i++)
+		snprintf(params + strlen(params), sizeof params - strlen(params), "%s%s",
+			 i ? " " : "", c->params[i]);
+	char *argv[] = {target,	      sarg, rarg, "-timeout=60", "-print_final_stats=1",
+			"-artifact_prefix=", corpus, NULL};
+	char artarg[4400];
+	snprintf(artarg, sizeof artarg, "-artifact_prefix=%s", art);
+	argv[5] = artarg;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		int lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (nul < 0 || lf < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(lf, 2) < 0)
+			_exit(127);
+		if (setenv("RR_FUZZ_VARIANT", "buggy", 1) || setenv("RR_FUZZ_PARAMS", params, 1) ||
+		    setenv("RR_SCRATCH_BASE", dir, 1))
+			_exit(127);
+		execv(target, argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	FILE *f = fopen(log, "r");
+	if (!f)
+		return -1;
+	char line[1024];
+	int found = 0;
+	*hit = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long n;
+		if (sscanf(line, "stat::number_of_executed_units: %llu", &n) == 1) {
+			*execs = n;
+			found = 1;
+		}
+		if (strstr(line, "Test unit written to"))
+			*hit = 1;
+	}
+	fclose(f);
+	rr__remove_tree(dir);
+	return found ? 0 : -1;
+}
+
 /* ---- the report ---------------------------------------------------------------- */
 
 static void fmt_median(char *buf, size_t cap, double m, uint64_t capit)
@@ -249,7 +318,7 @@ static int usage(const char *what)
 	fprintf(stderr,
 		"racerepro-bench --search: %s\n"
 		"usage: racerepro-bench --search --bin BUILD/none/racerepro-test [--trials N] "
-		"[--cap N] [--rate-iterations N] [--cells a,b] [--out DIR]\n",
+		"[--cap N] [--rate-iterations N] [--cells a,b] [--fuzz-dir DIR] [--out DIR]\n",
 		what);
 	return 2;
 }
@@ -272,7 +341,7 @@ static int cell_selected(const char *list, int i)
 
 int rr__bench_search(int argc, char **argv)
 {
-	const char *bin = NULL, *outdir = "reports", *only = NULL;
+	const char *bin = NULL, *outdir = "reports", *only = NULL, *fuzz_dir = NULL;
 	int ntrials = 20;
 	uint64_t cap = 2000, rate_it = 500;
 	for (int i = 1; i < argc; i++) {
@@ -282,6 +351,9 @@ int rr__bench_search(int argc, char **argv)
 			i++;
 		} else if (!strcmp(argv[i], "--out") && v) {
 			outdir = v;
+			i++;
+		} else if (!strcmp(argv[i], "--fuzz-dir") && v) {
+			fuzz_dir = v;
 			i++;
 		} else if (!strcmp(argv[i], "--cells") && v) {
 			only = v;
@@ -325,6 +397,29 @@ int rr__bench_search(int argc, char **argv)
 			struct series *x = &s[ci][k];
 			memset(x, 0, sizeof *x);
 			x->rate = NAN;
+			if (k == LIBFUZZER) {
+				if (!fuzz_dir || !cells[ci].fuzz)
+					continue;
+				for (int tr = 0; tr < ntrials; tr++) {
+					uint64_t execs = 0;
+					int hit = 0;
+					if (run_fuzz(fuzz_dir, tmp, &cells[ci], (uint64_t)tr, cap, &execs,
+						     &hit) < 0) {
+						x->errors++;
+						continue;
+					}
+					x->t[x->n] = (double)execs;
+					x->event[x->n] = hit;
+					x->hits += hit;
+					x->n++;
+				}
+				x->km_median = km_median(x);
+				char m[32];
+				fmt_median(m, sizeof m, x->km_median, cap);
+				fprintf(stderr, "bench --search: %-26s %-9s %2d/%d failed, KM median %s\n",
+					cells[ci].name, contenders[k], x->hits, x->n, m);
+				continue;
+			}
 			for (int tr = 0; tr < ntrials; tr++) {
 				uint64_t its, first;
 				double rate;
@@ -369,7 +464,7 @@ int rr__bench_search(int argc, char **argv)
 	fprintf(f, "# Search strategies: iterations to the first failure\n\n");
 	fprintf(f,
 		"`racerepro-bench --search --bin %s --trials %d --cap %llu --rate-iterations "
-		"%llu`: %d trials per cell and contender (trial k: run seed k), each "
+		"%llu%s%s`: %d trials per cell and contender (trial k: run seed k), each "
 		"`racerepro-test run SCENARIO --strategy S --seed k --iterations %llu "
 		"--stop-on-failure`, all in the one binary. Kaplan-Meier medians of the "
 		"iterations to the first failure, trials without one censored at the "
@@ -377,7 +472,8 @@ int rr__bench_search(int argc, char **argv)
 		"log-rank test of the contender with the smallest median against pct. "
 		"Failing %%: one run of %llu iterations (seed 1000003) per contender. "
 		"Load average %.2f at the start, %.2f at the end; %ld s in all.\n\n",
-		bin, ntrials, (unsigned long long)cap, (unsigned long long)rate_it, ntrials,
+		bin, ntrials, (unsigned long long)cap, (unsigned long long)rate_it,
+		fuzz_dir ? " --fuzz-dir " : "", fuzz_dir ? fuzz_dir : "", ntrials,
 		(unsigned long long)cap, (unsigned long long)rate_it, load_start, load_end,
 		(long)(time(NULL) - t0));
 	fprintf(f, "| cell |");
@@ -394,6 +490,8 @@ int rr__bench_search(int argc, char **argv)
 		int best = 0;
 		for (int k = 1; k < NCONT; k++) {
 			const struct series *x = &s[ci][k], *y = &s[ci][best];
+			if (!x->n)
+				continue;
 			if (x->km_median < y->km_median ||
 			    (x->km_median == y->km_median && x->hits > y->hits))
 				best = k;
@@ -408,7 +506,12 @@ int rr__bench_search(int argc, char **argv)
 			const struct series *x = &s[ci][k];
 			char m[32];
 			fmt_median(m, sizeof m, x->km_median, cap);
-			fprintf(f, " %s (%d/%d; %.1f%%) |", m, x->hits, x->n, 100 * x->rate);
+			if (!x->n)
+				fprintf(f, " - |");
+			else if (isnan(x->rate))
+				fprintf(f, " %s (%d/%d) |", m, x->hits, x->n);
+			else
+				fprintf(f, " %s (%d/%d; %.1f%%) |", m, x->hits, x->n, 100 * x->rate);
 			json_t *o = json_object();
 			json_object_set_new(o, "km_median",
 					    isinf(x->km_median) ? json_null()
@@ -433,7 +536,11 @@ int rr__bench_search(int argc, char **argv)
 		json_array_append_new(jcells, jc);
 	}
 	fprintf(f, "\nEach entry: KM median iterations (failed trials/trials; failing "
-		   "iterations in the rate run).\n");
+		   "iterations in the rate run). libfuzzer (with --fuzz-dir): the scenario's "
+		   "libFuzzer target (clang, ASan, abstract schedules, custom mutator, "
+		   "reads-from feedback) from an empty corpus with -seed=k+1 and -runs=cap; its "
+		   "entry counts executions; \"-\": no target (the hard cell is test-only) or "
+		   "not measured.\n");
 	fclose(f);
 	json_t *root = json_pack("{s:s,s:i,s:I,s:I,s:f,s:f,s:o}", "bin", bin, "trials", ntrials,
 				 "cap", (json_int_t)cap, "rate_iterations", (json_int_t)rate_it,

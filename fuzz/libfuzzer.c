@@ -14,6 +14,7 @@
  *                                     extra counters
  * Environment, read once when the target initializes:
  *   RR_FUZZ_VARIANT=fixed   another variant than the built-in default
+ *   RR_FUZZ_PARAMS="a=1 b=2" scenario parameters (as racerepro's --param)
  *   RR_FUZZ_FEEDBACK=1      (the default) abstract reads-from over race points
  *                           (harness/sched.c, rr__rf_hook): one bit per pair
  *   RR_FUZZ_FEEDBACK=0      no interleaving feedback (to measure what it buys);
@@ -218,6 +219,27 @@ static void fuzz_init(void)
 			    vname);
 	cfg.scenario = scenario;
 	cfg.variant = v;
+	/* RR_FUZZ_PARAMS="name=value name=value": scenario parameters, as
+	 * --param gives them to racerepro (the benchmark's cells). */
+	const char *pv = getenv("RR_FUZZ_PARAMS");
+	for (const char *q = pv; q && *q;) {
+		char item[RR_PARAM_NAME + RR_PARAM_VALUE];
+		size_t len = strcspn(q, " ");
+		char *eq;
+		if (len >= sizeof item)
+			init_failed("RR_FUZZ_PARAMS: an item is too long in '%s'", pv);
+		memcpy(item, q, len);
+		item[len] = '\0';
+		q += len + (q[len] == ' ');
+		if (!len)
+			continue;
+		eq = strchr(item, '=');
+		if (!eq)
+			init_failed("RR_FUZZ_PARAMS: '%s' is not NAME=VALUE", item);
+		*eq = '\0';
+		if (!rr__param_decl(scenario, item) || rr__params_set(&cfg.params, item, eq + 1) < 0)
+			init_failed("RR_FUZZ_PARAMS: the scenario has no parameter '%s'", item);
+	}
 	cfg.strategy = RR_STRAT_INPUT;
 	cfg.iterations = 1;
 	cfg.jobs = 1;
