@@ -80,6 +80,8 @@ if [ "$mode" = quick ]; then
 	search=(--trials 5 --cap 500 --rate-iterations 100)
 else
 	search=(--trials 20 --cap 3000 --rate-iterations 500)
+	# The libfuzzer column: the targets built above, when they built.
+	[ -x "$root/fuzz/libfuzzer/broken_pipe" ] && search+=(--fuzz-dir "$root/fuzz/libfuzzer")
 fi
 echo "bench.sh: $root/none/racerepro-bench --search --bin $root/none/racerepro-test ${search[*]}" >&2
 exec "$root/none/racerepro-bench" --search --bin "$root/none/racerepro-test" "${search[@]}" --out reports
