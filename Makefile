@@ -47,7 +47,7 @@ LDLIBS_ALL := -pthread -luring -lssl -lcrypto -ljansson -lm $(LDLIBS)
 #   racerepro-bench  bench/bench.c over the same: the benchmark is a program
 #                  of its own, never linked into racerepro or a fuzz target.
 CORE_SRC := $(addprefix harness/,engine.c sched.c affinity.c trace.c context.c lifetime.c cport.c \
-	strategy.c schedule.c seed.c repro.c fileio.c sanitizer.c)
+	strategy.c schedule.c seed.c repro.c fileio.c sanitizer.c sweep.c)
 DRIVER_SRC := $(addprefix harness/,supervisor.c evidence.c oracle.c forensics.c report.c \
 	events.c report_html.c report_rebuild.c minimize.c greybox.c)
 TOOL_SRC := $(addprefix harness/,cli.c ftok_audit.c)
@@ -156,7 +156,8 @@ check-tests: $(TEST_PROGS)
 # Builds plain, ASan and TSan (product and test binaries) and the fuzz
 # targets, then runs every test program; ends with "N passed, N failed".
 test: $(TEST_DEPS_STAMP)
-	@$(MAKE) --no-print-directory SAN=none $(BUILDROOT)/none/racerepro $(BUILDROOT)/none/racerepro-test
+	@$(MAKE) --no-print-directory SAN=none $(BUILDROOT)/none/racerepro $(BUILDROOT)/none/racerepro-test \
+		$(BUILDROOT)/none/racerepro-bench
 	@$(MAKE) --no-print-directory SAN=asan $(BUILDROOT)/asan/racerepro $(BUILDROOT)/asan/racerepro-test
 	@$(MAKE) --no-print-directory SAN=tsan $(BUILDROOT)/tsan/racerepro $(BUILDROOT)/tsan/racerepro-test
 	@$(MAKE) --no-print-directory fuzz-targets

@@ -359,7 +359,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 static void check_params(const struct rr_scenario *sc, const struct options *o)
 {
 	for (int i = 0; i < o->params.n; i++) {
-		if (!rr__param_decl(sc, o->params.names[i])) {
+		const struct rr_param *decl = rr__param_decl(sc, o->params.names[i]);
+		if (!decl) {
 			char names[512] = "";
 			size_t len = 0;
 			for (const struct rr_param *p = sc->params; p && p->name && len < sizeof names - 40;
@@ -369,6 +370,9 @@ static void check_params(const struct rr_scenario *sc, const struct options *o)
 			usage_error("scenario %s has no parameter '%s' (it has: %s)", sc->name,
 				    o->params.names[i], len ? names : "none");
 		}
+		char why[256];
+		if (rr__param_value_check(decl, o->params.values[i], why, sizeof why))
+			usage_error("%s", why);
 	}
 }
 
@@ -546,6 +550,27 @@ static int cmd_soak(int argc, char **argv)
 			break;
 	}
 	run.interrupted = rr__driver_interrupted() != 0;
+	/* An interrupted soak (or one whose disk filled) must not read as a
+	 * pass: the cells it never got to are listed (and logged, for `report
+	 * DIR`) as not run. */
+	for (int i = run.ncells; (run.interrupted || run.write_failed) && i < ncells; i++) {
+		struct rr__cell *c = &run.cells[i];
+		memset(c, 0, sizeof *c);
+		c->scenario = cells[i].sc;
+		c->variant = cells[i].v;
+		c->strategy = strategy;
+		c->seed = o.seed;
+		c->skipped = 1;
+		if (run.interrupted)
+			snprintf(c->skip_reason, sizeof c->skip_reason,
+				 "not run: the soak was interrupted by SIG%s before this cell",
+				 sigabbrev_np(rr__driver_interrupted()));
+		else
+			snprintf(c->skip_reason, sizeof c->skip_reason,
+				 "not run: the reports could not be written");
+		run.ncells = i + 1;
+		rr__report_progress(&run, c, 1);
+	}
 	int rc = finish_run(&run, 0);
 	return env_failed && rc == RR_EXIT_OK ? RR_EXIT_ENV : rc;
 }
@@ -570,16 +595,20 @@ static const char *const explain_help =
 	"matter for the failure are marked with '*'.\n";
 
 static const char *const minimize_help =
-	"usage: racerepro minimize FILE [-o OUT]\n\n"
+	"usage: racerepro minimize FILE [-o OUT] [--duration D]\n\n"
 	"Turns a controlled reproducer into an input schedule and shortens it,\n"
 	"delta-debugging style, while the failure's signature holds. Writes OUT\n"
-	"(default FILE with .min.repro) and prints the preemptions before and after.\n";
+	"(default FILE with .min.repro) and prints the preemptions before and after.\n"
+	"--duration D (default 10m) bounds the search; at the bound the shortest\n"
+	"schedule found so far is written. SIGINT or SIGTERM stop it with exit\n"
+	"128+N and write nothing.\n";
 
 /* The arguments of replay, explain and minimize (each accepts the options
  * in its LONGS). ONE_FILE: a second file is an error, not the last wins. */
 struct repro_args {
 	const char *path, *scenario, *variant, *out;
 	uint64_t check, attempts;
+	uint64_t duration_ns; /* minimize: the bound of the search */
 };
 
 static void parse_repro_args(int argc, char **argv, const char *shorts,
@@ -588,6 +617,7 @@ static void parse_repro_args(int argc, char **argv, const char *shorts,
 {
 	memset(a, 0, sizeof *a);
 	a->attempts = 1000;
+	a->duration_ns = 600000000000ull;
 	optind = 0;
 	const char *v;
 	for (int c; (c = next_option(argc, argv, shorts, longs, &v)) != -1;) {
@@ -609,6 +639,12 @@ static void parse_repro_args(int argc, char **argv, const char *shorts,
 			break;
 		case 'o':
 			a->out = v;
+			break;
+		case OPT_DURATION:
+			if (rr__parse_duration(v, &a->duration_ns) || !a->duration_ns)
+				usage_error("--duration '%s' must be a positive duration such as 90, "
+					    "500ms, 30s, 5m or 2h",
+					    v);
 			break;
 		default:
 			if (one_file && a->path)
@@ -640,11 +676,21 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 		/* A raw crash file from a fuzzer: its bytes are the decisions. */
 		if (!rr__scenario_find(scenario))
 			usage_error("unknown scenario '%s' (racerepro list shows them)", scenario);
-		FILE *f = fopen(path, "rb");
-		if (!f)
-			usage_error("%s: %s", path, strerror(errno));
-		size_t n = fread(l->r.schedule, 1, RR_MAX_SCHEDULE, f);
-		fclose(f);
+		int fd = rr__open_regular(path, err, sizeof err);
+		if (fd < 0)
+			usage_error("%s: %s", path, err);
+		size_t n = 0;
+		while (n < RR_MAX_SCHEDULE) {
+			ssize_t got = read(fd, l->r.schedule + n, RR_MAX_SCHEDULE - n);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0)
+				usage_error("%s: cannot read: %s", path, strerror(errno));
+			if (got == 0)
+				break;
+			n += (size_t)got;
+		}
+		close(fd);
 		struct rr__repro tmp;
 		if (rr__repro_parse((const char *)l->r.schedule, n, &tmp, err, sizeof err) == 0) {
 			l->r = tmp;
@@ -807,11 +853,20 @@ static int cmd_explain(int argc, char **argv)
 	       l->r.variant, l->r.strategy, l->r.seed, RR_BUILD_NAME);
 	printf("outcome: %s\n\n", o->outcome == RR_PASS ? "pass (no failure)" : o->message);
 	rr__trace_print(stdout, &o->sched, o->outcome == RR_PASS ? NULL : o->message, 40);
-	printf("\n%u scheduling decisions, %u preemptions; '*' marks the steps that change shared "
-	       "state\n",
+	printf("\n%u scheduling decisions, %u preemptions; '*' marks the preemptions, the steps "
+	       "that change shared state and those on what the failure names\n",
 	       o->sched.ndecisions, o->sched.preemptions);
 	printf("replay: %s replay %s\n", self_path, path);
 	return o->outcome == RR_PASS ? RR_EXIT_OK : RR_EXIT_FINDING;
+}
+
+/* minimize ends with 128+N on SIGINT or SIGTERM and writes nothing. */
+static int minimize_interrupted(const char *out)
+{
+	int sig = rr__driver_interrupted();
+	fprintf(stderr, "%s: stopped by SIG%s; %s not written\n", cmd_name, sigabbrev_np(sig),
+		out);
+	return 128 + sig;
 }
 
 static int cmd_minimize(int argc, char **argv)
@@ -819,6 +874,7 @@ static int cmd_minimize(int argc, char **argv)
 	static const struct option longs[] = {
 		{"help", no_argument, NULL, 'h'},
 		{"out", required_argument, NULL, 'o'},
+		{"duration", required_argument, NULL, OPT_DURATION},
 		{NULL, 0, NULL, 0},
 	};
 	struct repro_args a;
@@ -831,19 +887,30 @@ static int cmd_minimize(int argc, char **argv)
 		usage_error("minimize needs a controlled reproducer (random, pct, surw, pos or input); this one "
 			    "is %s",
 			    l->r.strategy);
+	char outbuf[PATH_MAX];
+	if (!out) {
+		snprintf(outbuf, sizeof outbuf, "%.*s.min.repro",
+			 (int)(strlen(path) > 6 && !strcmp(path + strlen(path) - 6, ".repro")
+				       ? strlen(path) - 6
+				       : strlen(path)),
+			 path);
+		out = outbuf;
+	}
 	rr__driver_signals();
 	static struct rr__once once;
 	static struct rr__minimized mz;
 	struct rr__once *o = &once;
-	int mrc = rr__minimize(&l->cfg, o, &mz);
+	int mrc = rr__minimize(&l->cfg, o, rr__mono_ns() + a.duration_ns, &mz);
+	if (mrc == RR_MIN_INTERRUPTED)
+		return minimize_interrupted(out);
 	if (mrc == RR_MIN_NO_FAILURE) {
 		fprintf(stderr, "%s: %s does not fail in this build (%s); nothing to minimize\n",
 			cmd_name, path, o->outcome == RR_PASS ? "it passed" : o->message);
 		return RR_EXIT_FINDING;
 	}
 	if (mrc == RR_MIN_NOT_AN_INPUT) {
-		fprintf(stderr, "%s: the failing run's decisions do not replay as an input schedule; "
-			"keeping the original\n", cmd_name);
+		fprintf(stderr, "%s: the failing run's decisions do not replay as an input schedule%s; "
+			"keeping the original\n", cmd_name, mz.timed_out ? " within --duration" : "");
 		return RR_EXIT_FINDING;
 	}
 	static struct rr__repro m;
@@ -856,24 +923,16 @@ static int cmd_minimize(int argc, char **argv)
 	memcpy(m.schedule, mz.schedule, mz.n);
 	snprintf(m.signature, sizeof m.signature, "%s", mz.sig);
 	snprintf(m.build, sizeof m.build, "%s", RR_BUILD_NAME);
-	char outbuf[PATH_MAX];
-	if (!out) {
-		snprintf(outbuf, sizeof outbuf, "%.*s.min.repro",
-			 (int)(strlen(path) > 6 && !strcmp(path + strlen(path) - 6, ".repro")
-				       ? strlen(path) - 6
-				       : strlen(path)),
-			 path);
-		out = outbuf;
-	}
 	int rc = rr__repro_write(out, &m);
 	if (rc < 0) {
 		fprintf(stderr, "%s: cannot write %s: %s\n", cmd_name, out, strerror(-rc));
 		return RR_EXIT_ENV;
 	}
 	printf("minimized %s: %u decisions, %u preemptions -> %u decisions, %u preemptions "
-	       "(%d trial runs)\nwrote %s\n",
+	       "(%d trial runs%s)\nwrote %s\n",
 	       mz.sig, o->sched.ndecisions > 0 ? l->r.nschedule : 0, mz.preemptions_before, mz.n,
-	       mz.preemptions_after, mz.tries, out);
+	       mz.preemptions_after, mz.tries,
+	       mz.timed_out ? "; stopped at --duration, the shortest so far" : "", out);
 	return RR_EXIT_OK;
 }
 

@@ -22,9 +22,9 @@
 struct rr__context rr__ctx;
 
 const struct rr_variant rr_variants_buggy_fixed[] = {
-	{"buggy", 1, "the race as it shipped"},
-	{"fixed", 0, "with the upstream fix"},
-	{NULL, 0, NULL},
+	{"buggy", 1, "the race as it shipped", RR_EXPECT_FINDING},
+	{"fixed", 0, "with the upstream fix", RR_EXPECT_FINDING},
+	{NULL, 0, NULL, RR_EXPECT_FINDING},
 };
 
 const char *const rr__outcome_names[RR_NOUTCOMES] = {"pass", "bug",  "sanitizer",
@@ -51,15 +51,32 @@ const char *rr_param_str(const char *name)
 		  c->scenario->name, name);
 }
 
+static int parse_int(const char *s, long long *v)
+{
+	char *end;
+	errno = 0;
+	*v = strtoll(s, &end, 0);
+	return errno || end == s || *end ? -1 : 0;
+}
+
 long long rr_param_int(const char *name)
 {
 	const char *s = rr_param_str(name);
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 0);
-	if (errno || end == s || *end)
+	long long v;
+	if (parse_int(s, &v))
 		rr__fatal("parameter %s=%s is not an integer", name, s);
 	return v;
+}
+
+int rr__param_value_check(const struct rr_param *p, const char *value, char *why, size_t cap)
+{
+	long long v;
+	if (p->def && !parse_int(p->def, &v) && parse_int(value, &v)) {
+		snprintf(why, cap, "parameter %s=%s is not an integer (the default is %s)", p->name,
+			 value, p->def);
+		return -1;
+	}
+	return 0;
 }
 
 static void record(int outcome, const char *fmt, va_list ap)
@@ -176,16 +193,13 @@ const char *rr_scratch_dir(void)
 		return dir;
 	/* $RR_SCRATCH_BASE when a caller will remove it (the benchmark's fuzz
 	 * trials: a fuzz target that aborts on its finding never runs atexit);
-	 * else tmpfs when there is one: fast, and inode numbers are sequential. */
-	const char *base = getenv("RR_SCRATCH_BASE");
-	if (!base || !*base)
-		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-	if (!base || !*base)
-		base = "/tmp";
+	 * else tmpfs when there is one: fast, and inode numbers are sequential.
+	 * The folder's lock stays held for the life of this process and its
+	 * children, so that only a dead owner's folder is ever swept. */
 	char tmpl[256];
-	snprintf(tmpl, sizeof tmpl, "%s/racerepro-%d-XXXXXX", base, (int)getpid());
-	if (!mkdtemp(tmpl))
-		rr__fatal("mkdtemp(%s): %s", tmpl, strerror(errno));
+	int lock = rr__private_dir(rr__scratch_base(), tmpl, sizeof tmpl);
+	if (lock < 0)
+		rr__fatal("mkdtemp(%s): %s", tmpl, strerror(-lock));
 	snprintf(dir, 256, "%s", tmpl);
 	if (!w || rr__ctx.in_process) {
 		snprintf(in_process_scratch, sizeof in_process_scratch, "%s", tmpl);
@@ -206,8 +220,10 @@ void rr_track_shm(int shmid)
 		for (int i = 0; i < n; i++) {
 			int freed = -1;
 			if (__atomic_compare_exchange_n(&w->tracked_shm[i], &freed, shmid, 0,
-							__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+							__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+				rr__record_shm(w->scratch, i, shmid);
 				return;
+			}
 		}
 		if (n == RR_MAX_TRACKED)
 			rr__fatal("more than %d tracked System V segments", RR_MAX_TRACKED);
@@ -217,6 +233,7 @@ void rr_track_shm(int shmid)
 		if (__atomic_compare_exchange_n(&w->ntracked, &n, n + 1, 0, __ATOMIC_SEQ_CST,
 						__ATOMIC_SEQ_CST)) {
 			__atomic_store_n(&w->tracked_shm[n], shmid, __ATOMIC_SEQ_CST);
+			rr__record_shm(w->scratch, n, shmid);
 			return;
 		}
 	}
@@ -230,8 +247,9 @@ void rr_untrack_shm(int shmid)
 	int n = __atomic_load_n(&w->ntracked, __ATOMIC_SEQ_CST);
 	for (int i = 0; i < n; i++) {
 		int mine = shmid;
-		__atomic_compare_exchange_n(&w->tracked_shm[i], &mine, -1, 0, __ATOMIC_SEQ_CST,
-					    __ATOMIC_SEQ_CST);
+		if (__atomic_compare_exchange_n(&w->tracked_shm[i], &mine, -1, 0, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
+			rr__record_shm(w->scratch, i, -1);
 	}
 }
 

@@ -26,6 +26,7 @@
 
 #include "evidence.h"
 #include "fileio.h"
+#include "report.h"
 #include "repro.h"
 
 /* Calls FN on every entry of PREFIX's folder named PREFIX.<something>. */
@@ -125,7 +126,9 @@ static void save_backtrace(struct rr__run *run, const struct rr__run_config *cfg
 		bt = strdup(src->hang_backtrace);
 	if (bt) {
 		snprintf(path, sizeof path, "%s/%s/backtrace.txt", run->dir, s->dir);
-		rr__write_text(path, bt);
+		int rc = rr__write_text(path, bt);
+		if (rc < 0)
+			rr__report_write_error(run, path, -rc);
 		free(bt);
 	}
 	if (have_core && cfg->keep_cores) {
@@ -135,21 +138,35 @@ static void save_backtrace(struct rr__run *run, const struct rr__run_config *cfg
 	}
 }
 
-static void copy_file(const char *from, const char *to)
+/* Returns 0 or -errno of the write side (a missing source is no error). */
+static int copy_file(const char *from, const char *to)
 {
-	int in = open(from, O_RDONLY);
+	int in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
-		return;
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		return 0;
+	int err = 0;
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out >= 0 && fchmod(out, 0600) < 0) {
+		close(out);
+		out = -1;
+	}
+	if (out < 0)
+		err = errno;
 	if (out >= 0) {
 		char buf[16384];
 		ssize_t n;
-		while ((n = read(in, buf, sizeof buf)) > 0)
-			if (write(out, buf, (size_t)n) != n)
+		while ((n = read(in, buf, sizeof buf)) > 0) {
+			ssize_t w = write(out, buf, (size_t)n);
+			if (w != n) {
+				err = w < 0 ? errno : ENOSPC;
 				break;
-		close(out);
+			}
+		}
+		if (close(out) < 0 && !err)
+			err = errno;
 	}
 	close(in);
+	return -err;
 }
 
 void rr__evidence_save(struct rr__run *run, const struct rr__run_config *cfg,
@@ -169,29 +186,36 @@ void rr__evidence_save(struct rr__run *run, const struct rr__run_config *cfg,
 	rr__repro_from_run(cfg, &w->sched, w->iter_seed, s->sig, &r);
 	snprintf(path, sizeof path, "%s/failure.repro", dir);
 	int rc = rr__repro_write(path, &r);
-	if (rc < 0) {
-		fprintf(stderr, "racerepro: cannot save reproducer %s: %s\n", path, strerror(-rc));
-		run->write_failed = 1;
-	}
+	if (rc < 0)
+		rr__report_write_error(run, path, -rc);
 	snprintf(path, sizeof path, "%s/trace.txt", dir);
-	FILE *f = fopen(path, "w");
+	FILE *f = rr__fopen_private(path);
 	if (f) {
 		fprintf(f, "%s/%s, strategy %s, seed 0x%016" PRIx64 ", iteration %" PRIu64 "\n",
-			cfg->scenario->name, cfg->variant->name, r.strategy, r.seed, w->iter_index);
+			cfg->scenario->name, cfg->variant->name, r.strategy, r.seed,
+			rr__iteration_number(w->iter_index));
 		fprintf(f, "finding: %s\n\n", s->message);
 		rr__trace_print(f, &w->sched, s->message, 0);
 		if (fclose(f))
-			run->write_failed = 1;
+			rr__report_write_error(run, path, errno);
+	} else {
+		rr__report_write_error(run, path, errno);
 	}
 	snprintf(path, sizeof path, "%s/message.txt", dir);
 	char msg[RR_MSG + 300];
 	snprintf(msg, sizeof msg, "%s\n%s\n", s->sig, s->message);
-	rr__write_text(path, msg);
+	rc = rr__write_text(path, msg);
+	if (rc < 0)
+		rr__report_write_error(run, path, -rc);
 	if (san_log) {
 		snprintf(path, sizeof path, "%s/sanitizer.log", dir);
-		rr__write_text(path, san_log);
+		rc = rr__write_text(path, san_log);
+		if (rc < 0)
+			rr__report_write_error(run, path, -rc);
 	}
 	snprintf(path, sizeof path, "%s/stderr.log", dir);
-	copy_file(src->log_path, path);
+	rc = copy_file(src->log_path, path);
+	if (rc < 0)
+		rr__report_write_error(run, path, -rc);
 	save_backtrace(run, cfg, src, s);
 }

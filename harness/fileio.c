@@ -12,19 +12,43 @@
 
 #include "fileio.h"
 
-FILE *rr__atomic_open(const char *path, char *tmp, size_t tmpcap)
+/* Owner-only: the mode of open(O_CREAT) is only a ceiling under the umask,
+ * and an existing file keeps its mode, so both are set explicitly. */
+static int open_private(const char *path)
 {
-	if ((size_t)snprintf(tmp, tmpcap, "%s.tmp", path) >= tmpcap) {
-		errno = ENAMETOOLONG;
-		return NULL;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	return fd;
+}
+
+FILE *rr__fopen_private(const char *path)
+{
+	int fd = open_private(path);
 	if (fd < 0)
 		return NULL;
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		int e = errno;
 		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
+FILE *rr__atomic_open(const char *path, char *tmp, size_t tmpcap)
+{
+	if ((size_t)snprintf(tmp, tmpcap, "%s.tmp", path) >= tmpcap) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	FILE *f = rr__fopen_private(tmp);
+	if (!f) {
+		int e = errno;
 		unlink(tmp);
 		errno = e;
 	}
@@ -47,15 +71,17 @@ int rr__atomic_commit(FILE *f, const char *tmp, const char *path)
 	return 0;
 }
 
-void rr__write_text(const char *path, const char *text)
+int rr__write_text(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open_private(path);
 	if (fd < 0)
-		return;
+		return -errno;
 	size_t len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len)
-		fprintf(stderr, "racerepro: writing %s: %s\n", path, strerror(errno));
-	close(fd);
+	ssize_t n = write(fd, text, len);
+	int err = n < 0 ? errno : n != (ssize_t)len ? ENOSPC : 0;
+	if (close(fd) < 0 && !err)
+		err = errno;
+	return -err;
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

@@ -16,8 +16,13 @@
 FILE *rr__atomic_open(const char *path, char *tmp, size_t tmpcap);
 int rr__atomic_commit(FILE *f, const char *tmp, const char *path);
 
-/* Writes TEXT to PATH (owner-only), complaining on stderr when it cannot. */
-void rr__write_text(const char *path, const char *text);
+/* fopen(PATH, "w") that makes the file owner-only (0600) whatever the umask,
+ * and takes a file that already exists back to 0600. NULL with errno set. */
+FILE *rr__fopen_private(const char *path);
+
+/* Writes TEXT to PATH (owner-only). Returns 0 or -errno (the caller says so:
+ * a full disk is one line for the whole run, not one per file). */
+int rr__write_text(const char *path, const char *text);
 
 /* rm -rf PATH (no symlinks followed). */
 void rr__remove_tree(const char *path);

@@ -10,16 +10,27 @@
 #include "minimize.h"
 #include "supervisor.h"
 
-/* Does SCHEDULE, as an input, still end in SIG? */
+/* The search stops early on a signal or at the deadline; a trial run cut
+ * short by a signal proves nothing either way. */
+static uint64_t deadline;
+
+static int stopped(void)
+{
+	return rr__driver_interrupted() || (deadline && rr__mono_ns() >= deadline);
+}
+
+/* Does SCHEDULE, as an input, still end in SIG? (No, once stopped.) */
 static int still_fails(struct rr__run_config *cfg, const uint8_t *schedule, uint32_t n,
 		       const char *sig, struct rr__once *o)
 {
+	if (stopped())
+		return 0;
 	cfg->strategy = RR_STRAT_INPUT;
 	rr__input_legacy = 1; /* the decisions, as version-1 bytes */
 	cfg->input = (uint8_t *)schedule;
 	cfg->ninput = n;
 	rr__run_once(cfg, o);
-	return !strcmp(o->sig, sig);
+	return !stopped() && !strcmp(o->sig, sig);
 }
 
 /* The next combination of K positions out of N in POS (ascending);
@@ -65,7 +76,7 @@ static void bounded_search(struct rr__run_config *cfg, struct rr__once *o, const
 			for (uint32_t i = 0; i < p; i++)
 				ch[i] = 0;
 			for (;;) {
-				if (*tries >= BOUND_TRIES)
+				if (*tries >= BOUND_TRIES || stopped())
 					return;
 				uint32_t tn = p ? pos[p - 1] + 1 : 0;
 				memset(trial, 0, tn);
@@ -88,10 +99,14 @@ static void bounded_search(struct rr__run_config *cfg, struct rr__once *o, const
 	}
 }
 
-int rr__minimize(struct rr__run_config *cfg, struct rr__once *o, struct rr__minimized *m)
+int rr__minimize(struct rr__run_config *cfg, struct rr__once *o, uint64_t deadline_ns,
+		 struct rr__minimized *m)
 {
 	memset(m, 0, sizeof *m);
+	deadline = deadline_ns;
 	rr__run_once(cfg, o);
+	if (rr__driver_interrupted())
+		return RR_MIN_INTERRUPTED;
 	if (o->outcome == RR_PASS || o->outcome == RR_ERROR)
 		return RR_MIN_NO_FAILURE;
 	snprintf(m->sig, sizeof m->sig, "%s", o->sig);
@@ -103,8 +118,10 @@ int rr__minimize(struct rr__run_config *cfg, struct rr__once *o, struct rr__mini
 	m->n_original = n;
 	memcpy(best, o->sched.decisions, n);
 	m->preemptions_before = o->sched.preemptions;
-	if (!still_fails(cfg, best, n, sig, o))
-		return RR_MIN_NOT_AN_INPUT;
+	if (!still_fails(cfg, best, n, sig, o)) {
+		m->timed_out = !rr__driver_interrupted() && stopped();
+		return rr__driver_interrupted() ? RR_MIN_INTERRUPTED : RR_MIN_NOT_AN_INPUT;
+	}
 	int tries = 0;
 	/* 1. Drop trailing decisions: past the end of the input the default
 	 * (keep running the current thread) applies. */
@@ -139,16 +156,25 @@ int rr__minimize(struct rr__run_config *cfg, struct rr__once *o, struct rr__mini
 		if (still_fails(cfg, trial, n, sig, o))
 			best[i] = 0;
 	}
+	if (rr__driver_interrupted())
+		return RR_MIN_INTERRUPTED;
 	while (n > 0 && best[n - 1] == 0)
 		n--;
-	still_fails(cfg, best, n, sig, o);
 	/* 4. Preemption bounding: deletion keeps whatever preemptions the
 	 * sampler happened to make on the way; the fewest that show the
 	 * failure are found by trying every schedule with 0, 1, 2, ...
 	 * non-default choices placed along the failing run's decisions. */
-	bounded_search(cfg, o, sig, m->schedule, &n, o->sched.preemptions,
-		       m->n_original, &tries);
+	if (!stopped() && still_fails(cfg, best, n, sig, o))
+		bounded_search(cfg, o, sig, best, &n, o->sched.preemptions, m->n_original, &tries);
+	if (rr__driver_interrupted())
+		return RR_MIN_INTERRUPTED;
+	m->timed_out = stopped();
+	/* The last run only counts the result's preemptions: past the
+	 * deadline too, not after a signal. */
+	deadline = 0;
 	still_fails(cfg, best, n, sig, o);
+	if (rr__driver_interrupted())
+		return RR_MIN_INTERRUPTED;
 	m->n = n;
 	m->preemptions_after = o->sched.preemptions;
 	m->tries = tries;

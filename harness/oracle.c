@@ -129,8 +129,12 @@ int rr__classify(int wstatus, int watchdog, const struct rr__worker_shm *w, cons
 	if (watchdog) {
 		last_points(w, where, sizeof where);
 		snprintf(sig, sigcap, "hang:watchdog");
-		snprintf(msg, msgcap, "iteration %llu did not finish in time: %s",
-			 (unsigned long long)w->iter_index, where[0] ? where : "in setup");
+		if (__atomic_load_n(&w->state, __ATOMIC_SEQ_CST) == RR_W_STARTING)
+			snprintf(msg, msgcap, "setup did not finish in time");
+		else
+			snprintf(msg, msgcap, "iteration %llu did not finish in time: %s",
+				 (unsigned long long)rr__iteration_number(w->iter_index),
+				 where[0] ? where : "in setup");
 		return RR_HANG;
 	}
 	if (code == RR_WEXIT_SANITIZER || (san_log && parse_sanitizer(san_log, sig, sigcap, msg, msgcap))) {
@@ -172,7 +176,8 @@ int rr__classify(int wstatus, int watchdog, const struct rr__worker_shm *w, cons
 		last_points(w, where, sizeof where);
 		snprintf(sig, sigcap, "crash:SIG%s", name ? name : "?");
 		snprintf(msg, msgcap, "the worker died of SIG%s (%s) during iteration %llu: %s",
-			 name ? name : "?", strsignal(signo), (unsigned long long)w->iter_index,
+			 name ? name : "?", strsignal(signo),
+			 (unsigned long long)rr__iteration_number(w->iter_index),
 			 where);
 		return RR_CRASH;
 	}

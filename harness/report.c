@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,7 +90,7 @@ void rr__xml_escape(FILE *f, const char *s)
 	}
 }
 
-static void report_error(struct rr__run *run, const char *what, int err)
+void rr__report_write_error(struct rr__run *run, const char *what, int err)
 {
 	if (!run->write_failed)
 		fprintf(stderr,
@@ -99,11 +100,48 @@ static void report_error(struct rr__run *run, const char *what, int err)
 	run->write_failed = 1;
 }
 
-static void write_line(struct rr__run *run, const char *line)
+static void report_error(struct rr__run *run, const char *what, int err)
 {
-	if (run->events_fd < 0 || run->write_failed)
+	rr__report_write_error(run, what, err);
+}
+
+/* Space held for events.jsonl beyond its end. A full disk must not lose a
+ * finding that the terminal reports: when the free space runs out the run
+ * stops, and what it still has to log (failure lines, cell ends, the end
+ * line) goes into this reserve. Ordinary progress lines keep
+ * RR_EVENTS_EMERGENCY of it free for them. */
+#define RR_EVENTS_RESERVE (32u << 10)
+#define RR_EVENTS_EMERGENCY (16u << 10)
+
+static int reserve_events(struct rr__run *run)
+{
+	int rc = fallocate(run->events_fd, FALLOC_FL_KEEP_SIZE, (off_t)run->events_size,
+			   RR_EVENTS_RESERVE);
+	if (rc == 0) {
+		run->events_reserved = run->events_size + RR_EVENTS_RESERVE;
+		return 0;
+	}
+	if (errno == EOPNOTSUPP || errno == ENOSYS) {
+		run->events_reserved = UINT64_MAX; /* no reserve here: as before */
+		return 0;
+	}
+	return -errno;
+}
+
+/* ESSENTIAL lines (findings, cell ends, the end) are written even after the
+ * disk filled; the others stop with the first write error. */
+static void write_line(struct rr__run *run, const char *line, int essential)
+{
+	if (run->events_fd < 0 || (run->write_failed && !essential))
 		return;
 	size_t len = strlen(line);
+	if (!essential && run->events_size + len + RR_EVENTS_EMERGENCY > run->events_reserved) {
+		int rc = reserve_events(run);
+		if (rc < 0) {
+			report_error(run, "events.jsonl", -rc);
+			return;
+		}
+	}
 	ssize_t n = write(run->events_fd, line, len);
 	if (n != (ssize_t)len) {
 		/* A partial line would make the file unparseable: cut it back. */
@@ -113,7 +151,9 @@ static void write_line(struct rr__run *run, const char *line)
 				n = -1;
 		}
 		report_error(run, "events.jsonl", n < 0 ? errno : ENOSPC);
+		return;
 	}
+	run->events_size += len;
 }
 
 static double now_wall(void)
@@ -166,19 +206,45 @@ int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
 	snprintf(run->run_id, sizeof run->run_id, "%s-%s-%d", stamp, argv[1], (int)getpid());
 	if (dir) {
 		snprintf(run->dir, sizeof run->dir, "%s", dir);
+		if (make_dirs(run->dir, 0700) < 0) {
+			fprintf(stderr, "racerepro: cannot make report folder %s: %s; pass --out DIR\n",
+				run->dir, strerror(errno));
+			return -1;
+		}
 	} else {
 		if (mkdir("reports", 0755) < 0 && errno != EEXIST) {
 			fprintf(stderr, "racerepro: cannot make reports/: %s; pass --out DIR\n",
 				strerror(errno));
 			return -1;
 		}
-		snprintf(run->dir, sizeof run->dir, "reports/%s", run->run_id);
+		/* The id is only likely to be unique: two runs in two PID namespaces
+		 * sharing this folder can be pid 1 in the same second. mkdir is the
+		 * arbiter: whoever makes the folder owns the id, the other takes a
+		 * new one with a random suffix. */
+		for (int attempt = 0;; attempt++) {
+			snprintf(run->dir, sizeof run->dir, "reports/%s", run->run_id);
+			if (mkdir(run->dir, 0700) == 0)
+				break;
+			if (errno != EEXIST || attempt == 100) {
+				fprintf(stderr,
+					"racerepro: cannot make report folder %s: %s; pass --out DIR\n",
+					run->dir, strerror(errno));
+				return -1;
+			}
+			uint32_t r;
+			if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+				r = (uint32_t)rr__mono_ns() ^ (uint32_t)attempt;
+			snprintf(run->run_id, sizeof run->run_id, "%s-%s-%d-%08x", stamp, argv[1],
+				 (int)getpid(), r);
+		}
 	}
-	if (make_dirs(run->dir, 0700) < 0) {
-		fprintf(stderr, "racerepro: cannot make report folder %s: %s; pass --out DIR\n",
-			run->dir, strerror(errno));
-		return -1;
-	}
+	/* The workers/ folders of killed runs beside this one (sweep.c). */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", run->dir);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	rr__sweep_workers(slash ? (parent[0] ? parent : "/") : ".");
 	if (!dir) {
 		unlink("reports/latest.tmp");
 		if (symlink(run->run_id, "reports/latest.tmp") == 0)
@@ -187,6 +253,10 @@ int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/events.jsonl", run->dir);
 	run->events_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (run->events_fd >= 0 && fchmod(run->events_fd, 0600) < 0) {
+		close(run->events_fd);
+		run->events_fd = -1;
+	}
 	if (run->events_fd < 0) {
 		fprintf(stderr, "racerepro: cannot create %s: %s; pass --out DIR\n", path,
 			strerror(errno));
@@ -199,16 +269,40 @@ int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv)
 		 "{\"event\":\"start\",\"run_id\":\"%s\",\"time\":\"%s\",\"build\":\"%s\","
 		 "\"command\":\"%s\"}\n",
 		 run->run_id, when, RR_BUILD_NAME, rr__json_escape(run->command, cmd, sizeof cmd));
-	write_line(run, line);
+	/* A run that cannot even log its start (a full disk) does not start. */
+	struct stat st;
+	run->events_size = fstat(run->events_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	int rc = reserve_events(run);
+	if (rc == 0)
+		write_line(run, line, 1);
+	if (rc < 0 || run->write_failed) {
+		if (rc < 0)
+			fprintf(stderr,
+				"racerepro: cannot start: no room for events.jsonl in %s: %s; free "
+				"space or pick another folder with --out DIR\n",
+				run->dir, strerror(-rc));
+		close(run->events_fd);
+		run->events_fd = -1;
+		if (!run->events_size) {
+			unlink(path);
+			rmdir(run->dir);
+		}
+		return -1;
+	}
 	return 0;
 }
 
-void rr__report_event(struct rr__run *run, const char *json_fields)
+static void report_event(struct rr__run *run, const char *json_fields, int essential)
 {
 	static char line[RR_EVENT_MAX + 64];
 	snprintf(line, sizeof line, "{%s,\"t\":%.3f}\n", json_fields,
 		 (double)(rr__mono_ns() - run->started_ns) / 1e9);
-	write_line(run, line);
+	write_line(run, line, essential);
+}
+
+void rr__report_event(struct rr__run *run, const char *json_fields)
+{
+	report_event(run, json_fields, 0);
 }
 
 static void replay_command(const struct rr__run *run, const struct rr__signature *s, char *buf,
@@ -312,7 +406,7 @@ void rr__report_failure(struct rr__run *run, const struct rr__cell *cell,
 		rr__json_escape(replay, rep, sizeof rep));
 	if (n < sizeof fields)
 		cell_fields(fields + n, sizeof fields - n, cell);
-	rr__report_event(run, fields);
+	report_event(run, fields, 1); /* a finding: never lost to a full disk */
 }
 
 /* Set by cli.c: the cell's planned duration, for "remaining". */
@@ -357,15 +451,27 @@ void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int f
 			final ? "cell_end" : "progress", cell->scenario->name, cell->variant->name,
 			rr__strategy_names[cell->strategy], cell->seed);
 		cell_fields(fields + n, sizeof fields - n, cell);
-		rr__report_event(run, fields);
+		report_event(run, fields, final);
 	}
 }
 
-/* Does this cell count as having shown the documented failure? A hang or an
- * environment error is not the documented symptom of any scenario. */
+/* Does this cell count as having shown the documented failure? That is the
+ * outcome its variant declares (struct rr_variant.expect): a finding unless
+ * the upstream symptom is a hang. An environment error never is. */
 static int reproduced(const struct rr__cell *c)
 {
-	return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] > 0;
+	switch (c->variant->expect) {
+	case RR_EXPECT_HANG:
+		return c->counts[RR_HANG] > 0;
+	case RR_EXPECT_DEADLOCK:
+		for (int i = 0; i < c->nsigs; i++)
+			if (!strcmp(c->sigs[i].sig, "hang:deadlock") && c->sigs[i].count)
+				return 1;
+		return 0;
+	case RR_EXPECT_FINDING:
+	default:
+		return c->counts[RR_BUG] + c->counts[RR_SANITIZER] + c->counts[RR_CRASH] > 0;
+	}
 }
 
 const char *const rr__verdict_names[RR_NVERDICTS] = {"error", "reproduced", "missed",
@@ -404,7 +510,7 @@ void rr__cell_verdict(struct rr__run *run, struct rr__cell *c)
 		c->verdict = fails ? RR_V_FAILED : only_errors ? RR_V_ERROR : RR_V_CLEAN;
 	c->fix_p = -1;
 	c->fix_miss = -1;
-	if (c->variant->expect_failure || !run)
+	if (c->variant->expect_failure || !run || c->skipped)
 		return;
 	/* Fix confidence: with the buggy variant's hit rate p under the same
 	 * strategy and build, n clean iterations leave (1-p)^n of chance that an
@@ -544,6 +650,15 @@ static void write_summary_json(struct rr__run *run, int holds)
 /* One <testcase> for cell C: classname racerepro.<scenario> (or, in a report
  * merged across builds, racerepro.<build>.<scenario>), name the variant. A
  * failure's text carries the command that replays each signature. */
+/* The JUnit kind of a cell (0 pass, 1 failure, 2 error, 3 skipped): its
+ * verdict's, except that a cell cut short by an interruption is an error
+ * when its verdict alone would pass: an interrupted run is never green. */
+static int junit_kind(const struct rr__cell *c)
+{
+	int k = rr__verdict_junit(c->verdict);
+	return c->interrupted && !c->skipped && k == 0 ? 2 : k;
+}
+
 void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cell *c,
 			const char *build)
 {
@@ -585,6 +700,11 @@ void rr__junit_testcase(FILE *f, const struct rr__run *run, const struct rr__cel
 		fprintf(f, "      <skipped message=\"");
 		rr__xml_escape(f, c->skip_reason);
 		fprintf(f, "\"/>\n");
+	} else if (junit_kind(c) == 2) {
+		fprintf(f,
+			"      <error message=\"interrupted after %" PRIu64 " iterations: this cell "
+			"did not finish (verdict so far: %s)\" type=\"interrupted\"/>\n",
+			c->iterations, rr__verdict_names[c->verdict]);
 	}
 	char out[PATH_MAX * 3];
 	snprintf(out, sizeof out, "%s%s%s: %" PRIu64 " iterations, verdict %s%s%s%s%s%s\n",
@@ -607,7 +727,7 @@ static void junit_counts(const struct rr__run *run, const char (*builds)[16], co
 	for (int i = 0; i < run->ncells; i++) {
 		if (build && strcmp(builds[i], build))
 			continue;
-		int k = rr__verdict_junit(run->cells[i].verdict);
+		int k = junit_kind(&run->cells[i]);
 		n[0]++;
 		if (k)
 			n[k]++;
@@ -682,12 +802,12 @@ static void write_summary_md(struct rr__run *run, int holds)
 	}
 	for (int i = 0; i < run->ncells; i++) {
 		const struct rr__cell *c = &run->cells[i];
-		if (c->fix_p >= 0)
-			fprintf(f,
-				"\nFix confidence for %s/%s: buggy hit rate p = %.4g per iteration; "
-				"%" PRIu64 " clean iterations leave (1-p)^n = %.3g.\n",
-				c->scenario->name, c->variant->name, c->fix_p, c->counts[RR_PASS],
-				c->fix_miss);
+		if (c->fix_p >= 0) {
+			char fc[512];
+			rr__fix_confidence_text(c, fc, sizeof fc);
+			fprintf(f, "\nFix confidence for %s/%s: %s.\n", c->scenario->name,
+				c->variant->name, fc);
+		}
 		for (int k = 0; k < c->nnotes; k++)
 			fprintf(f, "\n%s/%s %s: %s\n", c->scenario->name, c->variant->name,
 				c->notes[k][0], c->notes[k][1]);
@@ -708,20 +828,55 @@ static void write_summary_md(struct rr__run *run, int holds)
 }
 
 
+void rr__fix_confidence_text(const struct rr__cell *c, char *buf, size_t cap)
+{
+	/* (1-p)^n underflows to 0 for long runs: say how small it is instead,
+	 * next to the numbers it comes from. */
+	char miss[32];
+	if (c->fix_miss < 1e-300)
+		snprintf(miss, sizeof miss, "< 1e-300");
+	else
+		snprintf(miss, sizeof miss, "= %.3g", c->fix_miss);
+	if (c->fix_p > 0)
+		snprintf(buf, cap,
+			 "%" PRIu64 " clean iterations; the buggy twin failed once every %.3g "
+			 "iterations (p = %.4g), so an ineffective fix passes them all with "
+			 "probability (1-p)^%" PRIu64 " %s",
+			 c->counts[RR_PASS], 1.0 / c->fix_p, c->fix_p, c->counts[RR_PASS], miss);
+	else
+		snprintf(buf, cap,
+			 "%" PRIu64 " clean iterations; the buggy twin never failed (p = 0), so "
+			 "they say nothing about the fix",
+			 c->counts[RR_PASS]);
+}
+
+int rr__report_holds(const struct rr__run *run)
+{
+	int holds = !run->interrupted && !run->write_failed;
+	for (int i = 0; i < run->ncells; i++)
+		holds = holds && rr__verdict_ok(run->cells[i].verdict);
+	return holds;
+}
+
 int rr__report_finish(struct rr__run *run)
 {
-	int holds = !run->interrupted;
-	for (int i = 0; i < run->ncells; i++) {
+	for (int i = 0; i < run->ncells; i++)
 		rr__cell_verdict(run, &run->cells[i]);
-		holds = holds && rr__verdict_ok(run->cells[i].verdict);
-	}
+	int holds = rr__report_holds(run);
 	write_summary_json(run, holds);
 	write_summary_md(run, holds);
 	write_junit(run);
 	char fields[256];
 	snprintf(fields, sizeof fields, "\"event\":\"end\",\"verdict_holds\":%s,\"interrupted\":%s",
 		 holds ? "true" : "false", run->interrupted ? "true" : "false");
-	rr__report_event(run, fields);
+	report_event(run, fields, 1);
+	/* The reserve is no longer needed: give its blocks back. */
+	/* (Truncating to its own size frees the blocks past the end; a hole
+	 * punched there is not enough on ext4.) */
+	if (run->events_fd >= 0 && run->events_reserved != UINT64_MAX &&
+	    run->events_reserved > run->events_size &&
+	    ftruncate(run->events_fd, (off_t)run->events_size) < 0)
+		run->events_reserved = run->events_size; /* kept allocated: harmless */
 	if (run->events_fd >= 0)
 		close(run->events_fd);
 	run->events_fd = -1;
@@ -731,6 +886,13 @@ int rr__report_finish(struct rr__run *run)
 void rr__report_print_summary(const struct rr__run *run, FILE *f)
 {
 	fprintf(f, "\n");
+	char why[1024] = "";
+	size_t wl = 0;
+	if (run->interrupted)
+		wl += (size_t)snprintf(why, sizeof why, "interrupted");
+	if (run->write_failed)
+		wl += (size_t)snprintf(why + wl, sizeof why - wl, "%sthe reports could not be written",
+				       wl ? ", " : "");
 	for (int i = 0; i < run->ncells; i++) {
 		const struct rr__cell *c = &run->cells[i];
 		fprintf(f, "%-16s %-12s %-10s %10" PRIu64 " iterations %6" PRIu64 " failures  %s\n",
@@ -738,9 +900,11 @@ void rr__report_print_summary(const struct rr__run *run, FILE *f)
 			c->iterations, failures_of(c), rr__verdict_names[c->verdict]);
 		if (c->skipped)
 			fprintf(f, "    skipped: %s\n", c->skip_reason);
-		if (c->fix_p >= 0)
-			fprintf(f, "    fix confidence: p = %.4g, (1-p)^%" PRIu64 " = %.3g\n", c->fix_p,
-				c->counts[RR_PASS], c->fix_miss);
+		if (c->fix_p >= 0) {
+			char fc[512];
+			rr__fix_confidence_text(c, fc, sizeof fc);
+			fprintf(f, "    fix confidence: %s\n", fc);
+		}
 		for (int k = 0; k < c->nsigs; k++) {
 			const struct rr__signature *s = &c->sigs[k];
 			char replay[PATH_MAX * 2];
@@ -748,6 +912,15 @@ void rr__report_print_summary(const struct rr__run *run, FILE *f)
 			fprintf(f, "    %s x%" PRIu64 ": %s\n      replay: %s\n",
 				rr__outcome_names[s->klass], s->count, s->message, replay);
 		}
+		if (!rr__verdict_ok(c->verdict) && wl < sizeof why)
+			wl += (size_t)snprintf(why + wl, sizeof why - wl, "%s%s/%s %s",
+					       wl ? ", " : "", c->scenario->name, c->variant->name,
+					       rr__verdict_names[c->verdict]);
 	}
 	fprintf(f, "reports: %s\n", run->dir);
+	/* The last line says it all, as summary.md does. */
+	if (rr__report_holds(run))
+		fprintf(f, "Verdict: holds\n");
+	else
+		fprintf(f, "Verdict: FAILS (%s)\n", why);
 }

@@ -15,6 +15,9 @@
 
 int rr__report_open(struct rr__run *run, const char *dir, int argc, char **argv);
 void rr__report_event(struct rr__run *run, const char *json_fields);
+/* A report file could not be written: says so once per run (one line naming
+ * the file, the reason and the fix), and stops the run (write_failed). */
+void rr__report_write_error(struct rr__run *run, const char *what, int err);
 /* A failure line: the signature S as of this occurrence (ITERATION is the
  * iteration's index, from 0, with its concrete STRATEGY and timing SEED),
  * and the cell's state. */
@@ -27,6 +30,10 @@ void rr__report_progress(struct rr__run *run, const struct rr__cell *cell, int f
  * caller's next step (rr__report_html), so that the page can read the
  * finished events. */
 int rr__report_finish(struct rr__run *run);
+/* The fix confidence of fixed cell C in words, never "= 0". */
+void rr__fix_confidence_text(const struct rr__cell *c, char *buf, size_t cap);
+/* Does the run's overall verdict hold? (not interrupted, every cell ok) */
+int rr__report_holds(const struct rr__run *run);
 void rr__report_print_summary(const struct rr__run *run, FILE *f);
 /* RUN->dir/NAME, replaced atomically (fileio.h): open, write, close. A
  * failure is reported once and sets RUN->write_failed. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "fileio.h"
 #include "report.h"
 
 
@@ -367,11 +368,13 @@ static void write_page(FILE *f, struct rr__run *run, const struct chart *chart)
 			esc(f, c->skip_reason);
 			fprintf(f, "<br/>");
 		}
-		if (c->fix_p >= 0)
-			fprintf(f,
-				"fix confidence: buggy hit rate p = %.4g; (1-p)<sup>%" PRIu64
-				"</sup> = %.3g<br/>",
-				c->fix_p, c->counts[RR_PASS], c->fix_miss);
+		if (c->fix_p >= 0) {
+			char fc[512];
+			rr__fix_confidence_text(c, fc, sizeof fc);
+			fprintf(f, "fix confidence: ");
+			esc(f, fc);
+			fprintf(f, "<br/>");
+		}
 		if (c->has_failure)
 			fprintf(f, "first failure at iteration %" PRIu64 " (%.3f s)<br/>",
 				c->first_failure_iteration, c->first_failure_s);

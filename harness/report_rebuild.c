@@ -663,13 +663,15 @@ int rr__cmd_report(int argc, char **argv)
 	int interrupted_cells = 0;
 	for (int i = 0; i < run.ncells; i++)
 		interrupted_cells += run.cells[i].interrupted;
+	/* What could not be written was said once (rr__report_write_error);
+	 * never claim it was written. */
+	if (run.write_failed)
+		return RR_EXIT_ENV;
 	fprintf(stderr,
 		"racerepro report: %s: %d cells%s%s, %d lines skipped; verdict %s; wrote "
 		"summary.json, summary.md, junit.xml, summary.html\n",
 		run.dir, run.ncells, run.interrupted ? ", run interrupted" : "",
 		interrupted_cells ? " (some cut short)" : "", rb.skipped_lines,
 		holds ? "holds" : "does not hold");
-	if (run.write_failed)
-		return RR_EXIT_ENV;
 	return holds ? RR_EXIT_OK : RR_EXIT_FINDING;
 }

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -135,12 +136,31 @@ static int valid_expect(const char *v)
 	return terms > 0;
 }
 
+/* A key that may appear once: the line it was first seen on. */
+static int once(int *first, int lineno, const char *key, char *err, size_t errlen)
+{
+	if (*first) {
+		char what[128];
+		snprintf(what, sizeof what, "duplicate '%s' (first on line %d)", key, *first);
+		return set_err(err, errlen, lineno, "%s", what);
+	}
+	*first = lineno;
+	return 0;
+}
+
 int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof *r);
 	int lineno = 0, have_version = 0;
 	unsigned seen = 0;
 	enum { F_SCEN = 1, F_VAR = 2, F_STRAT = 4, F_SEED = 8, F_BUILD = 16, F_SIG = 32 };
+	/* Every key but param and override may appear once; a second one (two schedule lines
+	 * would be joined, a second seed would win) is an error. */
+	static const char *const single[] = {"scenario", "variant",   "strategy", "seed",
+					     "pct-depth", "pct-steps", "schedule", "build",
+					     "signature", "found-by",  "surw-expect", "base",
+					     NULL};
+	int first_line[16] = {0};
 	size_t pos = 0;
 	if (len == 0)
 		return set_err(err, errlen, 1, "%s", "the file is empty (expected 'racerepro-repro 1')");
@@ -158,6 +178,12 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 		line[n] = '\0';
 		if (memchr(line, '\0', n))
 			return set_err(err, errlen, lineno, "%s", "contains a NUL byte");
+		/* The writer ends every line with a newline: a last line without one
+		 * is a file cut short (a signature cut in half would replay as "not
+		 * reproduced"). */
+		if (end == len)
+			return set_err(err, errlen, lineno, "%s",
+				       "truncated: the file ends inside this line (no newline)");
 		pos = end + 1;
 		while (n && line[n - 1] == '\r') /* all of them: the writer could not write "x\r" back */
 			line[--n] = '\0';
@@ -181,6 +207,9 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 			have_version = val[0] - '0';
 			continue;
 		}
+		for (int i = 0; single[i]; i++)
+			if (!strcmp(key, single[i]) && once(&first_line[i], lineno, key, err, errlen))
+				return -1;
 		if (!strcmp(key, "scenario")) {
 			if (copy_field(r->scenario, sizeof r->scenario, val))
 				return set_err(err, errlen, lineno, "bad scenario '%s'", val);
@@ -268,6 +297,16 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 					       val);
 			memcpy(name, val, (size_t)(eq - val));
 			name[eq - val] = '\0';
+			for (int i = 0; i < r->params.n; i++)
+				if (!strcmp(r->params.names[i], name)) {
+					char what[RR_PARAM_NAME + 64];
+					snprintf(what, sizeof what,
+						 "duplicate param '%s' (first on line %d)", name,
+						 r->param_lines[i]);
+					return set_err(err, errlen, lineno, "%s", what);
+				}
+			if (r->params.n < RR_MAX_PARAMS)
+				r->param_lines[r->params.n] = lineno;
 			if (rr__params_set(&r->params, name, eq + 1))
 				return set_err(err, errlen, lineno, "bad param '%s' (expected NAME=VALUE)",
 					       val);
@@ -294,14 +333,50 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 	return 0;
 }
 
-int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errlen)
+int rr__open_regular(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY);
+	/* O_NONBLOCK: opening a FIFO with no writer would wait forever. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open: %s", strerror(errno));
 		return -1;
 	}
-	size_t cap = 1 << 16, len = 0;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot stat: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "is %s, not a regular file",
+			 S_ISDIR(st.st_mode)    ? "a directory"
+			 : S_ISFIFO(st.st_mode) ? "a FIFO"
+			 : S_ISSOCK(st.st_mode) ? "a socket"
+			 : S_ISCHR(st.st_mode)  ? "a character device"
+			 : S_ISBLK(st.st_mode)  ? "a block device"
+						: "not a file");
+		close(fd);
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "fcntl: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+#define REPRO_MAX_BYTES ((size_t)1 << 16)
+
+int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errlen)
+{
+	int fd = rr__open_regular(path, err, errlen);
+	if (fd < 0)
+		return -1;
+	/* One byte more than the largest accepted file: a file of exactly the
+	 * limit reads whole, one byte over is refused. */
+	size_t cap = REPRO_MAX_BYTES + 1, len = 0;
 	char *buf = malloc(cap);
 	if (!buf) {
 		close(fd);
@@ -312,13 +387,20 @@ int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errl
 		ssize_t n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read: %s", strerror(errno));
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
 			break;
 		len += (size_t)n;
 		if (len == cap) {
 			free(buf);
 			close(fd);
-			snprintf(err, errlen, "file larger than %zu bytes: not a reproducer", cap);
+			snprintf(err, errlen, "file larger than %zu bytes: not a reproducer",
+				 REPRO_MAX_BYTES);
 			return -1;
 		}
 	}
@@ -450,9 +532,15 @@ int rr__repro_to_config(struct rr__repro *r, struct rr__run_config *c, char *err
 	c->jobs = 1;
 	c->quiet = 1;
 	for (int i = 0; i < r->params.n; i++) {
-		if (!rr__param_decl(sc, r->params.names[i])) {
-			snprintf(err, errlen, "scenario %s has no parameter '%s'", sc->name,
-				 r->params.names[i]);
+		const struct rr_param *decl = rr__param_decl(sc, r->params.names[i]);
+		if (!decl) {
+			snprintf(err, errlen, "line %d: scenario %s has no parameter '%s'",
+				 r->param_lines[i], sc->name, r->params.names[i]);
+			return -1;
+		}
+		char why[256];
+		if (rr__param_value_check(decl, r->params.values[i], why, sizeof why)) {
+			snprintf(err, errlen, "line %d: %s", r->param_lines[i], why);
 			return -1;
 		}
 		rr__params_set(&c->params, r->params.names[i], r->params.values[i]);

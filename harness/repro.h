@@ -32,6 +32,7 @@ struct rr__repro {
 		char target[24];
 	} overrides[RR_MAX_OVERRIDES];
 	struct rr__params params;
+	int param_lines[RR_MAX_PARAMS]; /* the line of each param, for errors */
 };
 
 /* Writes R to PATH atomically. Returns 0 or -errno. */
@@ -39,6 +40,9 @@ int rr__repro_write(const char *path, const struct rr__repro *r);
 /* Returns 0, or -1 after writing a one-line error naming the line to ERR. */
 int rr__repro_read(const char *path, struct rr__repro *r, char *err, size_t errlen);
 int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err, size_t errlen);
+/* Opens PATH for reading if it is a regular file (a FIFO would block, a
+ * directory is not a file): the fd, or -1 after a one-line reason in ERR. */
+int rr__open_regular(const char *path, char *err, size_t errlen);
 
 /* The reproducer of an iteration that ran under CFG with the scheduler state
  * S and timing seed SEED and ended in SIG: every parameter the scenario

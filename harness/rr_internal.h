@@ -268,6 +268,10 @@ const char *rr__params_get(const struct rr__params *p, const char *name);
 int rr__params_set(struct rr__params *p, const char *name, const char *value);
 /* SC's declaration of NAME, or NULL. */
 const struct rr_param *rr__param_decl(const struct rr_scenario *sc, const char *name);
+/* Is VALUE acceptable for parameter P? A parameter whose default is an
+ * integer takes integers only (what rr_param_int accepts). 0, or -1 after a
+ * one-line reason in WHY. */
+int rr__param_value_check(const struct rr_param *p, const char *value, char *why, size_t cap);
 
 /* ---- run configuration (cli.c makes it, supervisor.c runs it) ---- */
 struct rr__run_config {
@@ -364,6 +368,35 @@ RR_NORETURN void rr__deadlock(const char *why);
  * are still running, and TSan must not turn that into a thread-leak report
  * that hides the finding. */
 RR_NORETURN void rr__exit_now(int code);
+
+/* The one iteration numbering every message, event and summary uses: the
+ * iteration with index I (0-based, the index that picks its seed) is
+ * "iteration I + 1", the first iteration being iteration 1. */
+static inline uint64_t rr__iteration_number(uint64_t index)
+{
+	return index + 1;
+}
+
+/* ---- private folders and the stale sweep (sweep.c) ---- */
+/* Where scratch folders go ($RR_SCRATCH_BASE, else /dev/shm, $TMPDIR, /tmp)
+ * and where the driver's temporary log folders go ($RR_SCRATCH_BASE, else
+ * $TMPDIR, /tmp). */
+const char *rr__scratch_base(void);
+const char *rr__tmp_base(void);
+/* mkdtemp BASE/racerepro-<pid>-XXXXXX holding its lock: the lock's fd (keep
+ * it open while the folder is in use), or -errno. */
+int rr__private_dir(const char *base, char *out, size_t cap);
+/* Puts a held lock file into an existing folder: its fd, or -errno. */
+int rr__hold_dir(const char *dir);
+/* Before removing a held folder: unlinks its lock file and closes LOCK_FD. */
+void rr__drop_dir(const char *dir, int lock_fd);
+/* Records tracked slot SLOT = SHMID (-1: free) in DIR's segments registry. */
+void rr__record_shm(const char *dir, int slot, int shmid);
+/* Removes the private folders (and their recorded segments) in the scratch
+ * and temporary bases whose owners are provably dead; returns how many. */
+int rr__sweep_stale(void);
+/* The same for REPORTS/<run>/workers folders of killed runs. */
+int rr__sweep_workers(const char *reports);
 
 /* Harness failure: prints "racerepro: WHAT" and exits the worker with the
  * error code (the CLI with RR_EXIT_ENV). */

@@ -80,6 +80,9 @@ struct rr__run {
 	uint64_t started_ns;
 	double started_wall;
 	int events_fd;
+	/* events.jsonl's end and the end of the space held for it beyond
+	 * (fallocate): findings and cell ends still fit when the disk is full. */
+	uint64_t events_size, events_reserved;
 	int ncells;
 	struct rr__cell cells[RR_MAX_CELLS];
 	int write_failed;

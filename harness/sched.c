@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -194,6 +195,17 @@ static void describe_deadlock(char *buf, size_t cap)
 			len += (size_t)snprintf(buf + len, cap - len, " %s waits on %s;", sl->role,
 						sl->waiting_on);
 	}
+	/* A wait on a thread that is gone reads differently from a wait on one
+	 * that is parked: name the threads that already exited (or none). */
+	int exited = 0;
+	for (int i = 0; i < rr__cur->nslots && len < cap; i++) {
+		struct rr__slot *sl = &rr__cur->slots[i];
+		if (sl->state == RR_SLOT_EXITED)
+			len += (size_t)snprintf(buf + len, cap - len, "%s%s",
+						exited++ ? ", " : " already exited: ", sl->role);
+	}
+	if (!exited && len < cap)
+		snprintf(buf + len, cap - len, " no thread has exited");
 }
 
 /* Fills RUNNABLE (slot ids, ascending, rotated so that CURRENT comes first if
@@ -296,6 +308,7 @@ static void reschedule(void)
 		if (current_runnable && choice != 0)
 			rr__cur->preemptions++;
 	}
+	int preempted = n > 1 && current_runnable && choice != 0;
 	int next = runnable[choice];
 	struct rr__slot *ns = &rr__cur->slots[next];
 	if (ns->state == RR_SLOT_PARKED) {
@@ -305,8 +318,8 @@ static void reschedule(void)
 	if (next != rr__self) {
 		struct rr__event *e = rr__trace_add(RR_EV_SWITCH, "switch");
 		if (e)
-			snprintf(e->detail, sizeof e->detail, "%s -> %s", rr__cur->slots[rr__self].role,
-				 ns->role);
+			snprintf(e->detail, sizeof e->detail, "%s -> %s%s", rr__cur->slots[rr__self].role,
+				 ns->role, preempted ? " (preemption)" : "");
 	}
 	hand_off(next);
 }
@@ -581,6 +594,14 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 	int id = add_slot(role, 0);
 	TSAN_IGNORE_END();
 	fflush(NULL);
+	/* Nothing the harness starts may outlive its worker: a driver killed
+	 * with SIGKILL takes the worker (PR_SET_PDEATHSIG there) and the worker
+	 * takes this child. The death signal follows the forking *thread*, so it
+	 * is armed only when the worker's main thread forks (every scenario
+	 * today); a process started from a scenario thread still dies with the
+	 * worker's process group, which the driver kills. */
+	pid_t parent = getpid();
+	int from_main_thread = (pid_t)syscall(SYS_gettid) == parent;
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -588,6 +609,12 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 		return rr_env_error(e, "fork(%s): %s", role, strerror(e));
 	}
 	if (pid == 0) {
+		if (from_main_thread) {
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+				rr__fatal("prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+			if (getppid() != parent) /* the worker died before the prctl */
+				_exit(RR_WEXIT_DONE);
+		}
 		rr__self = id;
 		rr__cur->slots[id].pid = getpid();
 		if (rr__cur->controlled)

@@ -323,7 +323,7 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 	/* One numbering of iterations everywhere: the index a worker claimed
 	 * (which, with the run seed, gives the timing seed), counted from 1 in
 	 * the summary. With one worker it is also how many iterations ran. */
-	uint64_t number = w->iter_index + 1;
+	uint64_t number = rr__iteration_number(w->iter_index);
 	if (!cell->has_failure && outcome != RR_ERROR) {
 		cell->has_failure = 1;
 		cell->first_failure_iteration = number;
@@ -355,8 +355,8 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 		cell->elapsed_s = elapsed_s;
 		cell->iterations += live;
 		cell->counts[RR_PASS] += live;
-		rr__report_failure(run, cell, s, w->iter_index, rr__strategy_names[strat],
-				   w->iter_seed, is_new);
+		rr__report_failure(run, cell, s, number,
+				   rr__strategy_names[strat], w->iter_seed, is_new);
 		cell->iterations -= live;
 		cell->counts[RR_PASS] -= live;
 	}
@@ -408,8 +408,13 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 	clean_after(wk);
 }
 
-static int make_logdir(struct rr__run *run, char *out, size_t cap)
+/* The workers' log folder: <run>/workers, or a private temporary folder
+ * for replay, explain and minimize. Either holds a lock for as long as this
+ * driver lives (returned through LOCK), so that the next run sweeps it if
+ * this one is killed (sweep.c). */
+static int make_logdir(struct rr__run *run, char *out, size_t cap, int *lock)
 {
+	*lock = -1;
 	if (run) {
 		char abs[PATH_MAX];
 		if (!realpath(run->dir, abs))
@@ -417,10 +422,11 @@ static int make_logdir(struct rr__run *run, char *out, size_t cap)
 		snprintf(out, cap, "%s/workers", abs);
 		if (mkdir(out, 0700) < 0 && errno != EEXIST)
 			return -errno;
-		return 0;
+		*lock = rr__hold_dir(out);
+		return *lock < 0 ? *lock : 0;
 	}
-	snprintf(out, cap, "/tmp/racerepro-%d-XXXXXX", (int)getpid());
-	return mkdtemp(out) ? 0 : -errno;
+	*lock = rr__private_dir(rr__tmp_base(), out, cap);
+	return *lock < 0 ? *lock : 0;
 }
 
 static void stop_all(struct rr__run_shm *rs, struct worker *wk, int jobs, int kill_them)
@@ -446,10 +452,11 @@ static int supervise(const struct rr__run_config *cfg, struct rr__run *run, stru
 	if (cfg->iterations && (uint64_t)jobs > cfg->iterations)
 		jobs = (int)cfg->iterations;
 	char logdir[PATH_MAX];
-	int rc = make_logdir(run, logdir, sizeof logdir);
+	int lock;
+	int rc = make_logdir(run, logdir, sizeof logdir, &lock);
 	if (rc < 0) {
 		if (once)
-			rr__fatal("mkdtemp: %s", strerror(-rc));
+			rr__fatal("mkdtemp(%s): %s", logdir, strerror(-rc));
 		fprintf(stderr, "racerepro: cannot make the workers' log folder %s: %s\n", logdir,
 			strerror(-rc));
 		return RR_EXIT_ENV;
@@ -569,6 +576,7 @@ static int supervise(const struct rr__run_config *cfg, struct rr__run *run, stru
 		munmap(wk[i].shm, sizeof *wk[i].shm);
 	free(wk);
 	munmap(rs, sizeof *rs);
+	rr__drop_dir(logdir, lock);
 	rmdir(logdir);
 	if (run)
 		rr__report_progress(run, cell, 1);

@@ -151,6 +151,8 @@ struct row {
 	const char *point;
 	int thread;
 	int marked;
+	int finding; /* the failure is printed here, whole */
+	char preempts[RR_NAME]; /* the role this step's thread preempted, if any */
 	char what[160];
 };
 
@@ -165,37 +167,118 @@ static int consequential(const char *what)
 	return 0;
 }
 
+static int word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/* Does TEXT contain WORD (LEN bytes) as a whole word? */
+static int has_word(const char *text, const char *word, size_t len)
+{
+	for (const char *p = text; (p = strstr(p, word)); p++) {
+		char before = p == text ? ' ' : p[-1], after = p[len];
+		char w[64];
+		snprintf(w, sizeof w, "%.*s", (int)len, word);
+		if (strncmp(p, w, len))
+			continue;
+		if (!word_char(before) && !word_char(after))
+			return 1;
+	}
+	return 0;
+}
+
+/* Does this step touch an object the failure names? The failure message
+ * names the objects it is about (m_post_fd, tls_conn, the timer list); a step
+ * that did something to one of them is one the failure depends on. Generic
+ * words of the messages themselves do not count. */
+static int touches_failure_object(const char *what, const char *failure)
+{
+	static const char *const generic[] = {
+		"BUG",	 "bug",	   "the",     "and",	   "with",    "for",   "from",	"into",
+		"bytes", "failed", "Bad",     "bad",	   "file",    "descriptor", "write",
+		"read",	 "closed", "close",   "freed",	   "free",    "use",   "after", "heap",
+		"allocated", "touched", "by",  "of",	   "in",      "on",    "not",	"was",
+		"while", "still",  "error",   "errno",	   "buffer",  "main",  NULL};
+	if (!failure)
+		return 0;
+	for (const char *p = failure; *p;) {
+		while (*p && !word_char(*p))
+			p++;
+		const char *w = p;
+		while (*p && word_char(*p))
+			p++;
+		size_t len = (size_t)(p - w);
+		if (len < 3 || len >= 64 || (w[0] >= '0' && w[0] <= '9'))
+			continue;
+		int skip = 0;
+		for (int i = 0; generic[i] && !skip; i++)
+			skip = strlen(generic[i]) == len && !strncmp(generic[i], w, len);
+		if (!skip && has_word(what, w, len))
+			return 1;
+	}
+	return 0;
+}
+
 int rr__trace_print(FILE *f, const struct rr__sched *s, const char *failure, int max_lines)
 {
 	static struct row rows[RR_MAX_EVENTS];
-	int n = 0;
+	int n = 0, bug_note = 0;
+	const char *preempted = NULL;
 	for (uint32_t i = 0; i < nevents(s); i++) {
 		const struct rr__event *e = &s->events[i];
-		if (e->kind == RR_EV_SWITCH)
+		if (e->kind == RR_EV_SWITCH) {
+			/* "a -> b (preemption)": the next step of b preempted a. */
+			if (strstr(e->detail, "(preemption)")) {
+				int t = e->thread;
+				preempted = t >= 0 && t < RR_MAX_THREADS ? s->slots[t].role : "?";
+			}
 			continue;
+		}
+		/* The failure is printed whole on its row (the note is a copy
+		 * cut to the size of an event). */
+		int is_bug = failure && e->kind == RR_EV_NOTE && !strncmp(e->detail, "BUG: ", 5);
 		if (e->kind == RR_EV_NOTE && n > 0 && rows[n - 1].thread == e->thread &&
-		    strlen(rows[n - 1].what) + strlen(e->detail) + 3 < sizeof rows[0].what) {
+		    (is_bug ||
+		     strlen(rows[n - 1].what) + strlen(e->detail) + 3 < sizeof rows[0].what)) {
 			char *what = rows[n - 1].what;
 			size_t len = strlen(what);
-			snprintf(what + len, sizeof rows[0].what - len, "%s%s", len ? "; " : "",
-				 e->detail);
+			if (is_bug)
+				rows[n - 1].finding = bug_note = 1;
+			else
+				snprintf(what + len, sizeof rows[0].what - len, "%s%s",
+					 len ? "; " : "", e->detail);
 			continue;
 		}
 		rows[n].thread = e->thread;
 		rows[n].point = e->point;
-		snprintf(rows[n].what, sizeof rows[n].what, "%s", e->detail);
+		rows[n].finding = is_bug;
+		bug_note |= is_bug;
+		rows[n].preempts[0] = '\0';
+		if (preempted)
+			snprintf(rows[n].preempts, sizeof rows[n].preempts, "%s", preempted);
+		preempted = NULL;
+		snprintf(rows[n].what, sizeof rows[n].what, "%s", is_bug ? "" : e->detail);
 		n++;
 	}
+	if (failure && !bug_note && n > 0) /* a crash or a sanitizer: the last step */
+		rows[n - 1].finding = 1;
+	/* Marked: a preemption (the schedule's choice that made the failure
+	 * possible), a step that changes shared state, a step on an object the
+	 * failure names, and the failing step. */
 	for (int i = 0; i < n; i++)
-		rows[i].marked = consequential(rows[i].what) || (i == n - 1 && failure);
-	/* Which rows to show: all when they fit; otherwise the consequential
-	 * ones and those where the thread changes, dropping the oldest until
-	 * the rows, the elision lines and the header fit in MAX_LINES. */
+		rows[i].marked = rows[i].preempts[0] || consequential(rows[i].what) ||
+				 touches_failure_object(rows[i].what, failure) || rows[i].finding;
+	/* Which rows to show: all when they fit; otherwise the marked ones and
+	 * those where the thread changes, dropping the oldest unmarked rows
+	 * until the rows, the elision lines and the header fit in MAX_LINES.
+	 * A marked row is never dropped, even if the table then runs longer. */
 	static unsigned char show[RR_MAX_EVENTS];
 	for (int i = 0; i < n; i++)
 		show[i] = max_lines <= 0 || n + 1 <= max_lines || rows[i].marked ||
 			  (i && rows[i].thread != rows[i - 1].thread) || i == n - 1;
-	for (int from = 0; max_lines > 0; from++) {
+	
+	for (int from = 0; max_lines > 0 && from < n; from++) {
 		int lines = 1, gap = 0;
 		for (int i = 0; i < n; i++) {
 			if (!show[i]) {
@@ -206,9 +289,10 @@ int rr__trace_print(FILE *f, const struct rr__sched *s, const char *failure, int
 			gap = 0;
 		}
 		lines += gap;
-		if (lines <= max_lines || from >= n - 1)
+		if (lines <= max_lines)
 			break;
-		show[from] = 0;
+		if (!rows[from].marked && from != n - 1)
+			show[from] = 0;
 	}
 	int lines = 0, skipped = 0;
 	fprintf(f, "  %-5s %-10s %-28s %s\n", "step", "thread", "race point", "what happened");
@@ -225,8 +309,15 @@ int rr__trace_print(FILE *f, const struct rr__sched *s, const char *failure, int
 		}
 		int t = rows[i].thread;
 		const char *role = t >= 0 && t < RR_MAX_THREADS ? s->slots[t].role : "?";
-		fprintf(f, "%c %5d %-10s %-28s %s\n", rows[i].marked ? '*' : ' ', i + 1, role,
-			rows[i].point, rows[i].what);
+		fprintf(f, "%c %5d %-10s %-28s ", rows[i].marked ? '*' : ' ', i + 1, role,
+			rows[i].point);
+		if (rows[i].preempts[0])
+			fprintf(f, "[preempts %s]%s", rows[i].preempts, rows[i].what[0] ? " " : "");
+		fputs(rows[i].what, f);
+		if (rows[i].finding)
+			fprintf(f, "%s%s%s", rows[i].what[0] ? "; " : "", bug_note ? "BUG: " : "finding: ",
+				failure);
+		fputc('\n', f);
 		lines++;
 	}
 	if (skipped) {

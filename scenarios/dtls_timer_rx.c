@@ -1136,9 +1136,9 @@ out:
 static const char *const roles[] = {"main", "rx", "peer", NULL};
 
 static const struct rr_variant variants[] = {
-	{"buggy", 1, "libre as shipped: main's timer handler and rx's close share tc with no lock"},
-	{"fixed", 0, "per-connection lock + closed flag; tc freed when main and rx both let go"},
-	{"main_thread", 0, "rx hands every datagram to main through a queue; only main uses tc"},
+	{"buggy", 1, "libre as shipped: main's timer handler and rx's close share tc with no lock", RR_EXPECT_FINDING},
+	{"fixed", 0, "per-connection lock + closed flag; tc freed when main and rx both let go", RR_EXPECT_FINDING},
+	{"main_thread", 0, "rx hands every datagram to main through a queue; only main uses tc", RR_EXPECT_FINDING},
 	{0},
 };
 

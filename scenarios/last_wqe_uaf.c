@@ -727,12 +727,12 @@ static const char *const last_wqe_uaf_roles[] = {"owner", "acceptor", NULL};
 
 static const struct rr_variant last_wqe_uaf_variants[] = {
 	{"buggy", 1, "43f6d338: the handler clears last_wqe_reached_ctx after the call "
-		     "that may free the qpair"},
-	{"fixed", 0, "5e156a6e: cleared before the call"},
+		     "that may free the qpair", RR_EXPECT_FINDING},
+	{"fixed", 0, "5e156a6e: cleared before the call", RR_EXPECT_FINDING},
 	{"no_indirection", 1, "the 2019 ancestor spdk/spdk#858: the acceptor sets "
 			      "last_wqe_reached itself and sends the qpair pointer; the "
-			      "poller frees the qpair before the message runs"},
-	{NULL, 0, NULL},
+			      "poller frees the qpair before the message runs", RR_EXPECT_FINDING},
+	{NULL, 0, NULL, RR_EXPECT_FINDING},
 };
 
 static const struct rr_param last_wqe_uaf_params[] = {

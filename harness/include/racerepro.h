@@ -39,10 +39,22 @@
 
 /* A variant of a scenario. expect_failure marks a variant that recreates the
  * race as it shipped (an expected failure); the others must never fail. */
+/* What a variant with expect_failure set must show to count as reproduced.
+ * The default is a finding: rr_bug, a sanitizer report or a crash. A race
+ * whose documented symptom upstream is a hang declares it, and then a hang
+ * (any hang, or only a deadlock the controlled scheduler proved) is the
+ * reproduction, not a miss. */
+enum rr_expect {
+	RR_EXPECT_FINDING = 0, /* bug, sanitizer or crash */
+	RR_EXPECT_HANG,        /* a hang of any kind: watchdog or deadlock */
+	RR_EXPECT_DEADLOCK,    /* hang:deadlock only */
+};
+
 struct rr_variant {
 	const char *name;
 	int expect_failure;
 	const char *help;
+	enum rr_expect expect; /* with expect_failure: the outcome that reproduces */
 };
 
 /* The two variants every scenario has; a scenario with more lists its own
