@@ -110,7 +110,7 @@ $(CORE_LIB) $(DRIVER_LIB):
 	@rm -f $@
 	@ar rcs $@ $^
 
-$(TEST_REGISTRY_OBJ): harness/registry.c $(DEPS_STAMP) $(wildcard scenarios/*.def tests/*.def)
+$(TEST_REGISTRY_OBJ): harness/registry.c $(DEPS_STAMP) $(wildcard scenarios/*.def tests/*.def harness/*.h harness/include/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC [$(SAN)] $< (with test scenarios)"
 	@$(CC) $(CFLAGS_ALL) -Itests -DRR_WITH_TEST_SCENARIOS -c $< -o $@
