@@ -47,9 +47,9 @@ LDLIBS_ALL := -pthread -luring -lssl -lcrypto -ljansson -lm $(LDLIBS)
 #   racerepro-bench  bench/bench.c over the same: the benchmark is a program
 #                  of its own, never linked into racerepro or a fuzz target.
 CORE_SRC := $(addprefix harness/,engine.c sched.c affinity.c trace.c context.c lifetime.c cport.c \
-	strategy.c seed.c repro.c fileio.c sanitizer.c sweep.c)
+	strategy.c schedule.c seed.c repro.c fileio.c sanitizer.c sweep.c)
 DRIVER_SRC := $(addprefix harness/,supervisor.c evidence.c oracle.c forensics.c report.c \
-	events.c report_html.c report_rebuild.c minimize.c exec.c)
+	events.c report_html.c report_rebuild.c minimize.c exec.c greybox.c)
 TOOL_SRC := $(addprefix harness/,cli.c cli_exec.c ftok_audit.c)
 HARNESS_SRC := $(CORE_SRC) $(DRIVER_SRC) $(TOOL_SRC)
 ifneq ($(sort $(HARNESS_SRC) harness/main.c harness/registry.c),$(sort $(wildcard harness/*.c)))
@@ -64,7 +64,7 @@ MAIN_OBJ := $(BUILD)/obj/harness/main.o
 REGISTRY_OBJ := $(BUILD)/obj/harness/registry.o
 TEST_REGISTRY_OBJ := $(BUILD)/obj/harness/registry-test.o
 TEST_SCENARIO_OBJ := $(BUILD)/obj/tests/test_scenarios.o
-BENCH_OBJ := $(BUILD)/obj/bench/bench.o
+BENCH_OBJ := $(BUILD)/obj/bench/bench.o $(BUILD)/obj/bench/search.o
 BIN := $(BUILD)/racerepro
 TEST_BIN := $(BUILD)/racerepro-test
 BENCH_BIN := $(BUILD)/racerepro-bench
@@ -72,7 +72,7 @@ BENCH_BIN := $(BUILD)/racerepro-bench
 # Preloaded into the user's program: the scheduler core compiled -fPIC and
 # never with a sanitizer of its own (the program brings one if it wants).
 # rr-cov.o holds the load/store hooks `racerepro cc` links into programs.
-RT_SRC := harness/runtime/rt.c $(addprefix harness/,sched.c trace.c strategy.c seed.c context.c \
+RT_SRC := harness/runtime/rt.c $(addprefix harness/,sched.c trace.c strategy.c schedule.c seed.c context.c \
 	repro.c fileio.c affinity.c sweep.c)
 RT_OBJ := $(patsubst %.c,$(BUILD)/rt/%.o,$(RT_SRC))
 RT_LIB := $(BUILD)/libracerepro-rt.so
@@ -212,7 +212,7 @@ bench: $(BIN) $(BENCH_BIN)
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
 		--std=c11 -Iharness/include -Iharness harness scenarios fuzz bench
-	clang-tidy --quiet $(HARNESS_SRC) $(SCENARIO_SRC) bench/bench.c -- \
+	clang-tidy --quiet $(HARNESS_SRC) $(SCENARIO_SRC) bench/bench.c bench/search.c -- \
 		$(filter-out -Wno-format-truncation,$(BASE_CFLAGS))
 
 clean:

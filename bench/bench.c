@@ -1122,8 +1122,13 @@ static int usage(const char *fmt, const char *arg)
 	return RR_EXIT_USAGE;
 }
 
+/* bench/search.c: the search strategies' protocol (--search). */
+int rr__bench_search(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--search"))
+		return rr__bench_search(argc - 1, argv + 1);
 	static struct bench b;
 	memset(&b, 0, sizeof b);
 	b.ntrials = 20;

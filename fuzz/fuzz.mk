@@ -92,6 +92,15 @@ $(FUZZ_ROOT)/afl/obj/fuzz/afl_map.o: fuzz/afl_map.c $(FUZZ_DEPS_STAMP)
 	@echo "  CC [fuzz/afl] $< (not instrumented)"
 	@$(FUZZ_CLANG) $(FUZZ_CFLAGS) -c $< -o $@
 $(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_SCENARIOS)): $(FUZZ_ROOT)/afl/obj/fuzz/afl_map.o
+# The AFL++ custom mutator (AFL_CUSTOM_MUTATOR_LIBRARY): the schedule
+# mutations of harness/schedule.c, loaded into afl-fuzz itself, so plain and
+# uninstrumented.
+FUZZ_AFL_MUTATOR := $(FUZZ_ROOT)/afl/libschedule-mutator.so
+FUZZ_AFL_MUTATOR_SRC := fuzz/afl_mutator.c harness/schedule.c harness/seed.c
+$(FUZZ_AFL_MUTATOR): $(FUZZ_AFL_MUTATOR_SRC) $(FUZZ_DEPS_STAMP) $(FUZZ_HEADERS)
+	@mkdir -p $(dir $@)
+	@echo "  LD [fuzz/afl] $@ (custom mutator)"
+	@$(FUZZ_CLANG) $(FUZZ_CFLAGS) -fPIC -shared -o $@ $(FUZZ_AFL_MUTATOR_SRC)
 
 # The parser target compiles the modules it fuzzes with UBSan too; the rest
 # of what they call (the scenario registry, for a reproducer's mapping to a
@@ -109,7 +118,7 @@ $(FUZZ_ROOT)/parsers/parsers: $(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/p
 
 fuzz-libfuzzer: $(addprefix $(FUZZ_ROOT)/libfuzzer/,$(FUZZ_SCENARIOS))
 fuzz-libfuzzer-tsan: $(addprefix $(FUZZ_ROOT)/libfuzzer-tsan/,$(FUZZ_TSAN_SCENARIOS))
-fuzz-afl: $(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_SCENARIOS))
+fuzz-afl: $(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_SCENARIOS)) $(FUZZ_AFL_MUTATOR)
 fuzz-parsers: $(FUZZ_ROOT)/parsers/parsers
 fuzz-targets: fuzz-libfuzzer fuzz-libfuzzer-tsan fuzz-afl fuzz-parsers
 

@@ -14,8 +14,12 @@
  *                                     extra counters
  * Environment, read once when the target initializes:
  *   RR_FUZZ_VARIANT=fixed   another variant than the built-in default
+ *   RR_FUZZ_PARAMS="a=1 b=2" scenario parameters (as racerepro's --param)
+ *   RR_FUZZ_FEEDBACK=1      (the default) abstract reads-from over race points
+ *                           (harness/sched.c, rr__rf_hook): one bit per pair
  *   RR_FUZZ_FEEDBACK=0      no interleaving feedback (to measure what it buys);
- *                           2: pairs keyed by the pair before them too
+ *                           pairs: the older consecutive-point-name pairs;
+ *                           2: those pairs keyed by the pair before them too
  *
  * Errors keep their three channels (design/style.md): a finding aborts (a
  * crash for the engine); an environment error from iterate() is not a finding,
@@ -61,6 +65,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+#ifndef RR_FUZZ_AFL
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+size_t LLVMFuzzerCustomCrossOver(const uint8_t *data1, size_t size1, const uint8_t *data2,
+				 size_t size2, uint8_t *out, size_t max_out_size, unsigned int seed);
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Interleaving feedback                                                     */
@@ -72,6 +82,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
  * (previous point, this point) becomes a counter the engine can see: a new
  * pair, or a pair taken more often (the engines bucket counts), makes the
  * input interesting. */
+#ifdef RR_FUZZ_AFL
+static uint32_t mix_bit(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	return h;
+}
+#endif
+
 static uint32_t pair_index(uint32_t prev, uint32_t cur, uint32_t n)
 {
 	/* Ordered: (a, b) and (b, a) are different interleavings. */
@@ -102,6 +122,18 @@ static uint32_t feedback_key(uint32_t prev, uint32_t cur)
 #ifdef RR_FUZZ_AFL
 #include "afl_map.h"
 
+/* A reads-from bit: set, never counted (a pair seen twice is not a new
+ * interleaving). Its own slots at the map's end would be cleaner, but AFL++
+ * sizes the map from the instrumented edges; a hash into the whole map is
+ * what the pairs did too. */
+static void rf_hook(uint32_t bit)
+{
+	uint32_t n;
+	uint8_t *map = rr__afl_map(&n);
+	if (map && n)
+		__atomic_store_n(&map[mix_bit(bit) % n], 1, __ATOMIC_RELAXED);
+}
+
 static void pair_hook(uint32_t prev, uint32_t cur)
 {
 	uint32_t n;
@@ -119,6 +151,16 @@ static void pair_hook(uint32_t prev, uint32_t cur)
 /* libFuzzer reads every byte of this section as extra coverage counters. */
 __attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t
 	pair_counters[PAIR_COUNTERS];
+
+/* libFuzzer treats each of these bytes as a feature when non-zero: one
+ * byte per reads-from bit of the harness's RR_RF_BITS map. */
+__attribute__((used, section("__libfuzzer_extra_counters"))) static uint8_t
+	rf_counters[RR_RF_BITS];
+
+static void rf_hook(uint32_t bit)
+{
+	__atomic_store_n(&rf_counters[bit % RR_RF_BITS], 1, __ATOMIC_RELAXED);
+}
 
 static void pair_hook(uint32_t prev, uint32_t cur)
 {
@@ -177,6 +219,27 @@ static void fuzz_init(void)
 			    vname);
 	cfg.scenario = scenario;
 	cfg.variant = v;
+	/* RR_FUZZ_PARAMS="name=value name=value": scenario parameters, as
+	 * --param gives them to racerepro (the benchmark's cells). */
+	const char *pv = getenv("RR_FUZZ_PARAMS");
+	for (const char *q = pv; q && *q;) {
+		char item[RR_PARAM_NAME + RR_PARAM_VALUE];
+		size_t len = strcspn(q, " ");
+		char *eq;
+		if (len >= sizeof item)
+			init_failed("RR_FUZZ_PARAMS: an item is too long in '%s'", pv);
+		memcpy(item, q, len);
+		item[len] = '\0';
+		q += len + (q[len] == ' ');
+		if (!len)
+			continue;
+		eq = strchr(item, '=');
+		if (!eq)
+			init_failed("RR_FUZZ_PARAMS: '%s' is not NAME=VALUE", item);
+		*eq = '\0';
+		if (!rr__param_decl(scenario, item) || rr__params_set(&cfg.params, item, eq + 1) < 0)
+			init_failed("RR_FUZZ_PARAMS: the scenario has no parameter '%s'", item);
+	}
 	cfg.strategy = RR_STRAT_INPUT;
 	cfg.iterations = 1;
 	cfg.jobs = 1;
@@ -190,9 +253,19 @@ static void fuzz_init(void)
 	/* Workers ignore SIGPIPE (bitcoind does): a write to a closed pipe is
 	 * EPIPE, which is what broken_pipe's oracle looks for. */
 	signal(SIGPIPE, SIG_IGN);
+	/* The input is an abstract schedule (harness/schedule.h) unless
+	 * RR_FUZZ_INPUT=bytes asks for the version-1 decision bytes. */
+	const char *im = getenv("RR_FUZZ_INPUT");
+	if (im && *im && strcmp(im, "bytes") && strcmp(im, "abstract"))
+		init_failed("RR_FUZZ_INPUT=%s: use abstract (the default) or bytes", im);
+	rr__input_legacy = im && !strcmp(im, "bytes");
 	const char *fb = getenv("RR_FUZZ_FEEDBACK");
-	if (!fb || strcmp(fb, "0"))
+	if (!fb || !*fb || !strcmp(fb, "1"))
+		rr__rf_hook = rf_hook;
+	else if (!strcmp(fb, "pairs") || !strcmp(fb, "2"))
 		rr__pair_hook = pair_hook;
+	else if (strcmp(fb, "0"))
+		init_failed("RR_FUZZ_FEEDBACK=%s: use 1 (reads-from), pairs, 2 or 0", fb);
 	feedback_history = fb && !strcmp(fb, "2");
 	if (atexit(cleanup_at_exit))
 		init_failed("%s", "atexit failed");
@@ -264,3 +337,52 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	return 0;
 }
+
+#ifndef RR_FUZZ_AFL
+/* ------------------------------------------------------------------------ */
+/* Structure-aware mutation (libFuzzer)                                      */
+/* ------------------------------------------------------------------------ */
+
+static int scenario_nroles(void)
+{
+	int n = 0;
+	while (scenario && scenario->roles && scenario->roles[n])
+		n++;
+	return n;
+}
+
+/* Insert, delete, retarget or move an override, reseed or change the base
+ * sampler (harness/schedule.c). A schedule whose base is surw and that
+ * carries no expectations gets what this process has learned so far, so
+ * that the input replays with them anywhere. In bytes mode, libFuzzer's
+ * own mutations. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+	if (rr__input_legacy)
+		return LLVMFuzzerMutate(data, size, max_size);
+	if (!ready)
+		fuzz_init();
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull + size;
+	size_t n = rr__schedule_mutate(data, size, max_size, s, scenario_nroles());
+	static struct rr__abstract a;
+	rr__schedule_decode(data, n, &a);
+	if (a.base == RR_STRAT_SURW && !a.nexpect) {
+		a.nexpect = (uint8_t)rr__surw_expectations(scenario->roles, a.expect_role, a.expect,
+							   RR_SCHED_EXPECTS);
+		if (a.nexpect)
+			n = rr__schedule_encode(&a, data, max_size);
+	}
+	return n;
+}
+
+size_t LLVMFuzzerCustomCrossOver(const uint8_t *data1, size_t size1, const uint8_t *data2,
+				 size_t size2, uint8_t *out, size_t max_out_size, unsigned int seed)
+{
+	if (rr__input_legacy) {
+		size_t n = size1 < max_out_size ? size1 : max_out_size;
+		memcpy(out, data1, n);
+		return n;
+	}
+	return rr__schedule_cross(data1, size1, data2, size2, out, max_out_size, seed);
+}
+#endif

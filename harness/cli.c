@@ -64,7 +64,8 @@ static const char *const run_help =
 	"\n"
 	"  --variant V       run: buggy (default), fixed, or another variant;\n"
 	"                    soak: both (default), buggy, fixed, or a variant name\n"
-	"  --strategy S      none | noise | random | pct | input | portfolio\n"
+	"  --strategy S      none | noise | random | pct | surw | pos | input | portfolio\n"
+	"                    | greybox\n"
 	"                    (run: noise, soak: portfolio by default)\n"
 	"  --seed S          64-bit run seed (default: from the clock; always printed)\n"
 	"  --iterations N    stop after N iterations\n"
@@ -75,7 +76,9 @@ static const char *const run_help =
 	"  --backend B       the same as --param backend=B\n"
 	"  --depth D         pct: the bug depth d (default 3)\n"
 	"  --steps K         pct: expected decisions per iteration (default: learned)\n"
-	"  --input HEX       input: the decision bytes, e.g. 00ff01\n"
+	"  --input HEX       input: version-1 decision bytes, e.g. 00ff01\n"
+	"  --schedule HEX    input: an abstract schedule in its binary form (a fuzzer's\n"
+	"                    input: base sampler, seed, overrides; fuzz/README.md)\n"
 	"  --timeout D       per-iteration watchdog (default 10s, x2 ASan, x4 TSan)\n"
 	"  --out DIR         report folder (default reports/<run-id>, linked as reports/latest)\n"
 	"  --stop-on-failure end each cell at its first finding\n"
@@ -199,6 +202,7 @@ enum {
 	OPT_DEPTH,
 	OPT_STEPS,
 	OPT_INPUT,
+	OPT_SCHEDULE,
 	OPT_OUT,
 	OPT_NO_FORK,
 	OPT_KEEP_CORES,
@@ -222,6 +226,7 @@ static const struct option run_options[] = {
 	{"depth", required_argument, NULL, OPT_DEPTH},
 	{"steps", required_argument, NULL, OPT_STEPS},
 	{"input", required_argument, NULL, OPT_INPUT},
+	{"schedule", required_argument, NULL, OPT_SCHEDULE},
 	{"out", required_argument, NULL, OPT_OUT},
 	{"no-fork", no_argument, NULL, OPT_NO_FORK},
 	{"keep-cores", no_argument, NULL, OPT_KEEP_CORES},
@@ -247,6 +252,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof *o);
 	o->jobs = 1;
 	optind = 0;
+	/* `--strategy input` alone, or with --input, keeps the version-1 bytes
+	 * (the empty input: the current thread keeps running); --schedule
+	 * makes it an abstract schedule. */
+	rr__input_legacy = 1;
 	const char *v;
 	for (int c; (c = next_option(argc, argv, SHORTS("hj:q"), run_options, &v)) != -1;) {
 		switch (c) {
@@ -259,8 +268,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_STRATEGY:
 			o->strategy = v;
 			if (rr__strategy_parse(o->strategy) < 0)
-				usage_error("unknown strategy '%s' (use none, noise, random, pct, input "
-					    "or portfolio)",
+				usage_error("unknown strategy '%s' (use none, noise, random, pct, surw, "
+					    "pos, input, portfolio or greybox)",
 					    o->strategy);
 			break;
 		case OPT_SEED:
@@ -309,6 +318,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case OPT_INPUT:
 			if (parse_hex(v, o->input, RR_MAX_SCHEDULE, &o->ninput))
 				usage_error("malformed --input '%s' (use hex bytes such as 00ff01)", v);
+			rr__input_legacy = 1;
+			break;
+		case OPT_SCHEDULE:
+			if (parse_hex(v, o->input, RR_MAX_SCHEDULE, &o->ninput))
+				usage_error("malformed --schedule '%s' (use hex bytes such as 00ff01)",
+					    v);
+			rr__input_legacy = 0;
 			break;
 		case OPT_OUT:
 			o->out = v;
@@ -423,7 +439,8 @@ static void print_env_once(const struct rr__run_config *cfg)
 	fprintf(stderr, "%s: %s/%s, strategy %s, seed 0x%016" PRIx64 ", build %s\n", cmd_name,
 		cfg->scenario->name, cfg->variant->name, rr__strategy_names[cfg->strategy], cfg->seed,
 		RR_BUILD_NAME);
-	if (!rr__strategy_controlled(cfg->strategy) && cfg->strategy != RR_STRAT_PORTFOLIO)
+	if (!rr__strategy_controlled(cfg->strategy) && cfg->strategy != RR_STRAT_PORTFOLIO &&
+	    cfg->strategy != RR_STRAT_GREYBOX)
 		fprintf(stderr,
 			"%s: note: %s is free-running: its seeds replay statistically, not exactly\n",
 			cmd_name, rr__strategy_names[cfg->strategy]);
@@ -661,6 +678,10 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 		       struct loaded *l)
 {
 	char err[512];
+	/* Raw crash files are abstract schedules, as the fuzz targets read
+	 * their input; RR_FUZZ_INPUT=bytes for a target run in byte mode. */
+	const char *mode = getenv("RR_FUZZ_INPUT");
+	int raw_legacy = mode && !strcmp(mode, "bytes");
 	memset(l, 0, sizeof *l);
 	if (scenario) {
 		/* A raw crash file from a fuzzer: its bytes are the decisions. */
@@ -702,6 +723,11 @@ static void load_repro(const char *path, const char *scenario, const char *varia
 		fprintf(stderr, "%s: %s: %s\n", cmd_name, path, err);
 		exit(RR_EXIT_ENV);
 	}
+	/* A raw crash file of a target that ran in byte mode keeps the
+	 * version-1 meaning of its bytes; the targets' default is an abstract
+	 * schedule. */
+	if (l->raw)
+		rr__input_legacy = raw_legacy;
 	rr__ctx.cfg = &l->cfg;
 }
 
@@ -754,7 +780,7 @@ static int cmd_replay(int argc, char **argv)
 			cmd_name, l->r.build, RR_BUILD_NAME);
 	if (!rr__strategy_controlled(l->cfg.strategy)) {
 		if (check)
-			usage_error("--check needs a controlled reproducer (random, pct or input); "
+			usage_error("--check needs a controlled reproducer (random, pct, surw, pos or input); "
 				    "this one is %s, which replays statistically",
 				    l->r.strategy);
 		printf("statistical replay: %s is free-running, so the same seed is tried for up to "
@@ -831,7 +857,7 @@ static int cmd_explain(int argc, char **argv)
 	struct loaded *l = &loaded;
 	load_repro(path, a.scenario, a.variant, l);
 	if (!rr__strategy_controlled(l->cfg.strategy))
-		usage_error("explain needs a controlled reproducer (random, pct or input); %s runs "
+		usage_error("explain needs a controlled reproducer (random, pct, surw, pos or input); %s runs "
 			    "free and has no fixed interleaving",
 			    l->r.strategy);
 	rr__driver_signals();
@@ -874,7 +900,7 @@ static int cmd_minimize(int argc, char **argv)
 	struct loaded *l = &loaded;
 	load_repro(path, NULL, NULL, l);
 	if (!rr__strategy_controlled(l->cfg.strategy))
-		usage_error("minimize needs a controlled reproducer (random, pct or input); this one "
+		usage_error("minimize needs a controlled reproducer (random, pct, surw, pos or input); this one "
 			    "is %s",
 			    l->r.strategy);
 	char outbuf[PATH_MAX];
@@ -906,6 +932,9 @@ static int cmd_minimize(int argc, char **argv)
 	static struct rr__repro m;
 	m = l->r;
 	snprintf(m.strategy, sizeof m.strategy, "input");
+	m.base[0] = '\0';
+	m.noverrides = 0;
+	m.surw_expect[0] = '\0';
 	m.nschedule = mz.n;
 	memcpy(m.schedule, mz.schedule, mz.n);
 	snprintf(m.signature, sizeof m.signature, "%s", mz.sig);

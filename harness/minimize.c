@@ -1,7 +1,8 @@
 /*
- * minimize.c: delta debugging of a failing schedule (minimize.h). A schedule
- * here is an `input`: one byte per scheduling decision, byte % n picks among
- * the n runnable threads, and past its end the current thread keeps running.
+ * minimize.c: delta debugging of a failing schedule, then preemption
+ * bounding (minimize.h). A schedule here is a version-1 `input`: one byte
+ * per scheduling decision, byte % n picks among the n runnable threads, and
+ * past its end the current thread keeps running.
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,10 +26,77 @@ static int still_fails(struct rr__run_config *cfg, const uint8_t *schedule, uint
 	if (stopped())
 		return 0;
 	cfg->strategy = RR_STRAT_INPUT;
+	rr__input_legacy = 1; /* the decisions, as version-1 bytes */
 	cfg->input = (uint8_t *)schedule;
 	cfg->ninput = n;
 	rr__run_once(cfg, o);
 	return !stopped() && !strcmp(o->sig, sig);
+}
+
+/* The next combination of K positions out of N in POS (ascending);
+ * returns 0 after the last. */
+static int next_combination(uint32_t *pos, int k, uint32_t n)
+{
+	int i = k - 1;
+	while (i >= 0 && pos[i] == n - (uint32_t)(k - i))
+		i--;
+	if (i < 0)
+		return 0;
+	pos[i]++;
+	for (int j = i + 1; j < k; j++)
+		pos[j] = pos[j - 1] + 1;
+	return 1;
+}
+
+/* Iterative preemption bounding (Musuvathi and Qadeer, PLDI 2007) over the
+ * failing run's decisions: for P = 0, 1, 2, ... below what the deletion
+ * phases kept (CURRENT preemptions), every schedule whose non-default
+ * choices sit at P of the first L decisions of the original failing run
+ * (L = LEN), each choosing one of the other threads (1 .. nslots-1; a value
+ * past a decision's runnable count wraps, so some schedules repeat). The
+ * first that shows SIG replaces BEST. A budget of trial runs keeps it
+ * bounded; the positions come from the failing run, so P = 2 or 3 on a
+ * 20-decision run is a few thousand runs at most. */
+#define BOUND_MAX_P 4
+#define BOUND_MAX_LEN 48
+#define BOUND_TRIES 6000
+static void bounded_search(struct rr__run_config *cfg, struct rr__once *o, const char *sig,
+			   uint8_t *best, uint32_t *n, uint32_t current, uint32_t len, int *tries)
+{
+	static uint8_t trial[RR_MAX_SCHEDULE];
+	int nslots = o->sched.nslots;
+	uint32_t choices = nslots > 1 ? (uint32_t)nslots - 1 : 1;
+	if (len > BOUND_MAX_LEN)
+		len = BOUND_MAX_LEN;
+	for (uint32_t p = 0; p < current && p <= BOUND_MAX_P && p <= len; p++) {
+		uint32_t pos[BOUND_MAX_P + 1], ch[BOUND_MAX_P + 1];
+		for (uint32_t i = 0; i < p; i++)
+			pos[i] = i;
+		do {
+			for (uint32_t i = 0; i < p; i++)
+				ch[i] = 0;
+			for (;;) {
+				if (*tries >= BOUND_TRIES || stopped())
+					return;
+				uint32_t tn = p ? pos[p - 1] + 1 : 0;
+				memset(trial, 0, tn);
+				for (uint32_t i = 0; i < p; i++)
+					trial[pos[i]] = (uint8_t)(1 + ch[i]);
+				(*tries)++;
+				if (still_fails(cfg, trial, tn, sig, o) &&
+				    o->sched.preemptions < current) {
+					memcpy(best, trial, tn);
+					*n = tn;
+					return;
+				}
+				uint32_t i = 0; /* the next choice vector */
+				while (i < p && ++ch[i] == choices)
+					ch[i++] = 0;
+				if (i == p)
+					break;
+			}
+		} while (p && next_combination(pos, (int)p, len));
+	}
 }
 
 int rr__minimize(struct rr__run_config *cfg, struct rr__once *o, uint64_t deadline_ns,
@@ -47,6 +115,7 @@ int rr__minimize(struct rr__run_config *cfg, struct rr__once *o, uint64_t deadli
 	uint8_t *best = m->schedule;
 	static uint8_t trial[RR_MAX_SCHEDULE];
 	uint32_t n = o->sched.ndecisions;
+	m->n_original = n;
 	memcpy(best, o->sched.decisions, n);
 	m->preemptions_before = o->sched.preemptions;
 	if (!still_fails(cfg, best, n, sig, o)) {
@@ -89,9 +158,17 @@ int rr__minimize(struct rr__run_config *cfg, struct rr__once *o, uint64_t deadli
 	}
 	if (rr__driver_interrupted())
 		return RR_MIN_INTERRUPTED;
-	m->timed_out = stopped();
 	while (n > 0 && best[n - 1] == 0)
 		n--;
+	/* 4. Preemption bounding: deletion keeps whatever preemptions the
+	 * sampler happened to make on the way; the fewest that show the
+	 * failure are found by trying every schedule with 0, 1, 2, ...
+	 * non-default choices placed along the failing run's decisions. */
+	if (!stopped() && still_fails(cfg, best, n, sig, o))
+		bounded_search(cfg, o, sig, best, &n, o->sched.preemptions, m->n_original, &tries);
+	if (rr__driver_interrupted())
+		return RR_MIN_INTERRUPTED;
+	m->timed_out = stopped();
 	/* The last run only counts the result's preemptions: past the
 	 * deadline too, not after a signal. */
 	deadline = 0;

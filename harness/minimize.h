@@ -11,6 +11,7 @@ struct rr__minimized {
 	char sig[256];                      /* the failure that had to hold */
 	uint8_t schedule[RR_MAX_SCHEDULE];  /* the shortest input found */
 	uint32_t n;
+	uint32_t n_original;                /* decisions of the failing run */
 	uint32_t preemptions_before, preemptions_after;
 	int tries;                          /* trial runs */
 	int timed_out;                      /* the deadline ended the search */
@@ -25,7 +26,10 @@ enum {
 
 /* Runs CFG once; when it fails, turns the decisions it took into an input
  * schedule and shortens it (trailing decisions, ddmin chunks, single
- * preemptions), each candidate one run in a worker process. CFG becomes an
+ * preemptions), then searches for the fewest preemptions that still show the
+ * signature (every schedule with 0, 1, 2, ... non-default choices along the
+ * failing run's decisions, bounded), each candidate one run in a worker
+ * process. CFG becomes an
  * `input` configuration; O holds the last run (after RR_MIN_OK: the minimized
  * schedule's). Returns RR_MIN_OK, RR_MIN_NO_FAILURE (O says how it ended) or
  * RR_MIN_NOT_AN_INPUT (the decisions do not replay as an input). */

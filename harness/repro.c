@@ -12,6 +12,7 @@
  *   seed 0x5eed0000000000a1
  *   pct-depth 3
  *   pct-steps 24
+ *   surw-expect loop=4 client-1=3      (surw: what the iteration expected)
  *   schedule 00 01 00 02
  *   build none
  *   signature bug:write(m_post_fd, &buffer, 1): Broken pipe
@@ -20,6 +21,24 @@
  *
  * For `input` the schedule is the decision string itself; for random and pct
  * it is the decisions the run took, so `minimize` can turn it into an input.
+ *
+ * Version 2 is version 1 plus an `input` whose timing seed is an abstract
+ * schedule (schedule.h): a base sampler with its seed and parameters, and
+ * overrides by role name, instead of the decision bytes:
+ *
+ *   racerepro-repro 2
+ *   scenario broken_pipe
+ *   variant buggy
+ *   strategy input
+ *   base surw
+ *   seed 0x00000000000000a1
+ *   surw-expect loop=3 async=3
+ *   override async 2 loop          (at async's race point #2, loop runs)
+ *   build none
+ *   signature ...
+ *
+ * A file without base lines is written as version 1, so version-1 files and
+ * their meaning (the bytes, then the current thread keeps running) stay.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -37,6 +56,7 @@
 
 #define REPRO_MAGIC "racerepro-repro"
 #define REPRO_VERSION 1
+#define REPRO_VERSION_ABSTRACT 2 /* input as an abstract schedule: base, override */
 
 int rr__repro_write(const char *path, const struct rr__repro *r)
 {
@@ -44,18 +64,31 @@ int rr__repro_write(const char *path, const struct rr__repro *r)
 	FILE *f = rr__atomic_open(path, tmp, sizeof tmp);
 	if (!f)
 		return -errno;
-	fprintf(f, "%s %d\n", REPRO_MAGIC, REPRO_VERSION);
+	/* Version 1 files stay byte for byte what they were; only an abstract
+	 * schedule needs version 2. */
+	fprintf(f, "%s %d\n", REPRO_MAGIC, r->base[0] ? REPRO_VERSION_ABSTRACT : REPRO_VERSION);
 	fprintf(f, "scenario %s\nvariant %s\nstrategy %s\n", r->scenario, r->variant, r->strategy);
+	if (r->base[0])
+		fprintf(f, "base %s\n", r->base);
 	fprintf(f, "seed 0x%016" PRIx64 "\n", r->seed);
 	/* 0 means "the default" (depth 3, steps learned): such a line is left out. */
-	if (!strcmp(r->strategy, "pct") && r->pct_depth)
+	const char *sampler = r->base[0] ? r->base : r->strategy;
+	if (!strcmp(sampler, "pct") && r->pct_depth)
 		fprintf(f, "pct-depth %u\n", r->pct_depth);
-	if (!strcmp(r->strategy, "pct") && r->pct_steps)
+	if (!strcmp(sampler, "pct") && r->pct_steps)
 		fprintf(f, "pct-steps %u\n", r->pct_steps);
-	fprintf(f, "schedule");
-	for (uint32_t i = 0; i < r->nschedule; i++)
-		fprintf(f, " %02x", r->schedule[i]);
-	fprintf(f, "\nbuild %s\nsignature %s\n", r->build, r->signature);
+	if (r->surw_expect[0])
+		fprintf(f, "surw-expect %s\n", r->surw_expect);
+	for (int i = 0; i < r->noverrides; i++)
+		fprintf(f, "override %s %u %s\n", r->overrides[i].role, r->overrides[i].k,
+			r->overrides[i].target);
+	if (!r->base[0]) {
+		fprintf(f, "schedule");
+		for (uint32_t i = 0; i < r->nschedule; i++)
+			fprintf(f, " %02x", r->schedule[i]);
+		fputc('\n', f);
+	}
+	fprintf(f, "build %s\nsignature %s\n", r->build, r->signature);
 	if (r->found_by[0])
 		fprintf(f, "found-by %s\n", r->found_by);
 	for (int i = 0; i < r->params.n; i++)
@@ -79,6 +112,30 @@ static int copy_field(char *dst, size_t cap, const char *v)
 	return 0;
 }
 
+/* "ROLE=N ROLE=N ...": what rr__surw_preset accepts. */
+static int valid_expect(const char *v)
+{
+	int terms = 0;
+	while (*v) {
+		const char *start = v;
+		while (*v && *v != '=' && *v != ' ')
+			v++;
+		if (*v != '=' || v == start || v - start >= 24)
+			return 0;
+		v++;
+		if (!isdigit((unsigned char)*v))
+			return 0;
+		while (isdigit((unsigned char)*v))
+			v++;
+		terms++;
+		if (*v == ' ' && v[1])
+			v++;
+		else if (*v)
+			return 0;
+	}
+	return terms > 0;
+}
+
 /* A key that may appear once: the line it was first seen on. */
 static int once(int *first, int lineno, const char *key, char *err, size_t errlen)
 {
@@ -97,11 +154,12 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 	int lineno = 0, have_version = 0;
 	unsigned seen = 0;
 	enum { F_SCEN = 1, F_VAR = 2, F_STRAT = 4, F_SEED = 8, F_BUILD = 16, F_SIG = 32 };
-	/* Every key but param may appear once; a second one (two schedule lines
+	/* Every key but param and override may appear once; a second one (two schedule lines
 	 * would be joined, a second seed would win) is an error. */
 	static const char *const single[] = {"scenario", "variant",   "strategy", "seed",
 					     "pct-depth", "pct-steps", "schedule", "build",
-					     "signature", "found-by",  NULL};
+					     "signature", "found-by",  "surw-expect", "base",
+					     NULL};
 	int first_line[16] = {0};
 	size_t pos = 0;
 	if (len == 0)
@@ -142,10 +200,11 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 				return set_err(err, errlen, lineno,
 					       "not a racerepro reproducer (expected '%s 1' first)",
 					       REPRO_MAGIC);
-			if (strcmp(val, "1"))
+			if (strcmp(val, "1") && strcmp(val, "2"))
 				return set_err(err, errlen, lineno,
-					       "unknown format version '%s' (this racerepro reads 1)", val);
-			have_version = 1;
+					       "unknown format version '%s' (this racerepro reads 1 and 2)",
+					       val);
+			have_version = val[0] - '0';
 			continue;
 		}
 		for (int i = 0; single[i]; i++)
@@ -161,6 +220,7 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 			seen |= F_VAR;
 		} else if (!strcmp(key, "strategy")) {
 			if (rr__strategy_parse(val) < 0 || !strcmp(val, "portfolio") ||
+			    !strcmp(val, "greybox") ||
 			    copy_field(r->strategy, sizeof r->strategy, val))
 				return set_err(err, errlen, lineno, "unknown strategy '%s'", val);
 			seen |= F_STRAT;
@@ -176,6 +236,30 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 				r->pct_depth = (uint32_t)v;
 			else
 				r->pct_steps = (uint32_t)v;
+		} else if (!strcmp(key, "surw-expect")) {
+			if (!valid_expect(val) || copy_field(r->surw_expect, sizeof r->surw_expect, val))
+				return set_err(err, errlen, lineno,
+					       "bad surw-expect '%s' (expected ROLE=N ...)", val);
+		} else if (have_version >= 2 && !strcmp(key, "base")) {
+			int b = rr__strategy_parse(val);
+			if ((b != RR_STRAT_RANDOM && b != RR_STRAT_PCT && b != RR_STRAT_SURW &&
+			     b != RR_STRAT_POS) ||
+			    copy_field(r->base, sizeof r->base, val))
+				return set_err(err, errlen, lineno,
+					       "unknown base sampler '%s' (random, pct, surw or pos)", val);
+		} else if (have_version >= 2 && !strcmp(key, "override")) {
+			struct rr__repro_override *o = &r->overrides[r->noverrides];
+			char role[64], target[64];
+			unsigned k;
+			char extra;
+			if (r->noverrides >= RR_MAX_OVERRIDES ||
+			    sscanf(val, "%63s %u %63s %c", role, &k, target, &extra) != 3 ||
+			    k > 0xffff || copy_field(o->role, sizeof o->role, role) ||
+			    copy_field(o->target, sizeof o->target, target))
+				return set_err(err, errlen, lineno,
+					       "bad override '%s' (expected ROLE K TARGET)", val);
+			o->k = k;
+			r->noverrides++;
 		} else if (!strcmp(key, "schedule")) {
 			const char *p = val;
 			while (*p) {
@@ -232,6 +316,11 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 	}
 	if (!have_version)
 		return set_err(err, errlen, lineno, "%s", "the file is empty (expected 'racerepro-repro 1')");
+	if ((r->base[0] || r->noverrides) && strcmp(r->strategy, "input"))
+		return set_err(err, errlen, lineno, "%s",
+			       "base and override lines belong to strategy input only");
+	if (r->noverrides && !r->base[0])
+		return set_err(err, errlen, lineno, "%s", "override lines need a base line");
 	static const struct {
 		unsigned bit;
 		const char *name;
@@ -372,7 +461,11 @@ void rr__repro_from_run(const struct rr__run_config *cfg, const struct rr__sched
 	r->seed = seed;
 	r->pct_depth = s->pct_depth;
 	r->pct_steps = s->pct_steps;
-	if (s->strategy == RR_STRAT_INPUT) {
+	if (s->strategy == RR_STRAT_SURW)
+		rr__surw_format(s, r->surw_expect, sizeof r->surw_expect);
+	if (s->strategy == RR_STRAT_INPUT && s->abstract) {
+		rr__schedule_to_repro(s, cfg->scenario->roles, r);
+	} else if (s->strategy == RR_STRAT_INPUT) {
 		r->nschedule = s->ninput;
 		memcpy(r->schedule, s->input, s->ninput);
 	} else if (s->controlled) {
@@ -381,8 +474,8 @@ void rr__repro_from_run(const struct rr__run_config *cfg, const struct rr__sched
 	}
 	snprintf(r->build, sizeof r->build, "%s", RR_BUILD_NAME);
 	snprintf(r->signature, sizeof r->signature, "%s", sig);
-	if (cfg->strategy == RR_STRAT_PORTFOLIO)
-		snprintf(r->found_by, sizeof r->found_by, "portfolio");
+	if (cfg->strategy == RR_STRAT_PORTFOLIO || cfg->strategy == RR_STRAT_GREYBOX)
+		snprintf(r->found_by, sizeof r->found_by, "%s", rr__strategy_names[cfg->strategy]);
 	/* Every declared parameter, defaults too: a replay must not depend on
 	 * the defaults of the binary that replays it. Both tables share the
 	 * limits, so a value that fits the run fits the file. */
@@ -415,9 +508,26 @@ int rr__repro_to_config(struct rr__repro *r, struct rr__run_config *c, char *err
 	c->exact_seed = 1;
 	c->pct_depth = r->pct_depth;
 	c->pct_steps = r->pct_steps;
+	if (c->strategy == RR_STRAT_INPUT && r->base[0]) {
+		/* Version 2: the abstract schedule, encoded in place of the
+		 * bytes (the writer ignores them when there is a base). */
+		static struct rr__abstract a;
+		if (rr__schedule_from_repro(r, sc->roles, &a, err, errlen) < 0)
+			return -1;
+		r->nschedule = (uint32_t)rr__schedule_encode(&a, r->schedule, sizeof r->schedule);
+		rr__input_legacy = 0;
+	} else if (c->strategy == RR_STRAT_INPUT) {
+		rr__input_legacy = 1; /* version 1: the bytes keep their meaning */
+	}
 	if (c->strategy == RR_STRAT_INPUT) {
 		c->input = r->schedule;
 		c->ninput = r->nschedule;
+	}
+	/* surw's expectations are part of its timing seed: the replay uses the
+	 * recorded ones, not whatever this process would learn. */
+	if (rr__surw_preset(r->surw_expect) < 0) {
+		snprintf(err, errlen, "bad surw-expect '%s'", r->surw_expect);
+		return -1;
 	}
 	c->jobs = 1;
 	c->quiet = 1;
@@ -436,4 +546,85 @@ int rr__repro_to_config(struct rr__repro *r, struct rr__run_config *c, char *err
 		rr__params_set(&c->params, r->params.names[i], r->params.values[i]);
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The text form in reproducers                                              */
+/* ------------------------------------------------------------------------ */
+
+static int role_index(const char *const *roles, const char *name)
+{
+	for (int i = 0; roles && roles[i]; i++)
+		if (!strcmp(roles[i], name))
+			return i;
+	return -1;
+}
+
+int rr__schedule_from_repro(const struct rr__repro *r, const char *const *roles,
+			    struct rr__abstract *a, char *err, size_t cap)
+{
+	memset(a, 0, sizeof *a);
+	a->base = rr__strategy_parse(r->base);
+	a->seed = r->seed;
+	a->pct_depth = (uint8_t)(r->pct_depth >= 2 && r->pct_depth <= 5 ? r->pct_depth : 3);
+	a->pct_steps = (uint16_t)(r->pct_steps <= 0xffff ? r->pct_steps : 0);
+	/* surw-expect: "ROLE=N ..." (checked by the parser) */
+	for (const char *p = r->surw_expect; *p && a->nexpect < RR_SCHED_EXPECTS;) {
+		const char *eq = strchr(p, '=');
+		char name[24];
+		size_t len = (size_t)(eq - p);
+		if (!eq || len >= sizeof name)
+			break;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		int ri = role_index(roles, name);
+		unsigned long v = strtoul(eq + 1, NULL, 10);
+		if (ri < 0) {
+			snprintf(err, cap, "surw-expect names role '%s', which the scenario lacks", name);
+			return -1;
+		}
+		a->expect_role[a->nexpect] = (uint8_t)ri;
+		a->expect[a->nexpect++] = (uint8_t)(v > 255 ? 255 : v);
+		p = strchr(eq, ' ');
+		if (!p)
+			break;
+		p++;
+	}
+	for (int i = 0; i < r->noverrides && i < RR_MAX_OVERRIDES; i++) {
+		const struct rr__repro_override *ro = &r->overrides[i];
+		int ri = role_index(roles, ro->role), ti = role_index(roles, ro->target);
+		if (ri < 0 || ti < 0) {
+			snprintf(err, cap, "override names role '%s', which the scenario lacks",
+				 ri < 0 ? ro->role : ro->target);
+			return -1;
+		}
+		a->over[a->nover].role = (uint8_t)ri;
+		a->over[a->nover].k = (uint16_t)ro->k;
+		a->over[a->nover++].target = (uint8_t)ti;
+	}
+	return 0;
+}
+
+void rr__schedule_to_repro(const struct rr__sched *s, const char *const *roles,
+			   struct rr__repro *r)
+{
+	const struct rr__abstract *a = &s->abs;
+	int nroles = 0;
+	while (roles && roles[nroles])
+		nroles++;
+	snprintf(r->base, sizeof r->base, "%s", rr__strategy_names[a->base]);
+	r->seed = a->seed;
+	r->pct_depth = a->base == RR_STRAT_PCT ? a->pct_depth : 0;
+	r->pct_steps = a->base == RR_STRAT_PCT ? a->pct_steps : 0;
+	r->surw_expect[0] = '\0';
+	if (a->base == RR_STRAT_SURW)
+		rr__surw_format(s, r->surw_expect, sizeof r->surw_expect);
+	r->nschedule = 0;
+	r->noverrides = 0;
+	for (int i = 0; nroles && i < a->nover; i++) {
+		struct rr__repro_override *o = &r->overrides[r->noverrides++];
+		snprintf(o->role, sizeof o->role, "%s", roles[a->over[i].role % nroles]);
+		o->k = a->over[i].k;
+		snprintf(o->target, sizeof o->target, "%s", roles[a->over[i].target % nroles]);
+	}
 }

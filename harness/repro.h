@@ -21,6 +21,16 @@ struct rr__repro {
 	char build[16];
 	char signature[256];
 	char found_by[16];
+	char surw_expect[512]; /* surw: "ROLE=N ROLE=N" the iteration used, or "" */
+	/* input with an abstract schedule (version 2): its base sampler ("" for
+	 * version-1 decision bytes in schedule[]) and overrides, by role name. */
+	char base[16];
+	int noverrides;
+	struct rr__repro_override {
+		char role[24];
+		uint32_t k;
+		char target[24];
+	} overrides[RR_MAX_OVERRIDES];
 	struct rr__params params;
 	int param_lines[RR_MAX_PARAMS]; /* the line of each param, for errors */
 };
@@ -45,5 +55,13 @@ void rr__repro_from_run(const struct rr__run_config *cfg, const struct rr__sched
  * one-line reason in ERR (unknown scenario, variant or parameter). */
 int rr__repro_to_config(struct rr__repro *r, struct rr__run_config *cfg, char *err,
 			size_t errlen);
+
+/* schedule.c: an abstract schedule from a version-2 reproducer's lines (role
+ * names resolved in ROLES; -1 and ERR when one is not there), and back from
+ * the iteration S ran (base, seed, parameters, overrides). */
+int rr__schedule_from_repro(const struct rr__repro *r, const char *const *roles,
+			    struct rr__abstract *a, char *err, size_t cap);
+void rr__schedule_to_repro(const struct rr__sched *s, const char *const *roles,
+			   struct rr__repro *r);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "racerepro.h"
+#include "schedule.h"
 
 #ifndef RR_BUILD_NAME
 #define RR_BUILD_NAME "none"
@@ -44,6 +45,7 @@ enum rr_outcome {
 extern const char *const rr__outcome_names[RR_NOUTCOMES];
 
 /* ---- strategies (strategy.c) ---- */
+struct rr__sched;
 enum rr_strategy_id {
 	RR_STRAT_NONE,
 	RR_STRAT_NOISE,
@@ -51,13 +53,39 @@ enum rr_strategy_id {
 	RR_STRAT_PCT,
 	RR_STRAT_INPUT,
 	RR_STRAT_PORTFOLIO,
+	RR_STRAT_SURW, /* after portfolio: the older ids keep their numbers */
+	RR_STRAT_POS,
+	RR_STRAT_GREYBOX, /* a loop over input iterations, like portfolio over its arms */
 	RR_NSTRATEGIES
 };
 extern const char *const rr__strategy_names[RR_NSTRATEGIES];
 int rr__strategy_parse(const char *name); /* -1 if unknown */
 int rr__strategy_controlled(int id);
-/* The concrete strategy portfolio uses for iteration INDEX. */
-int rr__portfolio_pick(uint64_t index);
+/* The concrete strategy portfolio uses for iteration INDEX: UCB1 over the
+ * arms' observed hit rates in this cell (PLAYS and WINS indexed by strategy
+ * id; NULL or all zero: the fixed rotation). */
+int rr__portfolio_pick(uint64_t index, const uint64_t *plays, const uint64_t *wins);
+/* surw learns each role's number of named race points from the iterations
+ * this process ran. A reproducer carries what its iteration used as
+ * "ROLE=N ROLE=N ..."; rr__surw_preset(SPEC) fixes the expectations to that
+ * (learning off; "" is a valid spec: no expectations, as in a worker's
+ * first iteration) so that the replay decides the same; NULL turns learning
+ * back on from nothing. Returns -1 on a malformed SPEC. */
+int rr__surw_preset(const char *spec);
+/* How `input` reads its bytes in this process: 0 (the default) as an
+ * abstract schedule (schedule.h), 1 as the version-1 decision bytes (byte %
+ * n picks the thread, then the current thread keeps running), which older
+ * reproducers store. Set before the workers fork, like rr__surw_preset. */
+extern int rr__input_legacy;
+/* What this process has learned so far, as role indices into ROLES and
+ * expected counts (at most CAP); for a fuzz target's mutator, which writes
+ * them into the abstract schedules it makes. Returns how many. */
+int rr__surw_expectations(const char *const *roles, uint8_t *role, uint8_t *expect, int cap);
+/* Writes S's expectations as a preset spec into BUF ("" when none). */
+void rr__surw_format(const struct rr__sched *s, char *buf, size_t cap);
+/* The strategies portfolio chooses among, in tie-breaking order. */
+extern const int rr__portfolio_arms[];
+extern const int rr__portfolio_narms;
 
 /* ---- the scheduler's shared state (sched.c) ----
  * Lives in a MAP_SHARED region made by the driver before it forks the worker,
@@ -67,6 +95,7 @@ int rr__portfolio_pick(uint64_t index);
 #define RR_MAX_EVENTS 4096
 #define RR_MAX_SCHEDULE 8192
 #define RR_MAX_FDS 8
+#define RR_RF_BITS 8192 /* the reads-from feedback map, in bits */
 #define RR_NAME 40
 #define RR_DETAIL 72
 
@@ -99,12 +128,37 @@ struct rr__slot {
 	void *pred_arg;
 	char waiting_on[RR_DETAIL];
 	char last_point[RR_NAME];
-	uint64_t priority; /* pct */
+	uint64_t priority; /* pct, pos */
 	uint64_t noise_rng;
+	/* What the thread is about to touch (obj) and what the step it just
+	 * finished touched (obj_done): an address or an fd/slot key from
+	 * rr__obj_key, 0 when unknown. pos's conflict relation and the
+	 * reads-from feedback compare these. */
+	uint64_t obj;
+	uint64_t obj_done;
+	int32_t at_named;    /* its last point was a scenario's rr_point, not a wrapper */
+	uint32_t named;      /* scenario-named points it has taken this iteration */
+	int32_t surw_expect; /* surw: expected named points of its role, -1 unknown */
+	/* reads-from feedback: the thread's last event (role, point,
+	 * occurrence) as a hash, 0 before its first point, and how often it
+	 * took each point so far (a few points per thread; capped at 7). */
+	uint32_t rf_event;
+	uint32_t role_hash;
+	int32_t role_idx; /* index in the scenario's roles list, -1 if not there */
+	uint32_t occ_hash[12];
+	uint8_t occ_count[12];
 	int32_t exit_status; /* processes */
 	uint64_t start_fn;   /* exec mode: the start routine, for the trace */
 	int32_t tid;         /* exec mode: the kernel thread, for the stall detector */
 };
+
+/* Object keys for pos's conflict relation and the reads-from feedback: a
+ * scenario's address as it is; fds and thread slots tagged in the top two
+ * bits, which no user-space address has set. fds are per process, so two
+ * processes' fd 5 share a key: an over-approximation, never a missed
+ * conflict within a process. */
+#define RR_OBJ_SLOT(id) ((2ull << 62) | (uint32_t)(id))
+#define RR_OBJ_FD(fd) ((3ull << 62) | (uint32_t)(fd))
 
 enum rr_event_kind { RR_EV_POINT, RR_EV_NOTE, RR_EV_SWITCH, RR_EV_TIME, RR_EV_START, RR_EV_EXIT };
 
@@ -114,6 +168,12 @@ struct rr__event {
 	int16_t kind;
 	char point[RR_NAME];
 	char detail[RR_DETAIL];
+};
+
+/* surw: the expected number of scenario-named race points of a role. */
+struct rr__role_expect {
+	char role[24];
+	uint32_t expect;
 };
 
 struct rr__sched {
@@ -138,6 +198,16 @@ struct rr__sched {
 	 * cannot see and the iteration was released to free-running. */
 	int32_t released;
 	char released_why[RR_DETAIL];
+	int32_t current;  /* the slot taking the current decision */
+	/* input with an abstract schedule (schedule.h): decoded from input[] */
+	int32_t abstract;
+	int32_t nroles;
+	uint32_t role_points[RR_MAX_THREADS]; /* race points taken per role index */
+	struct rr__abstract abs;
+	uint32_t rf_count;  /* bits set in rf_map this iteration */
+	uint8_t rf_map[RR_RF_BITS / 8]; /* reads-from feedback, set and never counted */
+	int32_t nsurw;    /* surw: the expectations this iteration used */
+	struct rr__role_expect surw[RR_MAX_THREADS];
 	uint8_t input[RR_MAX_SCHEDULE];
 	uint8_t decisions[RR_MAX_SCHEDULE];
 	struct rr__slot slots[RR_MAX_THREADS];
@@ -179,6 +249,14 @@ struct rr__run_shm {
 	uint64_t next_iteration;
 	uint64_t budget; /* 0: unlimited */
 	int32_t stop;
+	/* portfolio's bandit: iterations begun per strategy (a worker counts
+	 * them as it claims one) and failures seen (the driver counts them as
+	 * it reaps). With --jobs 1 both happen in one order, so the picks are
+	 * a function of the run seed; with more jobs they follow the order in
+	 * which results arrive, and each failure still records the strategy
+	 * and seed of its own iteration, which is all a replay needs. */
+	uint64_t arm_plays[RR_NSTRATEGIES];
+	uint64_t arm_wins[RR_NSTRATEGIES];
 };
 
 /* ---- scenario parameters (repro.c) ----
@@ -243,6 +321,16 @@ extern struct rr__context rr__ctx;
  * race point is taken by a different thread than the previous one, with
  * hashes of the two points' names. Set once per process. */
 extern void (*rr__pair_hook)(uint32_t prev_point, uint32_t point);
+/* Abstract reads-from feedback, under controlled strategies: at each race
+ * point, for every other thread that has taken one, the pair (its last
+ * event -> this event), an event being (role, point name, how many times
+ * this thread took that point, capped at 7), becomes one bit of an
+ * RR_RF_BITS map (struct rr__sched.rf_map). When both threads' objects are
+ * known (rr_point_on, the wrappers) only pairs on the same object count:
+ * steps on different objects commute, and their order is not a new
+ * interleaving. Called (when set) with each bit's index the first time it is
+ * set in an iteration. Set once per process. */
+extern void (*rr__rf_hook)(uint32_t bit);
 void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uint8_t *input,
 		     uint32_t ninput, uint32_t pct_depth, uint32_t pct_steps, const char *main_role);
 void rr__sched_end(struct rr__sched *s);

@@ -94,6 +94,68 @@ static int futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts
 }
 
 /* ------------------------------------------------------------------------ */
+/* Reads-from feedback                                                       */
+/* ------------------------------------------------------------------------ */
+
+void (*rr__rf_hook)(uint32_t bit);
+
+static uint32_t mix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+/* SL takes the point NAME: the reads-from pairs it makes with every other
+ * thread's last event (rr__rf_hook in rr_internal.h). Controlled runs only:
+ * the token holder is the only thread reading the slots. */
+static void feed_reads_from(struct rr__slot *sl, const char *name)
+{
+	uint32_t h = fnv1a(name), occ = 0;
+	int k;
+	for (k = 0; k < 12 && sl->occ_count[k]; k++)
+		if (sl->occ_hash[k] == h)
+			break;
+	if (k < 12) {
+		if (!sl->occ_count[k])
+			sl->occ_hash[k] = h;
+		if (sl->occ_count[k] < 8)
+			sl->occ_count[k]++;
+		occ = sl->occ_count[k] - 1u;
+	} else {
+		occ = 7; /* more distinct points than tracked: count as often seen */
+	}
+	uint32_t ev = mix32(sl->role_hash ^ mix32(h + occ)) | 1u; /* never 0 */
+	for (int i = 0; i < rr__cur->nslots; i++) {
+		struct rr__slot *o = &rr__cur->slots[i];
+		if (o == sl || !o->rf_event)
+			continue;
+		if (sl->obj && o->obj && sl->obj != o->obj)
+			continue;
+		uint32_t bit = mix32(o->rf_event * 0x9e3779b1u ^ ev) % RR_RF_BITS;
+		uint8_t mask = (uint8_t)(1u << (bit & 7));
+		if (rr__cur->rf_map[bit >> 3] & mask)
+			continue;
+		rr__cur->rf_map[bit >> 3] |= mask;
+		rr__cur->rf_count++;
+		if (rr__rf_hook)
+			rr__rf_hook(bit);
+	}
+	sl->rf_event = ev;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Choosing the next thread                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -245,6 +307,8 @@ static void reschedule(void)
 	int current_runnable = runnable[0] == rr__self;
 	int choice = 0;
 	rr__cur->steps++;
+	rr__cur->current = rr__self;
+	rr__strategy_step(rr__cur);
 	if (n > 1) {
 		choice = rr__strategy_choose(rr__cur, runnable, n, current_runnable);
 		if (rr__cur->ndecisions < RR_MAX_SCHEDULE)
@@ -268,21 +332,44 @@ static void reschedule(void)
 	hand_off(next);
 }
 
-static void point_controlled(const char *name)
+/* A race point under a controlled strategy: the caller finished the step
+ * that touched its previous object and is about to touch OBJ (a key, 0 when
+ * unknown). NAMED: a scenario's own rr_point, not one inside a wrapper. */
+static void point_on(const char *name, uint64_t obj, int named)
 {
 	TSAN_IGNORE_BEGIN();
-	rr__copy_name(rr__cur->slots[rr__self].last_point, RR_NAME, name);
+	struct rr__slot *sl = &rr__cur->slots[rr__self];
+	rr__copy_name(sl->last_point, RR_NAME, name);
+	sl->obj_done = sl->obj;
+	sl->obj = obj;
+	sl->at_named = named;
+	if (named)
+		sl->named++;
+	if (sl->role_idx >= 0 && sl->role_idx < RR_MAX_THREADS)
+		rr__cur->role_points[sl->role_idx]++;
+	feed_reads_from(sl, name);
 	rr__trace_add(RR_EV_POINT, name);
 	reschedule();
 	TSAN_IGNORE_END();
 }
 
+/* A wrapper's race point. */
+static void point_controlled(const char *name, uint64_t obj)
+{
+	point_on(name, obj, 0);
+}
+
 void rr_point(const char *name)
+{
+	rr_point_on(name, NULL);
+}
+
+void rr_point_on(const char *name, const void *obj)
 {
 	if (!rr__cur || rr__self < 0)
 		return;
 	if (rr__cur->controlled) {
-		point_controlled(name);
+		point_on(name, (uint64_t)(uintptr_t)obj, 1);
 		return;
 	}
 	/* Each thread writes only its own slot: where it was, should it die. */
@@ -305,6 +392,14 @@ static int park(int kind, uint64_t obj, uint64_t timeout_ns, const char *what)
 	sl->deadline = timeout_ns ? rr__cur->vtime + timeout_ns : 0;
 	rr__copy_name(sl->waiting_on, sizeof sl->waiting_on, what);
 	sl->state = RR_SLOT_PARKED;
+	/* The step since the last point tried the operation (a trylock, a
+	 * zero-timeout poll) and found it would block: it touched the object;
+	 * what the thread waits for is its pending step now. */
+	sl->obj_done = sl->obj;
+	if (kind == RR_WAIT_OBJECT)
+		sl->obj = obj;
+	else if (kind == RR_WAIT_SLOT)
+		sl->obj = RR_OBJ_SLOT(obj);
 	struct rr__event *e = rr__trace_add(RR_EV_NOTE, sl->last_point);
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "waits for %s", what);
@@ -368,6 +463,7 @@ void rr__sched_begin(struct rr__sched *s, int strategy, uint64_t seed, const uin
 	sl->state = RR_SLOT_RUNNABLE;
 	sl->pid = getpid();
 	rr__copy_name(sl->role, sizeof sl->role, main_role);
+	sl->role_hash = fnv1a(sl->role);
 	rr__strategy_begin(s);
 	rr__strategy_thread_added(s, 0);
 	s->token = 0;
@@ -384,6 +480,7 @@ void rr__sched_end(struct rr__sched *s)
 				  "join every thread before iterate() returns",
 				  i, s->slots[i].role);
 	}
+	rr__strategy_end(s);
 	rr__affinity_iteration_end();
 	rr__cur = NULL;
 	rr__self = -1;
@@ -424,9 +521,23 @@ static int add_slot(const char *role, int pid)
 	sl->state = RR_SLOT_RUNNABLE;
 	sl->pid = pid;
 	rr__copy_name(sl->role, sizeof sl->role, role);
+	sl->role_hash = fnv1a(sl->role);
 	rr__strategy_thread_added(rr__cur, id);
 	__atomic_store_n(&rr__cur->nslots, id + 1, __ATOMIC_SEQ_CST);
 	return id;
+}
+
+/* The caller's last step: it finished what it was about to touch, and its
+ * exit is what joiners wait for. */
+static void thread_exit_controlled(void)
+{
+	struct rr__slot *sl = &rr__cur->slots[rr__self];
+	rr__trace_add(RR_EV_EXIT, "exit");
+	sl->obj_done = sl->obj;
+	sl->obj = RR_OBJ_SLOT(rr__self);
+	sl->at_named = 0;
+	sl->state = RR_SLOT_EXITED;
+	reschedule();
 }
 
 static void *thread_trampoline(void *p)
@@ -441,9 +552,7 @@ static void *thread_trampoline(void *p)
 	t->result = t->fn(t->arg);
 	if (rr__cur->controlled) {
 		TSAN_IGNORE_BEGIN();
-		rr__trace_add(RR_EV_EXIT, "exit");
-		rr__cur->slots[rr__self].state = RR_SLOT_EXITED;
-		reschedule();
+		thread_exit_controlled();
 		TSAN_IGNORE_END();
 	} else {
 		__atomic_store_n(&rr__cur->slots[rr__self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
@@ -474,7 +583,7 @@ struct rr_thread *rr_thread_start(const char *role, void *(*fn)(void *), void *a
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "started thread %s", role);
 	if (rr__cur->controlled)
-		point_controlled("thread_start");
+		point_controlled("thread_start", RR_OBJ_SLOT(id));
 	return t;
 }
 
@@ -483,7 +592,7 @@ void *rr_thread_join(struct rr_thread *t)
 	if (!t)
 		return NULL;
 	if (rr_controlled()) {
-		point_controlled("join");
+		point_controlled("join", RR_OBJ_SLOT(t->slot));
 		if (rr__cur->slots[t->slot].state != RR_SLOT_EXITED)
 			park(RR_WAIT_SLOT, (uint64_t)t->slot, 0, rr__cur->slots[t->slot].role);
 	}
@@ -529,9 +638,7 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 		int rc = fn(arg);
 		rr__cur->slots[rr__self].exit_status = rc;
 		if (rr__cur->controlled) {
-			rr__trace_add(RR_EV_EXIT, "exit");
-			rr__cur->slots[rr__self].state = RR_SLOT_EXITED;
-			reschedule();
+			thread_exit_controlled();
 		} else {
 			__atomic_store_n(&rr__cur->slots[rr__self].state, RR_SLOT_EXITED, __ATOMIC_RELEASE);
 		}
@@ -544,7 +651,7 @@ int rr_process_start(const char *role, int (*fn)(void *), void *arg)
 	if (e)
 		snprintf(e->detail, sizeof e->detail, "started process %s", role);
 	if (rr__cur->controlled)
-		point_controlled("process_start");
+		point_controlled("process_start", RR_OBJ_SLOT(id));
 	return pid;
 }
 
@@ -560,7 +667,7 @@ int rr_process_wait(int pid)
 {
 	if (rr_controlled()) {
 		int id = slot_of_pid(pid);
-		point_controlled("process_wait");
+		point_controlled("process_wait", id > 0 ? RR_OBJ_SLOT(id) : 0);
 		if (id > 0 && rr__cur->slots[id].state != RR_SLOT_EXITED)
 			park(RR_WAIT_SLOT, (uint64_t)id, 0, rr__cur->slots[id].role);
 	}
@@ -613,7 +720,7 @@ static void lock_controlled(struct rr_mutex *m)
 void rr_mutex_lock(struct rr_mutex *m)
 {
 	if (rr_controlled()) {
-		point_controlled("lock");
+		point_controlled("lock", (uint64_t)(uintptr_t)m);
 		lock_controlled(m);
 		rr__trace_note("lock", "locked %s", m->name);
 		return;
@@ -764,7 +871,7 @@ int rr_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
 	if (rr_controlled()) {
 		char buf[24];
-		point_controlled("poll");
+		point_controlled("poll", nfds ? RR_OBJ_FD(fds[0].fd) : 0);
 		return poll_controlled(fds, nfds, timeout_ms,
 				       nfds ? fd_label(fds[0].fd, buf, sizeof buf) : "poll timeout");
 	}
@@ -774,7 +881,7 @@ int rr_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 static void wait_fd(int fd, short events, const char *point)
 {
 	char buf[24];
-	point_controlled(point);
+	point_controlled(point, RR_OBJ_FD(fd));
 	if (fd < 0)
 		return; /* poll() would ignore it; the call itself fails with EBADF */
 	struct pollfd p = {.fd = fd, .events = events};
@@ -842,7 +949,7 @@ int rr_close(int fd)
 	 * about to use the fd (the EPIPE of broken_pipe needs a write between
 	 * the two closes of a socketpair). */
 	if (rr_controlled())
-		point_controlled("close");
+		point_controlled("close", RR_OBJ_FD(fd));
 	if (rr__cur && rr__self >= 0)
 		rr__trace_note("close", "closed %s", fd_label(fd, buf, sizeof buf));
 	TSAN_IGNORE_BEGIN();
@@ -855,7 +962,7 @@ int rr_close(int fd)
 int rr_wait_until(int (*ready)(void *arg), void *arg, const char *what, uint64_t timeout_ns)
 {
 	if (rr_controlled()) {
-		point_controlled("wait");
+		point_controlled("wait", (uint64_t)(uintptr_t)arg);
 		if (ready(arg))
 			return 0;
 		TSAN_IGNORE_BEGIN();
@@ -891,7 +998,7 @@ uint64_t rr_now_ns(void)
 void rr_sleep_ns(uint64_t ns)
 {
 	if (rr_controlled()) {
-		point_controlled("sleep");
+		point_controlled("sleep", 0);
 		park(RR_WAIT_TIME, 0, ns ? ns : 1, "sleep");
 		return;
 	}

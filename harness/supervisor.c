@@ -33,6 +33,7 @@
 #include "engine.h"
 #include "evidence.h"
 #include "fileio.h"
+#include "greybox.h"
 #include "report.h"
 #include "sanitizer.h"
 #include "supervisor.h"
@@ -74,11 +75,30 @@ static uint64_t build_scale(void)
 	return !strcmp(RR_BUILD_NAME, "tsan") ? 4 : !strcmp(RR_BUILD_NAME, "asan") ? 2 : 1;
 }
 
+/* The concrete strategy of iteration INDEX; portfolio asks its bandit and
+ * counts the play in the run's shared counters (rr__run_shm: with --jobs 1
+ * the picks are a function of the run seed). */
+static int iteration_strategy(const struct rr__run_config *cfg, struct rr__run_shm *rs,
+			      uint64_t index)
+{
+	if (cfg->strategy != RR_STRAT_PORTFOLIO)
+		return cfg->strategy;
+	uint64_t plays[RR_NSTRATEGIES], wins[RR_NSTRATEGIES];
+	for (int i = 0; i < RR_NSTRATEGIES; i++) {
+		plays[i] = __atomic_load_n(&rs->arm_plays[i], __ATOMIC_SEQ_CST);
+		wins[i] = __atomic_load_n(&rs->arm_wins[i], __ATOMIC_SEQ_CST);
+	}
+	int strategy = rr__portfolio_pick(index, plays, wins);
+	__atomic_fetch_add(&rs->arm_plays[strategy], 1, __ATOMIC_SEQ_CST);
+	return strategy;
+}
+
 /* Iterations until the shared budget or a stop; returns a worker exit code.
  * Shared by worker processes and --no-fork. */
 static int iterate_loop(const struct rr__run_config *cfg, struct rr__worker_shm *w,
 			struct rr__run_shm *rs, int in_process)
 {
+	static uint8_t greybox_input[256];
 	struct rr__engine e;
 	int rc = rr__engine_setup(&e, cfg, w, in_process);
 	if (rc == RR_SKIP)
@@ -100,14 +120,25 @@ static int iterate_loop(const struct rr__run_config *cfg, struct rr__worker_shm 
 			steps = controlled_runs ? (uint32_t)(decisions / controlled_runs) : 32;
 		if (steps < 4)
 			steps = 4;
-		int strategy = cfg->strategy == RR_STRAT_PORTFOLIO ? rr__portfolio_pick(index)
-								   : cfg->strategy;
+		int strategy = iteration_strategy(cfg, rs, index);
 		uint64_t seed = cfg->exact_seed ? cfg->seed : rr__iteration_seed(cfg->seed, index);
-		if (rr__engine_iterate(&e, strategy, index, seed, cfg->input, cfg->ninput,
-				       cfg->pct_depth, steps) < 0) {
+		const uint8_t *input = cfg->input;
+		uint32_t ninput = cfg->ninput;
+		if (strategy == RR_STRAT_GREYBOX) {
+			/* greybox.c picks the schedule; it runs under input. */
+			ninput = rr__greybox_next(seed, cfg->scenario->roles, greybox_input,
+						  sizeof greybox_input);
+			input = greybox_input;
+			strategy = RR_STRAT_INPUT;
+			rr__input_legacy = 0;
+		}
+		if (rr__engine_iterate(&e, strategy, index, seed, input, ninput, cfg->pct_depth,
+				       steps) < 0) {
 			rc = RR_WEXIT_ERROR;
 			break;
 		}
+		if (cfg->strategy == RR_STRAT_GREYBOX)
+			rr__greybox_result(&w->sched, input, ninput);
 		if (w->sched.controlled) {
 			decisions += w->sched.ndecisions;
 			controlled_runs++;
@@ -294,8 +325,9 @@ static void absorb_notes(struct rr__cell *cell, const struct rr__worker_shm *w)
 /* A failure of the cell: counted, and (when new, with a run) its evidence
  * saved and its event written. */
 static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
-			 struct rr__cell *cell, struct worker *wk, int outcome, const char *sig,
-			 const char *msg, const char *san, double elapsed_s, uint64_t live)
+			 struct rr__cell *cell, struct rr__run_shm *rs, struct worker *wk,
+			 int outcome, const char *sig, const char *msg, const char *san,
+			 double elapsed_s, uint64_t live)
 {
 	struct rr__worker_shm *w = wk->shm;
 	cell->counts[outcome]++;
@@ -304,6 +336,9 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 	if (outcome != RR_ERROR) {
 		cell->strat_iterations[strat]++;
 		cell->strat_failures[strat]++;
+		/* portfolio's bandit sees the hit before the next worker claims
+		 * an iteration (the supervisor respawns after the reap). */
+		__atomic_fetch_add(&rs->arm_wins[strat], 1, __ATOMIC_SEQ_CST);
 	}
 	/* One numbering of iterations everywhere: the index a worker claimed
 	 * (which, with the run seed, gives the timing seed), counted from 1 in
@@ -350,8 +385,8 @@ static void take_failure(struct rr__run *run, const struct rr__run_config *cfg,
 /* A worker ended: count its passes and classify how it ended. ONCE, when
  * set, receives the ending of a single-iteration run. */
 static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct rr__cell *cell,
-		 struct worker *wk, int status, double elapsed_s, int stopping, uint64_t live,
-		 struct rr__once *once)
+		 struct rr__run_shm *rs, struct worker *wk, int status, double elapsed_s,
+		 int stopping, uint64_t live, struct rr__once *once)
 {
 	struct rr__worker_shm *w = wk->shm;
 	cell->iterations += w->passes;
@@ -380,7 +415,7 @@ static void reap(struct rr__run *run, const struct rr__run_config *cfg, struct r
 		char sig[256], msg[RR_MSG];
 		int outcome = rr__classify(status, wk->watchdog, w, san, sig, sizeof sig, msg,
 					   sizeof msg);
-		take_failure(run, cfg, cell, wk, outcome, sig, msg, san, elapsed_s, live);
+		take_failure(run, cfg, cell, rs, wk, outcome, sig, msg, san, elapsed_s, live);
 		if (once) {
 			once->outcome = outcome;
 			snprintf(once->sig, sizeof once->sig, "%s", sig);
@@ -475,7 +510,8 @@ static int supervise(const struct rr__run_config *cfg, struct rr__run *run, stru
 					int errors_before = (int)cell->counts[RR_ERROR];
 					/* This worker's passes are counted by reap. */
 					uint64_t live = live_passes(wk, jobs) - wk[i].shm->passes;
-					reap(run, cfg, cell, &wk[i], st, elapsed, stopping, live, once);
+					reap(run, cfg, cell, rs, &wk[i], st, elapsed, stopping, live,
+					     once);
 					consecutive_errors =
 						(int)cell->counts[RR_ERROR] > errors_before
 							? consecutive_errors + 1

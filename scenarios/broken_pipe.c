@@ -118,7 +118,7 @@ static void *async_thread(void *arg)
 			rr_point("async.run_cleanup");
 			rr_work_us(work);
 			rr_mutex_lock(&loop->mutex);
-			rr_point("async.remove_client");
+			rr_point_on("async.remove_client", &loop->num_clients);
 			remove_client(loop);
 			continue;
 		}
@@ -143,7 +143,7 @@ static struct rr_thread *destroy_connection(struct event_loop *loop, int ncleanu
 	rr_mutex_lock(&loop->mutex);
 	/* Whether the async thread has taken its client reference yet decides
 	 * which remove_client drops the count to 0. */
-	rr_point("loop.remove_client");
+	rr_point_on("loop.remove_client", &loop->num_clients);
 	remove_client(loop);
 	rr_mutex_unlock(&loop->mutex);
 	return async;
@@ -160,7 +160,7 @@ static void event_loop_run(struct event_loop *loop)
 		rr_work_us(loop->wake_us); /* the wake-up's own work (kj event dispatch) */
 		/* Between the wake-up and the exit check, the async thread may be
 		 * anywhere in its cleanup. */
-		rr_point("loop.check_done");
+		rr_point_on("loop.check_done", &loop->num_clients);
 		int done;
 		if (RR_BUGGY) {
 			/* Cause 1: the exit condition read without the lock. */

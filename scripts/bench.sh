@@ -70,4 +70,18 @@ else
 fi
 mkdir -p reports
 echo "bench.sh: $root/none/racerepro-bench ${args[*]} $*" >&2
-exec "$root/none/racerepro-bench" "${args[@]}" "$@"
+"$root/none/racerepro-bench" "${args[@]}" "$@" || exit $?
+# The search strategies' protocol (issue 11): executions to the first
+# failure per cell and contender, Kaplan-Meier medians, log-rank against
+# pct, failing fractions; all contenders in racerepro-test (it has the hard
+# cell, test_reorder, which stays out of the product): reports/bench-search.md.
+mk BUILDROOT="$root" SAN=none "$root/none/racerepro-test"
+if [ "$mode" = quick ]; then
+	search=(--trials 5 --cap 500 --rate-iterations 100)
+else
+	search=(--trials 20 --cap 3000 --rate-iterations 500)
+	# The libfuzzer column: the targets built above, when they built.
+	[ -x "$root/fuzz/libfuzzer/broken_pipe" ] && search+=(--fuzz-dir "$root/fuzz/libfuzzer")
+fi
+echo "bench.sh: $root/none/racerepro-bench --search --bin $root/none/racerepro-test ${search[*]}" >&2
+exec "$root/none/racerepro-bench" --search --bin "$root/none/racerepro-test" "${search[@]}" --out reports

@@ -12,6 +12,7 @@
 #   BUILDROOT       build folder (default build)
 #   VARIANT         buggy (default; "both" and "" mean buggy), fixed, ...
 #   RR_FUZZ_FEEDBACK=0   no interleaving feedback (for measurements)
+#   RR_FUZZ_INPUT=bytes  version-1 decision bytes instead of abstract schedules
 #   FUZZ_UNTIL_CRASH=1   AFL++, and libFuzzer with JOBS>1: stop at the first
 #                   crash (libFuzzer with one job always does)
 #   FUZZ_KNOWN=1    start the buggy variant from its known-failure seed too
@@ -121,6 +122,12 @@ libfuzzer*)
 	# lines up to 12 KiB, three characters a byte).
 	opts=(-max_total_time="$secs" -max_len=4000 -timeout=30 -artifact_prefix="$out/crashes/"
 		-print_final_stats=1)
+	# Byte mode (RR_FUZZ_INPUT=bytes) has no custom mutator: libFuzzer's
+	# default -len_control keeps inputs short for thousands of executions,
+	# and a short byte string is a non-preemptive schedule that cannot
+	# fail. Abstract schedules are whole schedules at any length, and the
+	# custom mutator sets their length; -len_control=0 costs them nothing.
+	opts+=(-len_control=0)
 	# One job: in this process, until the first crash (the setup runs once;
 	# a finding is what a buggy run wants, and a fixed run must have none).
 	# More: -fork=JOBS child processes that keep going after crashes.
@@ -140,6 +147,13 @@ libfuzzer*)
 afl)
 	export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1
 	export AFL_SKIP_CRASHES=1 AFL_QUIET=1
+	# Abstract schedules: the structure-aware mutator, and no byte trimming
+	# (it would cut overrides in half). Byte mode keeps AFL++'s own.
+	if [ "${RR_FUZZ_INPUT:-abstract}" = abstract ]; then
+		mutator=$buildroot/fuzz/afl/libschedule-mutator.so
+		[ -f "$mutator" ] || die "$mutator is not built (make fuzz-afl)" 3
+		export AFL_CUSTOM_MUTATOR_LIBRARY=$mutator AFL_DISABLE_TRIM=1
+	fi
 	[ "${FUZZ_UNTIL_CRASH:-0}" = 1 ] && export AFL_BENCH_UNTIL_CRASH=1
 	pids=()
 	for i in $(seq 1 "$jobs"); do
@@ -176,7 +190,9 @@ elapsed=$(($(date +%s) - start))
 to_repro() { # CRASHFILE HEX RACEREPRO DIR: writes DIR/failure.repro if RACEREPRO fails on it
 	local tmp
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/racerepro-fuzz-repro-XXXXXX") || return 1
-	"$3" run "$scenario" --variant "$variant" --strategy input --input "$2" --iterations 1 \
+	local how=--schedule
+	[ "${RR_FUZZ_INPUT:-abstract}" = bytes ] && how=--input
+	"$3" run "$scenario" --variant "$variant" --strategy input "$how" "$2" --iterations 1 \
 		--out "$tmp" >/dev/null 2>&1
 	local repro
 	repro=$(ls "$tmp"/failures/*/failure.repro 2>/dev/null | head -1)

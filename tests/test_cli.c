@@ -417,6 +417,117 @@ static void test_stored_reproducers_replay_identically(void **state)
 	assert_true(files >= 2);
 }
 
+/* A failure found by surw or pos on the hard cell (test_reorder, 4
+ * setters) is saved with everything its schedule depends on and replays
+ * the same steps 50 times out of 50; surw's reproducer carries the per-role
+ * expectations its worker had learned by then. Fixed seeds, bounded runs. */
+static void search_strategy_replays(const char *strategy)
+{
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r,
+		"%s run test_reorder --param setters=4 --strategy %s --seed 5 --iterations 400 "
+		"--stop-on-failure --quiet --out %s/%s",
+		rrt_bin("none-test"), strategy, dir, strategy);
+	if (r.status != 1)
+		fail_msg("%s on test_reorder: exit %d\n%s%s", strategy, r.status, r.out, r.err);
+	rrt_free(&r);
+	rrt_run(&r, "ls %s/%s/failures/*/failure.repro", dir, strategy);
+	char path[600];
+	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	rrt_free(&r);
+	char *text = rrt_read_file(path);
+	char want[64];
+	snprintf(want, sizeof want, "strategy %s\n", strategy);
+	assert_non_null(strstr(text, want));
+	if (!strcmp(strategy, "surw"))
+		assert_non_null(strstr(text, "surw-expect "));
+	free(text);
+	rrt_run(&r, "%s replay --check 50 %s", rrt_bin("none-test"), path);
+	if (r.status != 0 || !strstr(r.out, "50 of 50 runs identical") ||
+	    !strstr(r.out, "checker saw a set and b not"))
+		fail_msg("replay --check 50 %s: exit %d\n%s%s", path, r.status, r.out, r.err);
+	rrt_free(&r);
+	assert_int_equal(rrt_run(&r, "%s replay %s", rrt_bin("none-test"), path), 1);
+	rrt_free(&r);
+}
+
+/* greybox: the failing iteration's schedule is a version-2 input reproducer
+ * (base sampler, seed, overrides) that names greybox as its finder and
+ * replays identically. */
+static void test_greybox_reproducer_replays_identically(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r,
+		"%s run test_reorder --param setters=3 --strategy greybox --seed 2 --iterations 600 "
+		"--stop-on-failure --quiet --out %s/gb",
+		rrt_bin("none-test"), dir);
+	if (r.status != 1)
+		fail_msg("greybox on test_reorder: exit %d\n%s%s", r.status, r.out, r.err);
+	rrt_free(&r);
+	rrt_run(&r, "ls %s/gb/failures/*/failure.repro", dir);
+	char path[600];
+	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	rrt_free(&r);
+	char *text = rrt_read_file(path);
+	assert_true(!strncmp(text, "racerepro-repro 2\n", 18));
+	assert_non_null(strstr(text, "strategy input\nbase "));
+	assert_non_null(strstr(text, "found-by greybox"));
+	free(text);
+	rrt_run(&r, "%s replay --check 50 %s", rrt_bin("none-test"), path);
+	if (r.status != 0 || !strstr(r.out, "50 of 50 runs identical") ||
+	    !strstr(r.out, "checker saw a set and b not"))
+		fail_msg("replay --check 50 %s: exit %d\n%s%s", path, r.status, r.out, r.err);
+	rrt_free(&r);
+}
+
+static void test_surw_reproducer_replays_identically(void **state)
+{
+	(void)state;
+	search_strategy_replays("surw");
+}
+
+static void test_pos_reproducer_replays_identically(void **state)
+{
+	(void)state;
+	search_strategy_replays("pos");
+}
+
+/* portfolio runs all five arms and names, per failure, the strategy that
+ * found it; its counts per strategy add up to the iterations. */
+static void test_portfolio_records_the_finding_strategy(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	rrt_run(&r,
+		"%s run test_reorder --param setters=2 --strategy portfolio --seed 9 "
+		"--iterations 300 --quiet --out %s/pf",
+		rrt_bin("none-test"), dir);
+	assert_int_equal(r.status, 1);
+	rrt_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/pf/summary.json", dir);
+	json_t *sum = rrt_load_json(path);
+	json_t *cell = rrt_cell(sum, "test_reorder", "buggy");
+	json_t *by = json_object_get(cell, "by_strategy");
+	long long total = 0;
+	static const char *const arms[] = {"noise", "random", "pct", "surw", "pos"};
+	for (size_t i = 0; i < 5; i++) {
+		json_t *a = json_object_get(by, arms[i]);
+		if (!a)
+			fail_msg("portfolio never ran %s", arms[i]);
+		total += json_integer_value(json_object_get(a, "iterations"));
+	}
+	assert_int_equal(total, 300);
+	json_decref(sum);
+	rrt_run(&r, "cat %s/pf/failures/*/failure.repro", dir);
+	assert_non_null(strstr(r.out, "found-by portfolio"));
+	rrt_free(&r);
+}
+
 static void test_explain_shows_close_before_write(void **state)
 {
 	(void)state;
@@ -488,6 +599,52 @@ static void test_long_parameter_name_survives_a_reproducer(void **state)
 	rrt_free(&r);
 }
 
+/* Preemption bounding: every stored broken_pipe reproducer minimizes to at
+ * most 3 preemptions, and the result replays the same signature, the same
+ * steps every time. */
+static void test_minimize_bounds_broken_pipe_preemptions(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result ls;
+	rrt_run(&ls, "ls corpus/broken_pipe/repro/*.repro");
+	int files = 0;
+	for (char *line = strtok(ls.out, "\n"); line; line = strtok(NULL, "\n")) {
+		struct rrt_result r;
+		char out[700];
+		snprintf(out, sizeof out, "%s/min-%d.repro", dir, files);
+		rrt_run(&r, "%s minimize %s -o %s", rrt_bin("none"), line, out);
+		const char *arrow = strstr(r.out, "preemptions -> ");
+		unsigned dec = 0, pre = 99;
+		if (r.status != 0 || !arrow ||
+		    sscanf(arrow, "preemptions -> %u decisions, %u preemptions", &dec, &pre) != 2)
+			fail_msg("minimize %s: exit %d\n%s%s", line, r.status, r.out, r.err);
+		if (pre > 3)
+			fail_msg("minimize %s kept %u preemptions (at most 3 wanted)\n%s", line, pre,
+				 r.out);
+		rrt_free(&r);
+		char *orig = rrt_read_file(line), *min = rrt_read_file(out);
+		const char *so = strstr(orig, "\nsignature "), *sm = strstr(min, "\nsignature ");
+		assert_non_null(so);
+		assert_non_null(sm);
+		assert_int_equal(strcspn(so + 1, "\n"), strcspn(sm + 1, "\n"));
+		assert_memory_equal(so, sm, strcspn(so + 1, "\n") + 1);
+		free(orig);
+		free(min);
+		rrt_run(&r, "%s replay --check 20 %s", rrt_bin("none"), out);
+		char want[64];
+		snprintf(want, sizeof want, "%u preemptions", pre);
+		if (r.status != 0 || !strstr(r.out, "20 of 20 runs identical") || !strstr(r.out, want))
+			fail_msg("replay --check 20 %s: exit %d\n%s%s", out, r.status, r.out, r.err);
+		rrt_free(&r);
+		assert_int_equal(rrt_run(&r, "%s replay %s", rrt_bin("none"), out), 1);
+		rrt_free(&r);
+		files++;
+	}
+	rrt_free(&ls);
+	assert_true(files >= 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,8 +666,13 @@ int main(void)
 		cmocka_unit_test(test_interrupted_run_still_writes_summary),
 		cmocka_unit_test(test_full_disk_keeps_what_was_written),
 		cmocka_unit_test(test_stored_reproducers_replay_identically),
+		cmocka_unit_test(test_surw_reproducer_replays_identically),
+		cmocka_unit_test(test_pos_reproducer_replays_identically),
+		cmocka_unit_test(test_greybox_reproducer_replays_identically),
+		cmocka_unit_test(test_portfolio_records_the_finding_strategy),
 		cmocka_unit_test(test_explain_shows_close_before_write),
 		cmocka_unit_test(test_minimize_keeps_the_failure),
+		cmocka_unit_test(test_minimize_bounds_broken_pipe_preemptions),
 		cmocka_unit_test(test_long_parameter_name_survives_a_reproducer),
 	};
 	RRT_MAIN(tests);

@@ -132,6 +132,91 @@ static int env_error_iterate(void *state)
 	return rr_env_error(ENOSYS, "test_env_error: the environment lacks what this needs");
 }
 
+/* The hard benchmark cell (SCTBench's reorder_N_bad, after CHESS's
+ * examples): N setters each write two fields, a then b, in the wrong order
+ * (the fix writes b first); one checker, started last, reads a and then b
+ * and fails when it saw a set but b not. The checker must run after some
+ * setter's first write and before every setter's second write, so the run
+ * must hold all setters back after their first step: the more setters, the
+ * less likely a random walk or a few PCT change points manage it.
+ *
+ *   setter-1               checker
+ *   a = 1
+ *                          x = a    (1)
+ *                          y = b    (0): a set, b not
+ *   b = -1
+ *
+ * The fields are relaxed atomics: the bug is the order of the writes, not a
+ * data race, so TSan builds report only the checker's own verdict. */
+#define REORDER_MAX 14 /* main, checker and the setters fit RR_MAX_THREADS */
+static int reorder_a, reorder_b;
+
+static void *reorder_setter(void *arg)
+{
+	(void)arg;
+	if (rr_variant_is("fixed")) {
+		rr_point_on("setter.write_b", &reorder_b);
+		__atomic_store_n(&reorder_b, -1, __ATOMIC_RELAXED);
+		rr_point_on("setter.write_a", &reorder_a);
+		__atomic_store_n(&reorder_a, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	rr_point_on("setter.write_a", &reorder_a);
+	__atomic_store_n(&reorder_a, 1, __ATOMIC_RELAXED);
+	rr_point_on("setter.write_b", &reorder_b);
+	__atomic_store_n(&reorder_b, -1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void *reorder_checker(void *arg)
+{
+	(void)arg;
+	rr_point_on("checker.read_a", &reorder_a);
+	int a = __atomic_load_n(&reorder_a, __ATOMIC_RELAXED);
+	rr_point_on("checker.read_b", &reorder_b);
+	int b = __atomic_load_n(&reorder_b, __ATOMIC_RELAXED);
+	if (a == 1 && b == 0)
+		rr_bug("checker saw a set and b not: a setter wrote its fields out of order");
+	return NULL;
+}
+
+static const char *const reorder_roles[] = {
+	"main",      "checker",   "setter-1",  "setter-2",  "setter-3",  "setter-4",
+	"setter-5",  "setter-6",  "setter-7",  "setter-8",  "setter-9",  "setter-10",
+	"setter-11", "setter-12", "setter-13", "setter-14", NULL};
+
+static int reorder_iterate(void *state)
+{
+	(void)state;
+	long long n = rr_param_int("setters");
+	if (n < 1 || n > REORDER_MAX)
+		return rr_env_error(EINVAL, "test_reorder: setters must be 1..%d", REORDER_MAX);
+	__atomic_store_n(&reorder_a, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&reorder_b, 0, __ATOMIC_RELAXED);
+	struct rr_thread *t[REORDER_MAX + 1];
+	for (long long i = 0; i < n; i++)
+		t[i] = rr_thread_start(reorder_roles[2 + i], reorder_setter, NULL);
+	t[n] = rr_thread_start("checker", reorder_checker, NULL);
+	for (long long i = 0; i <= n; i++)
+		rr_thread_join(t[i]);
+	return 0;
+}
+
+static const struct rr_param reorder_params[] = {
+	{"setters", "4", "how many setters write the two fields (1..14)"},
+	{NULL, NULL, NULL},
+};
+
+RR_DEFINE_SCENARIO(test_reorder) = {
+	.name = "test_reorder",
+	.upstream = "(test only; SCTBench reorder_N_bad)",
+	.summary = "N setters write two fields in the wrong order, one checker",
+	.symptom = "checker saw a set and b not",
+	.roles = reorder_roles,
+	.variants = rr_variants_buggy_fixed,
+	.params = reorder_params,
+	.iterate = reorder_iterate,
+};
 /* rr_pin_role's contract, checked from inside an iteration: under a
  * free-running strategy with n >= 2 CPUs, role i runs on exactly the
  * (i mod n)-th CPU of the worker's mask; under a controlled strategy, or with

@@ -101,6 +101,13 @@ static void test_repro_roundtrip(void **state)
 	assert_memory_equal(back.schedule, r.schedule, 3);
 	assert_string_equal(back.signature, r.signature);
 	assert_string_equal(back.params.values[0], "20");
+	/* surw's expectations travel with the seed. */
+	strcpy(r.strategy, "surw");
+	strcpy(r.surw_expect, "loop=3 async=12");
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	assert_int_equal(rr__repro_read(path, &back, err, sizeof err), 0);
+	assert_string_equal(back.strategy, "surw");
+	assert_string_equal(back.surw_expect, "loop=3 async=12");
 }
 
 /* Found by the parser fuzz target: a full-length schedule must read back,
@@ -147,7 +154,11 @@ static void test_repro_errors_name_the_line(void **state)
 {
 	(void)state;
 	expect_parse_error("", "line 1");
-	expect_parse_error("racerepro-repro 2\n", "version");
+	expect_parse_error("racerepro-repro 3\n", "version");
+	/* Version 2 lines belong to version 2 and to strategy input. */
+	expect_parse_error("racerepro-repro 1\nbase surw\n", "line 2");
+	expect_parse_error("racerepro-repro 2\nbase bogus\n", "line 2");
+	expect_parse_error("racerepro-repro 2\noverride a 1\n", "line 2");
 	expect_parse_error("racerepro-repro 1\nscenario x\n", "truncated");
 	expect_parse_error("racerepro-repro 1\nscenario x\nseed zz\n", "line 3");
 	expect_parse_error("racerepro-repro 1\nstrategy portfolio\n", "line 2");
@@ -155,6 +166,9 @@ static void test_repro_errors_name_the_line(void **state)
 	expect_parse_error("racerepro-repro 1\nbuild msan\n", "line 2");
 	expect_parse_error("racerepro-repro 1\nparam =1\n", "line 2");
 	expect_parse_error("racerepro-repro 1\npct-depth 0\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nsurw-expect loop\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nsurw-expect loop=3 =4\n", "line 2");
+	expect_parse_error("racerepro-repro 1\nsurw-expect loop=3x\n", "line 2");
 }
 
 static struct rr__sched sched_for_test;
@@ -218,10 +232,336 @@ static void test_strategy_names(void **state)
 	assert_int_equal(rr__strategy_parse("bogus"), -1);
 	assert_true(rr__strategy_controlled(RR_STRAT_PCT));
 	assert_false(rr__strategy_controlled(RR_STRAT_NOISE));
-	/* portfolio rotates noise, random and pct */
-	assert_int_equal(rr__portfolio_pick(0), RR_STRAT_NOISE);
-	assert_int_equal(rr__portfolio_pick(1), RR_STRAT_RANDOM);
-	assert_int_equal(rr__portfolio_pick(2), RR_STRAT_PCT);
+	assert_true(rr__strategy_controlled(RR_STRAT_SURW));
+	assert_true(rr__strategy_controlled(RR_STRAT_POS));
+	/* Before any failure, portfolio rotates its five arms. */
+	assert_int_equal(rr__portfolio_pick(0, NULL, NULL), RR_STRAT_NOISE);
+	assert_int_equal(rr__portfolio_pick(1, NULL, NULL), RR_STRAT_RANDOM);
+	assert_int_equal(rr__portfolio_pick(2, NULL, NULL), RR_STRAT_PCT);
+	assert_int_equal(rr__portfolio_pick(3, NULL, NULL), RR_STRAT_SURW);
+	assert_int_equal(rr__portfolio_pick(4, NULL, NULL), RR_STRAT_POS);
+	assert_int_equal(rr__portfolio_pick(5, NULL, NULL), RR_STRAT_NOISE);
+}
+
+/* The bandit, fed a cell where surw hits on every 8th play, pct on every
+ * 40th and the others never: surw gets the most plays, pct more than the
+ * arms that never hit, and every arm keeps being tried. The same feed gives
+ * the same picks. */
+static void bandit_run(int *picks, int n, uint64_t *plays, uint64_t *wins)
+{
+	memset(plays, 0, RR_NSTRATEGIES * sizeof *plays);
+	memset(wins, 0, RR_NSTRATEGIES * sizeof *wins);
+	for (int i = 0; i < n; i++) {
+		int a = rr__portfolio_pick((uint64_t)i, plays, wins);
+		picks[i] = a;
+		plays[a]++;
+		if ((a == RR_STRAT_SURW && plays[a] % 8 == 0) ||
+		    (a == RR_STRAT_PCT && plays[a] % 40 == 0))
+			wins[a]++;
+	}
+}
+
+static void test_portfolio_bandit_favours_what_hits(void **state)
+{
+	(void)state;
+	static int a[3000], b[3000];
+	uint64_t plays[RR_NSTRATEGIES], wins[RR_NSTRATEGIES];
+	bandit_run(b, 3000, plays, wins);
+	bandit_run(a, 3000, plays, wins);
+	assert_memory_equal(a, b, sizeof a);
+	for (int i = 0; i < rr__portfolio_narms; i++) {
+		int arm = rr__portfolio_arms[i];
+		assert_true(plays[arm] >= 10);
+		if (arm != RR_STRAT_SURW)
+			assert_true(plays[RR_STRAT_SURW] > 2 * plays[arm]);
+	}
+	assert_true(plays[RR_STRAT_PCT] > plays[RR_STRAT_RANDOM]);
+	assert_true(plays[RR_STRAT_SURW] > 3000 / 2);
+}
+
+static void sched_reset(struct rr__sched *s, int strategy, uint64_t seed, int nslots)
+{
+	memset(s, 0, sizeof *s);
+	s->strategy = strategy;
+	s->controlled = 1;
+	s->seed = s->rng = seed;
+	s->nslots = nslots;
+	rr__strategy_begin(s);
+	for (int i = 0; i < nslots; i++) {
+		snprintf(s->slots[i].role, sizeof s->slots[i].role, "r%d", i);
+		s->slots[i].state = RR_SLOT_RUNNABLE;
+		rr__strategy_thread_added(s, i);
+	}
+}
+
+/* POS: a step on object X gives fresh priorities to the threads about to
+ * touch X and to the thread that took it; a thread waiting on Y keeps its
+ * priority. */
+static void test_pos_reorders_only_conflicting_threads(void **state)
+{
+	(void)state;
+	struct rr__sched *s = &sched_for_test;
+	sched_reset(s, RR_STRAT_POS, 5, 3);
+	int x, y;
+	s->slots[0].obj_done = (uint64_t)(uintptr_t)&x;
+	s->slots[1].obj = (uint64_t)(uintptr_t)&x;
+	s->slots[2].obj = (uint64_t)(uintptr_t)&y;
+	uint64_t p0 = s->slots[0].priority, p1 = s->slots[1].priority,
+		 p2 = s->slots[2].priority;
+	s->current = 0;
+	rr__strategy_step(s);
+	assert_true(s->slots[0].priority != p0);
+	assert_true(s->slots[1].priority != p1);
+	assert_true(s->slots[2].priority == p2);
+	/* The choice is the highest priority among the runnable. */
+	int runnable[3] = {0, 1, 2}, best = 0;
+	for (int i = 1; i < 3; i++)
+		if (s->slots[i].priority > s->slots[best].priority)
+			best = i;
+	assert_int_equal(rr__strategy_choose(s, runnable, 3, 1), best);
+}
+
+/* SURW: threads at wrapper points run first; among threads at named points
+ * the draw follows the named points each is expected still to take. */
+static void test_surw_weights_by_remaining_named_points(void **state)
+{
+	(void)state;
+	struct rr__sched *s = &sched_for_test;
+	assert_int_equal(rr__surw_preset("r0=1 r1=9 r2=5"), 0);
+	sched_reset(s, RR_STRAT_SURW, 77, 3);
+	assert_int_equal(s->nsurw, 3);
+	assert_int_equal(s->slots[1].surw_expect, 9);
+	int runnable[3] = {0, 1, 2};
+	s->slots[0].at_named = s->slots[1].at_named = 1;
+	for (int i = 0; i < 200; i++) /* r2 stands at a wrapper point */
+		assert_int_equal(rr__strategy_choose(s, runnable, 3, 1), 2);
+	s->slots[2].at_named = 1;
+	for (int i = 0; i < 3; i++)
+		s->slots[i].named = 1;
+	int count[3] = {0, 0, 0};
+	for (int i = 0; i < 15000; i++)
+		count[rr__strategy_choose(s, runnable, 3, 1)]++;
+	/* Weights 1 : 9 : 5 (the point each stands at and those after it). */
+	assert_true(count[1] > count[2] && count[2] > count[0]);
+	assert_true(count[0] > 500 && count[0] < 1500);
+	char spec[128];
+	rr__surw_format(s, spec, sizeof spec);
+	assert_string_equal(spec, "r0=1 r1=9 r2=5");
+	assert_int_equal(rr__surw_preset("r0=x"), -1);
+	assert_int_equal(rr__surw_preset(NULL), 0);
+}
+
+/* Reads-from feedback: threads A and B under random with a fixed seed. A
+ * touches x then y; B touches x, or an unrelated z. The map is a function of
+ * the seed, and pairs across different objects are left out, so B on z sets
+ * fewer bits than B on x. */
+static int rf_x, rf_y, rf_z;
+static const void *rf_b_obj;
+
+static void *rf_thread_a(void *arg)
+{
+	(void)arg;
+	rr_point_on("a.first", &rf_x);
+	rr_point_on("a.second", &rf_y);
+	return NULL;
+}
+
+static void *rf_thread_b(void *arg)
+{
+	(void)arg;
+	rr_point_on("b.only", rf_b_obj);
+	rr_point_on("b.only", rf_b_obj);
+	return NULL;
+}
+
+static uint32_t rf_run(uint64_t seed, const void *b_obj, uint8_t *map)
+{
+	struct rr__sched *s = &sched_for_test;
+	rf_b_obj = b_obj;
+	rr__sched_begin(s, RR_STRAT_RANDOM, seed, NULL, 0, 0, 0, "main");
+	struct rr_thread *a = rr_thread_start("a", rf_thread_a, NULL);
+	struct rr_thread *b = rr_thread_start("b", rf_thread_b, NULL);
+	rr_thread_join(a);
+	rr_thread_join(b);
+	rr__sched_end(s);
+	memcpy(map, s->rf_map, sizeof s->rf_map);
+	uint32_t bits = 0;
+	for (size_t i = 0; i < sizeof s->rf_map; i++)
+		bits += (uint32_t)__builtin_popcount(s->rf_map[i]);
+	assert_int_equal(bits, s->rf_count);
+	return bits;
+}
+
+static void test_reads_from_map_pairs_same_object_steps(void **state)
+{
+	(void)state;
+	static uint8_t m1[RR_RF_BITS / 8], m2[RR_RF_BITS / 8];
+	(void)rf_z;
+	uint32_t total_same = 0, total_diff = 0;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		uint32_t n1 = rf_run(seed, &rf_x, m1);
+		uint32_t n2 = rf_run(seed, &rf_x, m2);
+		assert_int_equal(n1, n2);
+		assert_memory_equal(m1, m2, sizeof m1);
+		total_same += n1;
+		total_diff += rf_run(seed, &rf_z, m2);
+	}
+	assert_true(total_same > 0);
+	assert_true(total_diff < total_same);
+}
+
+/* Abstract schedules: encode/decode is the identity on what encode makes;
+ * any byte string decodes; the mutator and crossover always produce a
+ * canonical, decodable schedule within the size limit, and are functions of
+ * their seed. */
+static void test_abstract_schedule_encode_decode(void **state)
+{
+	(void)state;
+	static struct rr__abstract a, b;
+	static uint8_t buf[RR_MAX_SCHEDULE], again[RR_MAX_SCHEDULE];
+	memset(&a, 0, sizeof a);
+	a.base = RR_STRAT_SURW;
+	a.seed = 0x0123456789abcdefull;
+	a.pct_depth = 4;
+	a.pct_steps = 700;
+	a.nexpect = 2;
+	a.expect_role[0] = 1;
+	a.expect[0] = 3;
+	a.expect_role[1] = 2;
+	a.expect[1] = 250;
+	a.nover = 3;
+	a.over[0] = (struct rr__override){.role = 1, .k = 2, .target = 0};
+	a.over[1] = (struct rr__override){.role = 0, .k = 513, .target = 2};
+	a.over[2] = (struct rr__override){.role = 2, .k = 0, .target = 1};
+	size_t n = rr__schedule_encode(&a, buf, sizeof buf);
+	assert_int_equal(n, RR_SCHED_HEADER + 2 * 2 + 3 * 4);
+	rr__schedule_decode(buf, n, &b);
+	assert_int_equal(b.base, RR_STRAT_SURW);
+	assert_true(b.seed == a.seed);
+	assert_int_equal(b.pct_depth, 4);
+	assert_int_equal(b.pct_steps, 700);
+	assert_int_equal(b.nexpect, 2);
+	assert_int_equal(b.expect[1], 250);
+	assert_int_equal(b.nover, 3);
+	assert_memory_equal(b.over, a.over, 3 * sizeof a.over[0]);
+	/* Short and empty inputs are whole schedules: random, seed 0. */
+	rr__schedule_decode(buf, 0, &b);
+	assert_int_equal(b.base, RR_STRAT_RANDOM);
+	assert_int_equal(b.nover, 0);
+	/* Any bytes decode, and re-encode to a fixed point. */
+	uint64_t rng = 42;
+	for (int t = 0; t < 2000; t++) {
+		size_t len = rr__splitmix64(&rng) % 200;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)rr__splitmix64(&rng);
+		rr__schedule_decode(buf, len, &a);
+		assert_true(a.nexpect <= RR_SCHED_EXPECTS && a.pct_depth >= 2 && a.pct_depth <= 5);
+		n = rr__schedule_encode(&a, buf, sizeof buf);
+		rr__schedule_decode(buf, n, &b);
+		assert_int_equal(rr__schedule_encode(&b, again, sizeof again), n);
+		assert_memory_equal(buf, again, n);
+	}
+}
+
+static void test_schedule_mutator_output_is_valid(void **state)
+{
+	(void)state;
+	static uint8_t cur[512], copy[512], other[512], out[512], again[512];
+	static struct rr__abstract a;
+	size_t n = 0, max = sizeof cur;
+	uint64_t rng = 7;
+	int inserted = 0, reseeded = 0;
+	for (int t = 0; t < 5000; t++) {
+		uint64_t seed = rr__splitmix64(&rng);
+		uint64_t before = 0;
+		rr__schedule_decode(cur, n, &a);
+		before = a.seed;
+		uint16_t nover = a.nover;
+		memcpy(copy, cur, n);
+		size_t m = rr__schedule_mutate(cur, n, max, seed, 3);
+		size_t m2 = rr__schedule_mutate(copy, n, max, seed, 3);
+		assert_int_equal(m, m2); /* a function of its seed */
+		assert_memory_equal(cur, copy, m);
+		assert_true(m >= RR_SCHED_HEADER && m <= max);
+		rr__schedule_decode(cur, m, &a);
+		assert_int_equal((m - RR_SCHED_HEADER - 2u * a.nexpect) % 4, 0);
+		assert_int_equal(rr__schedule_encode(&a, again, sizeof again), m);
+		assert_memory_equal(cur, again, m); /* canonical */
+		for (int i = 0; i < a.nover; i++)
+			assert_true(a.over[i].role < 3 && a.over[i].target < 3);
+		inserted |= a.nover > nover;
+		reseeded |= a.seed != before;
+		n = m;
+		/* crossover with a mutated copy */
+		memcpy(other, cur, n);
+		size_t on = rr__schedule_mutate(other, n, max, seed ^ 1, 3);
+		size_t cn = rr__schedule_cross(cur, n, other, on, out, max, seed);
+		assert_true(cn >= RR_SCHED_HEADER && cn <= max);
+		rr__schedule_decode(out, cn, &a);
+		assert_int_equal(rr__schedule_encode(&a, again, sizeof again), cn);
+		assert_memory_equal(out, again, cn);
+	}
+	assert_true(inserted && reseeded);
+}
+
+/* A version-2 reproducer (input with an abstract schedule) round-trips, and
+ * is written as version 2 while a version-1 one stays version 1. */
+static void test_repro_version2_roundtrip(void **state)
+{
+	(void)state;
+	static struct rr__repro r, back;
+	memset(&r, 0, sizeof r);
+	strcpy(r.scenario, "broken_pipe");
+	strcpy(r.variant, "buggy");
+	strcpy(r.strategy, "input");
+	strcpy(r.base, "surw");
+	r.seed = 0xa1;
+	strcpy(r.surw_expect, "loop=3 async=3");
+	r.noverrides = 2;
+	strcpy(r.overrides[0].role, "async");
+	r.overrides[0].k = 2;
+	strcpy(r.overrides[0].target, "loop");
+	strcpy(r.overrides[1].role, "loop");
+	r.overrides[1].k = 0;
+	strcpy(r.overrides[1].target, "async");
+	strcpy(r.build, "none");
+	strcpy(r.signature, "bug:x");
+	char path[600], err[256];
+	snprintf(path, sizeof path, "%s/v2.repro", rrt_tmpdir());
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	char *text = rrt_read_file(path);
+	assert_true(!strncmp(text, "racerepro-repro 2\n", 18));
+	assert_non_null(strstr(text, "override async 2 loop\n"));
+	assert_null(strstr(text, "schedule"));
+	free(text);
+	assert_int_equal(rr__repro_read(path, &back, err, sizeof err), 0);
+	assert_string_equal(back.base, "surw");
+	assert_int_equal(back.noverrides, 2);
+	assert_string_equal(back.overrides[0].target, "loop");
+	assert_int_equal(back.overrides[0].k, 2);
+	/* Names resolve against the scenario's roles, indices come back. */
+	static const char *const roles[] = {"loop", "async", NULL};
+	static struct rr__abstract a;
+	assert_int_equal(rr__schedule_from_repro(&back, roles, &a, err, sizeof err), 0);
+	assert_int_equal(a.base, RR_STRAT_SURW);
+	assert_int_equal(a.nover, 2);
+	assert_int_equal(a.over[0].role, 1);
+	assert_int_equal(a.over[0].target, 0);
+	assert_int_equal(a.nexpect, 2);
+	static const char *const other[] = {"main", NULL};
+	assert_int_equal(rr__schedule_from_repro(&back, other, &a, err, sizeof err), -1);
+	/* Version 1 stays version 1. */
+	memset(&r, 0, sizeof r);
+	strcpy(r.scenario, "broken_pipe");
+	strcpy(r.variant, "buggy");
+	strcpy(r.strategy, "input");
+	r.nschedule = 1;
+	strcpy(r.build, "none");
+	strcpy(r.signature, "bug:x");
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	text = rrt_read_file(path);
+	assert_true(!strncmp(text, "racerepro-repro 1\n", 18));
+	free(text);
 }
 
 static struct rr__worker_shm shm_for_test;
@@ -320,6 +660,13 @@ int main(void)
 		cmocka_unit_test(test_input_strategy_consumes_bytes_then_defaults),
 		cmocka_unit_test(test_pct_is_a_function_of_its_seed),
 		cmocka_unit_test(test_strategy_names),
+		cmocka_unit_test(test_abstract_schedule_encode_decode),
+		cmocka_unit_test(test_schedule_mutator_output_is_valid),
+		cmocka_unit_test(test_repro_version2_roundtrip),
+		cmocka_unit_test(test_reads_from_map_pairs_same_object_steps),
+		cmocka_unit_test(test_portfolio_bandit_favours_what_hits),
+		cmocka_unit_test(test_pos_reorders_only_conflicting_threads),
+		cmocka_unit_test(test_surw_weights_by_remaining_named_points),
 		cmocka_unit_test(test_oracle_reads_sanitizer_reports),
 		cmocka_unit_test(test_oracle_classifies_exits),
 		cmocka_unit_test(test_json_escape),

@@ -156,6 +156,15 @@ void rr_work_us(long long us);
  * other threads need only through plain pthread calls: use rr_mutex. */
 void rr_point(const char *name);
 
+/* rr_point for a step that touches one shared object: OBJ is its address (or
+ * any pointer that stands for it, the same for every thread that touches it;
+ * NULL when there is no single one). Schedules exactly like rr_point; the
+ * object only tells the search which steps conflict: two steps on different
+ * objects commute, so pos reorders only same-object steps and the reads-from
+ * feedback pairs only them. Give an object only where it is clearly the one
+ * the next step reads or writes. */
+void rr_point_on(const char *name, const void *obj);
+
 /* Adds what happened at the current step to the trace ("closed m_wait_fd",
  * "freed pipe"), for `racerepro explain`. Does not schedule. */
 void rr_event(const char *fmt, ...) RR_PRINTF(1, 2);

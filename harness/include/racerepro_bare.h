@@ -57,6 +57,7 @@ static inline void rr__bare_sleep_ns(uint64_t ns)
 		;
 }
 #define rr_point(name) ((void)(name))
+#define rr_point_on(name, obj) ((void)(name), (void)(obj))
 #define rr_event rr__bare_event
 #define rr_fd_name(fd, name) ((void)(fd), (void)(name))
 #define rr_thread_start rr__bare_thread_start

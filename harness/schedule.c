@@ -1,0 +1,191 @@
+/*
+ * schedule.c: abstract schedules (schedule.h): the binary form, and the
+ * structure-aware mutations that the libFuzzer and AFL++ custom mutators and
+ * the greybox loop share.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rr_internal.h"
+#include "schedule.h"
+
+const int rr__schedule_bases[4] = {RR_STRAT_RANDOM, RR_STRAT_PCT, RR_STRAT_SURW, RR_STRAT_POS};
+
+static int base_index(int base)
+{
+	for (int i = 0; i < 4; i++)
+		if (rr__schedule_bases[i] == base)
+			return i;
+	return 0;
+}
+
+static uint8_t at(const uint8_t *d, size_t n, size_t i)
+{
+	return i < n ? d[i] : 0;
+}
+
+void rr__schedule_decode(const uint8_t *d, size_t n, struct rr__abstract *a)
+{
+	memset(a, 0, sizeof *a);
+	a->base = rr__schedule_bases[at(d, n, 0) % 4];
+	for (int i = 0; i < 8; i++)
+		a->seed |= (uint64_t)at(d, n, 1 + (size_t)i) << (8 * i);
+	a->pct_depth = (uint8_t)(2 + at(d, n, 9) % 4);
+	a->pct_steps = (uint16_t)(at(d, n, 10) | at(d, n, 11) << 8);
+	a->nexpect = at(d, n, 12) % (RR_SCHED_EXPECTS + 1);
+	size_t pos = RR_SCHED_HEADER;
+	for (int i = 0; i < a->nexpect; i++, pos += 2) {
+		a->expect_role[i] = at(d, n, pos);
+		a->expect[i] = at(d, n, pos + 1);
+	}
+	while (pos + 4 <= n && a->nover < RR_MAX_OVERRIDES) {
+		struct rr__override *o = &a->over[a->nover++];
+		o->role = d[pos];
+		o->k = (uint16_t)(d[pos + 1] | d[pos + 2] << 8);
+		o->target = d[pos + 3];
+		pos += 4;
+	}
+}
+
+size_t rr__schedule_encode(const struct rr__abstract *a, uint8_t *out, size_t cap)
+{
+	uint8_t h[RR_SCHED_HEADER + 2 * RR_SCHED_EXPECTS];
+	h[0] = (uint8_t)base_index(a->base);
+	for (int i = 0; i < 8; i++)
+		h[1 + i] = (uint8_t)(a->seed >> (8 * i));
+	h[9] = (uint8_t)((a->pct_depth < 2 ? 1 : a->pct_depth - 2) % 4);
+	h[10] = (uint8_t)a->pct_steps;
+	h[11] = (uint8_t)(a->pct_steps >> 8);
+	int ne = a->nexpect > RR_SCHED_EXPECTS ? RR_SCHED_EXPECTS : a->nexpect;
+	h[12] = (uint8_t)ne;
+	size_t len = RR_SCHED_HEADER;
+	for (int i = 0; i < ne; i++) {
+		h[len++] = a->expect_role[i];
+		h[len++] = a->expect[i];
+	}
+	if (len > cap)
+		len = cap;
+	memcpy(out, h, len);
+	for (int i = 0; i < a->nover && len + 4 <= cap; i++) {
+		const struct rr__override *o = &a->over[i];
+		out[len++] = o->role;
+		out[len++] = (uint8_t)o->k;
+		out[len++] = (uint8_t)(o->k >> 8);
+		out[len++] = o->target;
+	}
+	return len;
+}
+
+static uint64_t below(uint64_t *rng, uint64_t n)
+{
+	return n ? rr__splitmix64(rng) % n : 0;
+}
+
+/* Most interleaving bugs need a preemption early in some role's run: draw k
+ * small more often than large (half below 8, the rest below 64). */
+static uint16_t draw_k(uint64_t *rng)
+{
+	return (uint16_t)(below(rng, 2) ? below(rng, 8) : below(rng, 64));
+}
+
+static void mutate_once(struct rr__abstract *a, uint64_t *rng, int nroles, size_t max_over)
+{
+	uint64_t roles = (uint64_t)(nroles > 0 ? nroles : 16);
+	switch (below(rng, 8)) {
+	case 0:
+	case 1:
+	case 2: /* insert an override */
+		if (a->nover < max_over) {
+			struct rr__override *o = &a->over[a->nover++];
+			o->role = (uint8_t)below(rng, roles);
+			o->k = draw_k(rng);
+			o->target = (uint8_t)below(rng, roles);
+			return;
+		}
+		/* full: fall through to delete */
+		/* fall through */
+	case 3: /* delete one */
+		if (a->nover) {
+			uint64_t i = below(rng, a->nover);
+			memmove(&a->over[i], &a->over[i + 1],
+				(a->nover - i - 1) * sizeof a->over[0]);
+			a->nover--;
+			return;
+		}
+		break;
+	case 4: /* retarget one */
+		if (a->nover) {
+			a->over[below(rng, a->nover)].target = (uint8_t)below(rng, roles);
+			return;
+		}
+		break;
+	case 5: /* move one to a neighbouring point of its role */
+		if (a->nover) {
+			struct rr__override *o = &a->over[below(rng, a->nover)];
+			if (below(rng, 2) && o->k > 0)
+				o->k--;
+			else if (o->k < 0xffff)
+				o->k++;
+			return;
+		}
+		break;
+	case 6: /* reseed the base sampler: every unforced decision changes */
+		a->seed = rr__splitmix64(rng);
+		return;
+	default: /* another base sampler (or pct's depth) */
+		if (below(rng, 2))
+			a->base = rr__schedule_bases[below(rng, 4)];
+		else
+			a->pct_depth = (uint8_t)(2 + below(rng, 4));
+		return;
+	}
+	/* Nothing to change in an empty list: add the first override. */
+	a->over[a->nover].role = (uint8_t)below(rng, roles);
+	a->over[a->nover].k = draw_k(rng);
+	a->over[a->nover].target = (uint8_t)below(rng, roles);
+	if (a->nover < max_over)
+		a->nover++;
+	else
+		a->seed = rr__splitmix64(rng);
+}
+
+static size_t max_overrides(const struct rr__abstract *a, size_t max)
+{
+	size_t head = RR_SCHED_HEADER + 2u * a->nexpect;
+	size_t n = max > head ? (max - head) / 4 : 0;
+	return n < RR_MAX_OVERRIDES ? n : RR_MAX_OVERRIDES;
+}
+
+size_t rr__schedule_mutate(uint8_t *data, size_t size, size_t max, uint64_t seed, int nroles)
+{
+	static struct rr__abstract a; /* 600 bytes: not on a fuzzer's small stack */
+	rr__schedule_decode(data, size, &a);
+	uint64_t rng = seed;
+	size_t mo = max_overrides(&a, max);
+	if (a.nover > mo)
+		a.nover = (uint16_t)mo;
+	/* One to three operations: mostly one, so that a kept child stays a
+	 * near neighbour of its parent. */
+	int ops = below(&rng, 4) == 0 ? 1 + (int)below(&rng, 3) : 1;
+	for (int i = 0; i < ops; i++)
+		mutate_once(&a, &rng, nroles, mo);
+	return rr__schedule_encode(&a, data, max);
+}
+
+size_t rr__schedule_cross(const uint8_t *pa, size_t na, const uint8_t *pb, size_t nb, uint8_t *out,
+			  size_t max, uint64_t seed)
+{
+	static struct rr__abstract a, b;
+	rr__schedule_decode(pa, na, &a);
+	rr__schedule_decode(pb, nb, &b);
+	uint64_t rng = seed;
+	uint16_t cut_a = (uint16_t)below(&rng, (uint64_t)a.nover + 1);
+	uint16_t cut_b = (uint16_t)below(&rng, (uint64_t)b.nover + 1);
+	uint16_t n = cut_a;
+	for (uint16_t i = cut_b; i < b.nover && n < RR_MAX_OVERRIDES; i++)
+		a.over[n++] = b.over[i];
+	a.nover = n;
+	return rr__schedule_encode(&a, out, max);
+}
+

@@ -1,0 +1,77 @@
+/*
+ * schedule.h: abstract schedules, the form a fuzzer's input takes.
+ *
+ * An abstract schedule is a base sampler (random, pct, surw or pos) with its
+ * seed, plus a sparse list of overrides keyed by (thread role, k-th race
+ * point that role takes) that force which role runs next there. Every
+ * decision that no override names is the base sampler's, before and after
+ * the last override, so every input is a whole, meaningful schedule (never
+ * the non-preemptive default that short byte strings used to mean), and
+ * changing one override changes one decision, not the meaning of every
+ * decision after it.
+ *
+ * Roles are indices into the scenario's roles list (taken modulo its
+ * length when applied), so that the binary form needs no names.
+ *
+ * The binary form (what libFuzzer and AFL++ mutate), little-endian; any byte
+ * string decodes (missing bytes read as zero, a partial record at the end is
+ * ignored), so every input a fuzzer makes is valid:
+ *   [0]      base sampler: byte % 4 -> random, pct, surw, pos
+ *   [1..8]   the base sampler's seed
+ *   [9]      pct depth: 2 + byte % 4
+ *   [10..11] pct steps (0: 32)
+ *   [12]     n: surw expectations that follow (byte % 17)
+ *   n x 2    (role, expected named points): surw's weights, carried in the
+ *            input so that it replays without what a process learned
+ *   4 each   overrides: role, k (2 bytes), target role
+ */
+#ifndef RR_SCHEDULE_H
+#define RR_SCHEDULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RR_MAX_OVERRIDES 128
+#define RR_SCHED_EXPECTS 16
+#define RR_SCHED_HEADER 13
+
+struct rr__override {
+	uint8_t role;   /* whose k-th race point */
+	uint8_t target; /* the role that runs next there */
+	uint16_t k;
+};
+
+struct rr__abstract {
+	int base; /* RR_STRAT_RANDOM, _PCT, _SURW or _POS */
+	uint64_t seed;
+	uint8_t pct_depth;
+	uint16_t pct_steps;
+	uint8_t nexpect;
+	uint8_t expect_role[RR_SCHED_EXPECTS];
+	uint8_t expect[RR_SCHED_EXPECTS];
+	uint16_t nover;
+	struct rr__override over[RR_MAX_OVERRIDES];
+};
+
+/* The base samplers, in the order of the header's first byte. */
+extern const int rr__schedule_bases[4];
+
+/* Decodes any byte string into A. */
+void rr__schedule_decode(const uint8_t *data, size_t size, struct rr__abstract *a);
+/* Encodes A into OUT; returns the length (at most CAP; overrides that do
+ * not fit are left out). */
+size_t rr__schedule_encode(const struct rr__abstract *a, uint8_t *out, size_t cap);
+
+/* Mutates the schedule in DATA[0..SIZE) in place (at most MAX bytes) with
+ * the structure-aware operators: insert, delete or retarget an override,
+ * move one to a neighbouring k, reseed or change the base sampler. NROLES:
+ * the scenario's role count (0: unknown, 16 assumed). Deterministic in SEED.
+ * Returns the new size; the result always decodes (every byte string
+ * does) and is canonical (encode(decode(result)) == result). */
+size_t rr__schedule_mutate(uint8_t *data, size_t size, size_t max, uint64_t seed, int nroles);
+/* A child of A and B: A's header, and the overrides of A before a cut point
+ * and of B after it. Deterministic in SEED. Returns its size (<= MAX). */
+size_t rr__schedule_cross(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, uint8_t *out,
+			  size_t max, uint64_t seed);
+
+#endif
