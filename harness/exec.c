@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "rr_internal.h"
 
 #define MAX_TARGETS 64
@@ -260,37 +261,18 @@ RR_NORETURN static void become_target(char **argv, const char *cwd, const char *
  * call it sits in. Returns the state letter, 0 if the thread is gone. */
 static char thread_state(int pid, int tid, char *why, size_t cap)
 {
+	char st = rr__proc_state(pid, tid);
+	if (!st)
+		return 0;
 	char path[128], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *rp = strrchr(buf, ')');
-	char st = rp && rp[1] == ' ' ? rp[2] : '?';
 	long nr = -1;
 	snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			nr = strtol(buf, NULL, 10);
-		}
-	}
+	if (rr__read_small(path, buf, sizeof buf) > 0)
+		nr = strtol(buf, NULL, 10);
 	char wchan[64] = "";
 	snprintf(path, sizeof path, "/proc/%d/task/%d/wchan", pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, wchan, sizeof wchan - 1);
-		close(fd);
-		wchan[n > 0 ? n : 0] = '\0';
-	}
+	if (rr__read_small(path, wchan, sizeof wchan) < 0)
+		wchan[0] = '\0';
 	static const struct {
 		long nr;
 		const char *name;

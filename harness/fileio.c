@@ -97,3 +97,32 @@ void rr__remove_tree(const char *path)
 {
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+long rr__read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, cap - 1);
+	int err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	buf[n] = '\0';
+	return (long)n;
+}
+
+char rr__proc_state(long pid, long tid)
+{
+	char path[96], buf[512];
+	if (tid > 0)
+		snprintf(path, sizeof path, "/proc/%ld/task/%ld/stat", pid, tid);
+	else
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	if (rr__read_small(path, buf, sizeof buf) <= 0)
+		return 0;
+	/* The command name in parentheses may hold spaces and ')': the state
+	 * follows the last ')'. */
+	const char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : '?';
+}

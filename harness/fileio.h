@@ -1,5 +1,5 @@
 /*
- * fileio.h: the harness's few ways of writing and removing files.
+ * fileio.h: the harness's few ways of writing, reading and removing files.
  */
 #ifndef RR_FILEIO_H
 #define RR_FILEIO_H
@@ -23,6 +23,15 @@ FILE *rr__fopen_private(const char *path);
 /* Writes TEXT to PATH (owner-only). Returns 0 or -errno (the caller says so:
  * a full disk is one line for the whole run, not one per file). */
 int rr__write_text(const char *path, const char *text);
+
+/* Reads at most CAP-1 bytes of PATH (a small file such as one under /proc)
+ * into BUF and ends them with a NUL. Returns the bytes read, or -errno. */
+long rr__read_small(const char *path, char *buf, size_t cap);
+
+/* The kernel's state letter of process PID, or of its thread TID when TID > 0
+ * ('R', 'S', 'D', 'Z', ...), read from its /proc stat file: '?' when the line
+ * cannot be read, 0 when the process or thread is gone. */
+char rr__proc_state(long pid, long tid);
 
 /* rm -rf PATH (no symlinks followed). */
 void rr__remove_tree(const char *path);

@@ -137,18 +137,7 @@ static int pid_dead(long pid)
 		return 0;
 	if (kill((pid_t)pid, 0) < 0)
 		return errno == ESRCH;
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'Z';
+	return rr__proc_state(pid, 0) == 'Z';
 }
 
 static void remove_recorded_segments(const char *dir)
