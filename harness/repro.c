@@ -261,21 +261,17 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 			o->k = k;
 			r->noverrides++;
 		} else if (!strcmp(key, "schedule")) {
-			const char *p = val;
-			while (*p) {
-				while (*p == ' ')
-					p++;
-				if (!*p)
-					break;
-				if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
-				    (p[2] && p[2] != ' '))
+			const char *p = val, *w;
+			size_t wlen;
+			while ((w = rr__next_word(&p, &wlen))) {
+				if (wlen != 2 || !isxdigit((unsigned char)w[0]) ||
+				    !isxdigit((unsigned char)w[1]))
 					return set_err(err, errlen, lineno, "%s",
 						       "bad schedule byte (expected two hex digits each)");
 				if (r->nschedule >= RR_MAX_SCHEDULE)
 					return set_err(err, errlen, lineno, "%s", "schedule too long");
-				char hex[3] = {p[0], p[1], 0};
+				char hex[3] = {w[0], w[1], 0};
 				r->schedule[r->nschedule++] = (uint8_t)strtoul(hex, NULL, 16);
-				p += 2;
 			}
 		} else if (!strcmp(key, "build")) {
 			if (strcmp(val, "none") && strcmp(val, "asan") && strcmp(val, "tsan") &&

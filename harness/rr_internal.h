@@ -379,6 +379,9 @@ void rr__affinity_iteration_end(void);
 uint64_t rr__splitmix64(uint64_t *state);
 uint64_t rr__iteration_seed(uint64_t run_seed, uint64_t index);
 int rr__parse_u64(const char *s, uint64_t *out);
+/* The next word of a space-separated list at *P: returns its start and sets
+ * *LEN, moving *P past it; NULL once only spaces are left. */
+const char *rr__next_word(const char **p, size_t *len);
 int rr__parse_duration(const char *s, uint64_t *ns);
 
 

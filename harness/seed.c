@@ -38,6 +38,21 @@ int rr__parse_u64(const char *s, uint64_t *out)
 }
 
 /* "90" (seconds), "500ms", "30s", "5m", "2h". */
+const char *rr__next_word(const char **p, size_t *len)
+{
+	const char *w = *p;
+	while (*w == ' ')
+		w++;
+	if (!*w)
+		return NULL;
+	const char *end = strchr(w, ' ');
+	if (!end)
+		end = w + strlen(w);
+	*len = (size_t)(end - w);
+	*p = end;
+	return w;
+}
+
 int rr__parse_duration(const char *s, uint64_t *ns)
 {
 	if (!s || !isdigit((unsigned char)*s))

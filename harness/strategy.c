@@ -130,31 +130,24 @@ int rr__surw_preset(const char *spec)
 	preset = spec != NULL;
 	if (!spec)
 		return 0;
-	const char *p = spec;
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			break;
-		const char *eq = strchr(p, '=');
-		const char *sp = strchr(p, ' ');
-		if (!sp)
-			sp = p + strlen(p);
-		if (!eq || eq > sp || eq == p || (size_t)(eq - p) >= sizeof learned[0].role)
+	const char *p = spec, *w;
+	size_t wlen;
+	while ((w = rr__next_word(&p, &wlen))) {
+		const char *eq = memchr(w, '=', wlen);
+		if (!eq || eq == w || (size_t)(eq - w) >= sizeof learned[0].role)
 			return -1;
 		char role[24];
-		memcpy(role, p, (size_t)(eq - p));
-		role[eq - p] = '\0';
+		memcpy(role, w, (size_t)(eq - w));
+		role[eq - w] = '\0';
 		char *end;
 		unsigned long v = strtoul(eq + 1, &end, 10);
-		if (end == eq + 1 || end != sp || v > 1000000)
+		if (end == eq + 1 || end != w + wlen || v > 1000000)
 			return -1;
 		int i = learned_find(role, 1);
 		if (i < 0)
 			return -1;
 		learned[i].sum = v;
 		learned[i].n = 1;
-		p = sp;
 	}
 	return 0;
 }

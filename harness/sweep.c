@@ -199,7 +199,10 @@ static long scratch_pid(const char *name)
 	return pid;
 }
 
-static int sweep_base(const char *base)
+/* Sweeps what BASE holds: with WORKERS 0, the scratch and temporary folders
+ * named for the process that made them; with WORKERS 1, the workers/ folder
+ * of each run folder under a reports folder. */
+static int sweep_folder(const char *base, int workers)
 {
 	DIR *d = opendir(base);
 	if (!d)
@@ -207,11 +210,14 @@ static int sweep_base(const char *base)
 	int n = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		long pid = scratch_pid(de->d_name);
-		if (pid <= 0)
+		long pid = workers ? 0 : scratch_pid(de->d_name);
+		if (workers ? de->d_name[0] == '.' : pid <= 0)
 			continue;
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof dir, "%s/%s", base, de->d_name);
+		if (workers)
+			snprintf(dir, sizeof dir, "%s/%s/workers", base, de->d_name);
+		else
+			snprintf(dir, sizeof dir, "%s/%s", base, de->d_name);
 		n += sweep_one(dir, pid);
 	}
 	closedir(d);
@@ -221,26 +227,13 @@ static int sweep_base(const char *base)
 int rr__sweep_stale(void)
 {
 	const char *a = rr__scratch_base(), *b = rr__tmp_base();
-	int n = sweep_base(a);
+	int n = sweep_folder(a, 0);
 	if (strcmp(a, b))
-		n += sweep_base(b);
+		n += sweep_folder(b, 0);
 	return n;
 }
 
 int rr__sweep_workers(const char *reports)
 {
-	DIR *d = opendir(reports);
-	if (!d)
-		return 0;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof dir, "%s/%s/workers", reports, de->d_name);
-		n += sweep_one(dir, 0);
-	}
-	closedir(d);
-	return n;
+	return sweep_folder(reports, 1);
 }
