@@ -568,9 +568,9 @@ int rr__schedule_from_repro(const struct rr__repro *r, const char *const *roles,
 	for (const char *p = r->surw_expect; *p && a->nexpect < RR_SCHED_EXPECTS;) {
 		const char *eq = strchr(p, '=');
 		char name[24];
-		size_t len = (size_t)(eq - p);
-		if (!eq || len >= sizeof name)
+		if (!eq || (size_t)(eq - p) >= sizeof name)
 			break;
+		size_t len = (size_t)(eq - p);
 		memcpy(name, p, len);
 		name[len] = '\0';
 		int ri = role_index(roles, name);

@@ -68,7 +68,7 @@ EXPORT int rr__mem_armed;
 #define REAL(ret, name, ...) static ret (*real_##name)(__VA_ARGS__)
 REAL(int, pthread_create, pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 REAL(int, pthread_join, pthread_t, void **);
-REAL(void, pthread_exit, void *) __attribute__((noreturn));
+REAL(void, pthread_exit, void *);
 REAL(int, pthread_mutex_lock, pthread_mutex_t *);
 REAL(int, pthread_mutex_trylock, pthread_mutex_t *);
 REAL(int, pthread_mutex_timedlock, pthread_mutex_t *, const struct timespec *);
@@ -105,7 +105,7 @@ REAL(ssize_t, recv, int, void *, size_t, int);
 REAL(ssize_t, send, int, const void *, size_t, int);
 REAL(int, accept, int, struct sockaddr *, socklen_t *);
 REAL(int, connect, int, const struct sockaddr *, socklen_t);
-REAL(void, exit, int) __attribute__((noreturn));
+REAL(void, exit, int);
 REAL(pid_t, fork, void);
 REAL(int, __cxa_guard_acquire, int64_t *);
 REAL(void, __cxa_guard_release, int64_t *);
@@ -573,6 +573,7 @@ EXPORT void exit(int code)
 	GET(exit);
 	process_ending(__builtin_return_address(0));
 	real_exit(code);
+	__builtin_unreachable(); /* the real exit does not return */
 }
 
 int __libc_start_main(int (*main_fn)(int, char **, char **), int argc, char **argv,
@@ -756,6 +757,7 @@ EXPORT void pthread_exit(void *ret)
 	GET(pthread_exit);
 	thread_ends();
 	real_pthread_exit(ret);
+	__builtin_unreachable(); /* the real pthread_exit does not return */
 }
 
 /* ---- mutexes ---- */
