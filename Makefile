@@ -103,7 +103,7 @@ $(TEST_DEPS_STAMP):
 deps:
 	scripts/install-deps.sh all
 
-$(BUILD)/obj/%.o: %.c $(DEPS_STAMP) $(wildcard harness/*.h harness/include/*.h scenarios/*.def tests/*.def)
+$(BUILD)/obj/%.o: %.c $(DEPS_STAMP) $(wildcard harness/*.h harness/include/*.h bench/*.h scenarios/*.def tests/*.def)
 	@mkdir -p $(dir $@)
 	@echo "  CC [$(SAN)] $<"
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@

@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "engine.h"
 #include "fileio.h"
 #include "report.h"
@@ -256,11 +257,8 @@ static void run_trials(struct bench *b, int si, int sj)
 
 /* ---- subprocesses ---------------------------------------------------------- */
 
-/* Runs ARGV with stdout to OUT_PATH and stderr to ERR_PATH (NULL: /dev/null),
- * through a helper process so that the RSS figure covers only this run's
- * processes. Returns the exit status (or -1), the peak RSS in *RSS_KB. */
-static int run_measured(char *const argv[], const char *out_path, const char *err_path,
-			long *rss_kb)
+int rr__bench_run_measured(char *const argv[], const char *out_path, const char *err_path,
+			   long *rss_kb)
 {
 	int pfd[2];
 	if (pipe(pfd) < 0)
@@ -374,7 +372,7 @@ static void run_fuzz_trials(struct bench *b, int si, int row)
 		char *argv[] = {target, seed, runs, mtt, "-print_final_stats=1", art, corpus, NULL};
 		long rss;
 		double t0 = now_s();
-		run_measured(argv, NULL, log, &rss);
+		rr__bench_run_measured(argv, NULL, log, &rss);
 		double el = now_s() - t0;
 		/* What libFuzzer said, read line by line: whether it wrote a crash,
 		 * and how many units it ran. */
@@ -433,7 +431,7 @@ static int rate_run(const char *bin, const char *scenario, double duration_s, ui
 	char *argv[] = {(char *)bin, "run", (char *)scenario, "--variant", "fixed",
 			"--strategy", "none", "--duration", dur, "--seed", "1", "--quiet",
 			"--out", outdir, NULL};
-	int code = run_measured(argv, NULL, NULL, rss_kb);
+	int code = rr__bench_run_measured(argv, NULL, NULL, rss_kb);
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof path, "%s/summary.json", outdir);
 	json_t *j = json_load_file(path, 0, NULL);
@@ -627,7 +625,7 @@ static void run_overhead(struct bench *b, int si)
 	char *argv[] = {(char *)b->bare_bin, "--bare-loop", (char *)b->sc[si]->name, "--iterations",
 			its, NULL};
 	long rss;
-	int code = run_measured(argv, out, NULL, &rss);
+	int code = rr__bench_run_measured(argv, out, NULL, &rss);
 	json_t *j = json_load_file(out, 0, NULL);
 	double secs = j ? json_number_value(json_object_get(j, "seconds")) : 0;
 	json_decref(j);
@@ -1121,9 +1119,6 @@ static int usage(const char *fmt, const char *arg)
 	fputc('\n', stderr);
 	return RR_EXIT_USAGE;
 }
-
-/* bench/search.c: the search strategies' protocol (--search). */
-int rr__bench_search(int argc, char **argv);
 
 int main(int argc, char **argv)
 {

@@ -35,10 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "fileio.h"
 #include "rr_internal.h"
-
-int rr__bench_search(int argc, char **argv);
 
 #define MAX_TRIALS 200
 #define NCONT 7
@@ -190,24 +189,9 @@ static int run_one(const char *bin, const char *tmp, const struct cell *c, const
 		argv[a++] = (char *)c->params[i];
 	}
 	argv[a] = NULL;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
+	long rss_kb;
+	if (rr__bench_run_measured(argv, NULL, NULL, &rss_kb) < 0)
 		return -1;
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-		}
-		execv(bin, argv);
-		_exit(127);
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
 	char path[4300];
 	snprintf(path, sizeof path, "%s/summary.json", out);
 	json_error_t e;
