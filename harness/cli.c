@@ -20,9 +20,6 @@
 #include "repro.h"
 #include "supervisor.h"
 
-int rr__cmd_exec(int argc, char **argv, int (*run)(int, char **));
-int rr__cmd_cc(int argc, char **argv, int cxx);
-int rr__exec_check_repro(const struct rr__run_config *cfg, char *err, size_t cap);
 
 static const char *cmd_name = "racerepro";
 static const char *self_path = "racerepro"; /* argv[0], for the commands we print */

@@ -12,12 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "rr_internal.h"
-
-void rr__exec_join(char **argv, int argc, char *out, size_t cap);
-int rr__cmd_exec(int argc, char **argv, int (*run)(int, char **));
-int rr__cmd_cc(int argc, char **argv, int cxx);
-int rr__exec_check_repro(const struct rr__run_config *cfg, char *err, size_t cap);
 
 static const char *const exec_help =
 	"usage: racerepro exec [RUN OPTIONS] [--expect-exit N] [--fail-on REGEX] -- PROGRAM [ARGS...]\n"

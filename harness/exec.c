@@ -71,7 +71,6 @@ static void escape_word(const char *w, char *out, size_t cap, size_t *len)
 	out[*len] = '\0';
 }
 
-void rr__exec_join(char **argv, int argc, char *out, size_t cap);
 void rr__exec_join(char **argv, int argc, char *out, size_t cap)
 {
 	size_t len = 0;

@@ -362,6 +362,10 @@ void rr__sched_leave(void);
 void rr__sched_process_exit(int pid);
 void rr__sched_reap_pid(int pid);
 void rr__sched_release(struct rr__sched *s, const char *why);
+/* runtime/rt.c: TSan's ignore-sync annotations when the program the runtime
+ * is preloaded into has TSan (BEGIN 1 or 0), nothing otherwise; sched.c
+ * brackets its bookkeeping with it in the runtime build. */
+void rr__rt_tsan_ignore(int begin);
 
 /* exec.c: the pseudo-scenario "exec:COMMAND LINE" (not in the registry). */
 const struct rr_scenario *rr__exec_scenario(const char *name);
@@ -370,6 +374,10 @@ int rr__file_sha256(const char *path, char out[65]);
 /* Exec mode: call sites "prog+0x1a2b" in S's trace and in MSG become
  * file:line (one addr2line run). Does nothing for other scenarios. */
 void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap);
+/* ARGC words of ARGV joined by spaces into OUT (CAP bytes), a space or a
+ * backslash inside a word escaped as "\ " or "\\": the form of the exec:
+ * target's command-line parameter. */
+void rr__exec_join(char **argv, int argc, char *out, size_t cap);
 
 /* affinity.c: gives the calling thread the worker's CPUs back if rr_pin_role
  * narrowed them (rr__sched_end calls it on the iterate() thread). */

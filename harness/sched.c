@@ -56,7 +56,6 @@
 #elif defined(RR_RUNTIME)
 /* The exec runtime is not instrumented, but the program it is preloaded into
  * may be built with TSan: the runtime finds TSan's annotations at start-up. */
-void rr__rt_tsan_ignore(int begin);
 #define TSAN_IGNORE_BEGIN() rr__rt_tsan_ignore(1)
 #define TSAN_IGNORE_END() rr__rt_tsan_ignore(0)
 #else

@@ -54,7 +54,6 @@ static struct rr__sched *S;  /* the scheduler, once attached */
 static int active;           /* attached, and this is the process that was exec'd */
 static int exiting;          /* the process is ending: no more points */
 static TLS int in_rt;        /* inside the runtime: see enter() */
-void rr__rt_tsan_ignore(int begin);
 static TLS int fresh;        /* a new thread before its first point */
 static TLS uintptr_t stack_lo, stack_hi;
 static int thread_count;     /* threads created so far, for role names */
@@ -145,7 +144,6 @@ static void *next_sym(const char *name)
 
 static void (*tsan_annotate[6])(const char *, int);
 
-void rr__rt_tsan_ignore(int begin);
 void rr__rt_tsan_ignore(int begin)
 {
 	if (!tsan_annotate[0])
