@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -151,15 +150,6 @@ static int count_entries(const char *dir, const char *prefix)
 	return n;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* Removes DIR/PREFIX* (PREFIX names one of our own pids). */
 static void remove_entries(const char *dir, const char *prefix)
 {
@@ -171,7 +161,7 @@ static void remove_entries(const char *dir, const char *prefix)
 		if (!strncmp(de->d_name, prefix, strlen(prefix))) {
 			char path[1024];
 			snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			rrt_remove_tree(path);
 		}
 	closedir(d);
 }

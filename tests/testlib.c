@@ -109,11 +109,16 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return 0;
 }
 
+void rrt_remove_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void remove_tmpdirs(void)
 {
 	for (size_t i = 0; i < ntmpdirs; i++) {
 		if (!getenv("RRT_KEEP"))
-			nftw(tmpdirs[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			rrt_remove_tree(tmpdirs[i]);
 		free(tmpdirs[i]);
 	}
 	free(tmpdirs);

@@ -30,6 +30,8 @@ const char *rrt_bin(const char *build);
 
 /* A fresh private (0700) directory, removed with its contents at exit. */
 const char *rrt_tmpdir(void);
+/* rm -rf PATH (no symlinks followed). */
+void rrt_remove_tree(const char *path);
 
 /* Parses a JSON file with jansson; fails the test if it does not parse. */
 json_t *rrt_load_json(const char *path);
