@@ -3,13 +3,23 @@
  * search strategies (issue 11), written to OUT/bench-search.{md,json}.
  *
  * Per cell (a scenario's buggy variant with its parameters) and contender
- * (random, pct, surw, pos, portfolio, greybox, and with --fuzz-dir the
- * scenario's libFuzzer target, counted in executions), TRIALS trials: trial k is
+ * (random, pct, surw, pos, portfolio, greybox; with --fuzz-dir the cell's
+ * libFuzzer target and with --afl-dir its AFL++ target, both counted in
+ * executions), TRIALS trials: trial k is
  * `BIN run SCENARIO --strategy S --seed k --iterations CAP --stop-on-failure`
  * in a subprocess, and its summary.json (read with jansson) gives the
  * iterations to the first failure, or a trial censored at the iterations it
- * ran. Every contender runs in the same binary (BIN: build/none/racerepro-test,
- * which also has the hard cell, test_reorder, that stays out of the product).
+ * ran. The protocol compares a fuzz target (clang, ASan) with the strategies
+ * in the same build, so BIN is build/asan/racerepro-test (which also has the
+ * hard cell, test_reorder, that stays out of the product; so do its fuzz
+ * targets, fuzz/fuzz.mk's FUZZ_TEST_SCENARIOS).
+ *
+ * Feedback ablations (the hard cells, and with --ablation-cells others):
+ * greybox, libFuzzer and AFL++ with their interleaving feedback switched
+ * (RR_GREYBOX_FEEDBACK=0, RR_FUZZ_FEEDBACK=0 or 1), each against its default
+ * with the log-rank test. Fixed variants (--fixed-iterations N): one run of
+ * N iterations or executions per cell and contender on the `fixed` variant,
+ * which must find nothing.
  *
  * Statistics, for right-censored data:
  *  - the Kaplan-Meier estimate of the survival curve S(t) = P(no failure in
@@ -24,6 +34,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
@@ -40,28 +51,59 @@
 #include "rr_internal.h"
 
 #define MAX_TRIALS 200
-#define NCONT 7
-#define LIBFUZZER (NCONT - 1) /* only with --fuzz-dir, on cells with a target */
-static const char *const contenders[NCONT] = {"random", "pct",     "surw",     "pos",
-					      "portfolio", "greybox", "libfuzzer"};
+
+enum kind { STRATEGY, LIBFUZZER, AFL };
+
+/* FEEDBACK: the feedback switch's value in the contender's environment
+ * (RR_GREYBOX_FEEDBACK for greybox, RR_FUZZ_FEEDBACK for the fuzz targets),
+ * NULL: the default. ABLATION: a contender of the feedback table only,
+ * compared with contender BASE. */
+struct contender {
+	const char *name;
+	enum kind kind;
+	const char *feedback;
+	int ablation, base;
+};
+
+/* AFL++'s default is its measured best (fuzz/README.md): without the
+ * reads-from bits, because every execution that sets new ones costs AFL++ a
+ * calibration of 3 more runs. Its ablation is then the feedback switched on. */
+#define AFL_DEFAULT_FEEDBACK "0"
+static const struct contender contenders[] = {
+	{"random", STRATEGY, NULL, 0, 0},
+	{"pct", STRATEGY, NULL, 0, 0},
+	{"surw", STRATEGY, NULL, 0, 0},
+	{"pos", STRATEGY, NULL, 0, 0},
+	{"portfolio", STRATEGY, NULL, 0, 0},
+	{"greybox", STRATEGY, NULL, 0, 0},
+	{"libfuzzer", LIBFUZZER, NULL, 0, 0},
+	{"aflpp", AFL, AFL_DEFAULT_FEEDBACK, 0, 0},
+	{"greybox feedback off", STRATEGY, "0", 1, 5},
+	{"libfuzzer feedback off", LIBFUZZER, "0", 1, 6},
+	{"aflpp feedback on", AFL, "1", 1, 7},
+};
+#define NCONT ((int)(sizeof contenders / sizeof contenders[0]))
+#define PCT 1
+#define RANDOM 0
 
 struct cell {
 	const char *name;     /* as printed */
 	const char *scenario;
 	const char *params[3]; /* NAME=VALUE, NULL-terminated */
-	int fuzz;             /* has a libFuzzer target (fuzz/fuzz.mk: the product's scenarios) */
+	int trivial;           /* fails on almost any schedule (issue 11's list) */
+	int ablation;          /* the feedback ablation runs here by default */
 };
 
 static const struct cell cells[] = {
-	{"broken_pipe", "broken_pipe", {NULL}, 1},
-	{"dtls_timer_rx", "dtls_timer_rx", {NULL}, 1},
-	{"cancel_uaf", "cancel_uaf", {NULL}, 1},
-	{"ftok_collision", "ftok_collision", {NULL}, 1},
-	{"last_wqe_uaf", "last_wqe_uaf", {NULL}, 1},
-	{"broken_pipe cleanup_fns=8", "broken_pipe", {"cleanup_fns=8", NULL}, 1},
-	{"hard N=2", "test_reorder", {"setters=2", NULL}, 0},
-	{"hard N=6", "test_reorder", {"setters=6", NULL}, 0},
-	{"hard N=12", "test_reorder", {"setters=12", NULL}, 0},
+	{"broken_pipe", "broken_pipe", {NULL}, 0, 0},
+	{"dtls_timer_rx", "dtls_timer_rx", {NULL}, 0, 0},
+	{"cancel_uaf", "cancel_uaf", {NULL}, 1, 0},
+	{"ftok_collision", "ftok_collision", {NULL}, 1, 0},
+	{"last_wqe_uaf", "last_wqe_uaf", {NULL}, 1, 0},
+	{"broken_pipe cleanup_fns=8", "broken_pipe", {"cleanup_fns=8", NULL}, 0, 0},
+	{"hard N=2", "test_reorder", {"setters=2", NULL}, 0, 1},
+	{"hard N=6", "test_reorder", {"setters=6", NULL}, 0, 1},
+	{"hard N=12", "test_reorder", {"setters=12", NULL}, 0, 1},
 };
 #define NCELLS ((int)(sizeof cells / sizeof cells[0]))
 
@@ -160,8 +202,8 @@ static double logrank_p(const struct series *a, const struct series *b, double *
  * iteration (0: none) and hit rate. Returns 0, or -1 when the run gave no
  * summary. */
 static int run_one(const char *bin, const char *tmp, const struct cell *c, const char *strategy,
-		   uint64_t seed, uint64_t iterations, int stop, uint64_t *its, uint64_t *first,
-		   double *rate)
+		   const char *variant, const char *feedback, uint64_t seed, uint64_t iterations,
+		   int stop, uint64_t *its, uint64_t *first, double *rate)
 {
 	char seedbuf[32], itbuf[32], out[4200];
 	snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
@@ -179,6 +221,8 @@ static int run_one(const char *bin, const char *tmp, const struct cell *c, const
 	argv[a++] = seedbuf;
 	argv[a++] = "--iterations";
 	argv[a++] = itbuf;
+	argv[a++] = "--variant";
+	argv[a++] = (char *)variant;
 	argv[a++] = "--quiet";
 	argv[a++] = "--out";
 	argv[a++] = out;
@@ -190,7 +234,13 @@ static int run_one(const char *bin, const char *tmp, const struct cell *c, const
 	}
 	argv[a] = NULL;
 	long rss_kb;
-	if (rr__bench_run_measured(argv, NULL, NULL, &rss_kb) < 0)
+	/* The greybox switch reaches the workers through the environment;
+	 * this process is single-threaded, so setting it around the run is
+	 * safe. */
+	if (feedback ? setenv("RR_GREYBOX_FEEDBACK", feedback, 1) : unsetenv("RR_GREYBOX_FEEDBACK"))
+		return -1;
+	int rc = rr__bench_run_measured(argv, NULL, NULL, &rss_kb);
+	if (unsetenv("RR_GREYBOX_FEEDBACK") || rc < 0)
 		return -1;
 	char path[4300];
 	snprintf(path, sizeof path, "%s/summary.json", out);
@@ -209,33 +259,29 @@ static int run_one(const char *bin, const char *tmp, const struct cell *c, const
 	return 0;
 }
 
-/* One libFuzzer trial: FUZZ_DIR/SCENARIO from an empty corpus with -seed=
- * SEED and at most CAP executions, in TMP. *EXECS: the executions it made
- * (libFuzzer's final stats, printed at a crash too); *HIT: it crashed.
- * Returns 0, or -1 when it did not run. */
-static int run_fuzz(const char *fuzz_dir, const char *tmp, const struct cell *c, uint64_t seed,
-		    uint64_t cap, uint64_t *execs, int *hit)
+/* The fuzz targets' environment in the child: variant, parameters, scratch
+ * folder and feedback switch. Returns 0, or -1. */
+static int fuzz_env(const struct cell *c, const char *variant, const char *feedback,
+		    const char *dir)
 {
-	char target[4200], dir[4200], corpus[4300], art[4300], log[4300], sarg[48], rarg[48];
-	snprintf(target, sizeof target, "%s/%s", fuzz_dir, c->scenario);
-	snprintf(dir, sizeof dir, "%s/fuzz", tmp);
-	rr__remove_tree(dir);
-	snprintf(corpus, sizeof corpus, "%s/corpus", dir);
-	snprintf(art, sizeof art, "%s/", dir);
-	snprintf(log, sizeof log, "%s/log", dir);
-	if (mkdir(dir, 0700) < 0 || mkdir(corpus, 0700) < 0)
-		return -1;
-	snprintf(sarg, sizeof sarg, "-seed=%llu", (unsigned long long)seed + 1);
-	snprintf(rarg, sizeof rarg, "-runs=%llu", (unsigned long long)cap);
 	char params[512] = "";
 	for (int i = 0; c->params[i]; i++)
 		snprintf(params + strlen(params), sizeof params - strlen(params), "%s%s",
 			 i ? " " : "", c->params[i]);
-	char *argv[] = {target,	      sarg, rarg, "-timeout=60", "-print_final_stats=1",
-			"-artifact_prefix=", corpus, NULL};
-	char artarg[4400];
-	snprintf(artarg, sizeof artarg, "-artifact_prefix=%s", art);
-	argv[5] = artarg;
+	if (setenv("RR_FUZZ_VARIANT", variant, 1) || setenv("RR_FUZZ_PARAMS", params, 1) ||
+	    setenv("RR_SCRATCH_BASE", dir, 1))
+		return -1;
+	return feedback ? setenv("RR_FUZZ_FEEDBACK", feedback, 1) : unsetenv("RR_FUZZ_FEEDBACK");
+}
+
+/* Runs ARGV with stdin on /dev/null and stdout and stderr into LOG, in the
+ * fuzz environment above plus ENV (NAME=VALUE strings, NULL-terminated);
+ * execvp, so that afl-fuzz is found on PATH. Returns 0 once it has ended,
+ * or -1. */
+static int run_fuzzer(char *const argv[], const char *log, const struct cell *c,
+		      const char *variant, const char *feedback, const char *dir,
+		      char *const env[])
+{
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
@@ -243,18 +289,81 @@ static int run_fuzz(const char *fuzz_dir, const char *tmp, const struct cell *c,
 	if (pid == 0) {
 		int nul = open("/dev/null", O_RDWR);
 		int lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (nul < 0 || lf < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(lf, 2) < 0)
+		/* afl-fuzz reports on stdout, libFuzzer on stderr: both to LOG. */
+		if (nul < 0 || lf < 0 || dup2(nul, 0) < 0 || dup2(lf, 1) < 0 || dup2(lf, 2) < 0)
 			_exit(127);
-		if (setenv("RR_FUZZ_VARIANT", "buggy", 1) || setenv("RR_FUZZ_PARAMS", params, 1) ||
-		    setenv("RR_SCRATCH_BASE", dir, 1))
+		if (fuzz_env(c, variant, feedback, dir))
 			_exit(127);
-		execv(target, argv);
+		for (int i = 0; env && env[i]; i++)
+			if (putenv(env[i]))
+				_exit(127);
+		execvp(argv[0], argv);
 		_exit(127);
 	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -1;
+	return 0;
+}
+
+/* A fresh trial folder TMP/fuzz with an empty corpus folder (libFuzzer) or
+ * an input folder holding one zero byte (AFL++ needs one seed; as a
+ * schedule it is the empty one). */
+static int trial_dir(const char *tmp, char *dir, size_t cap, int afl)
+{
+	snprintf(dir, cap, "%s/fuzz", tmp);
+	rr__remove_tree(dir);
+	char sub[4300];
+	snprintf(sub, sizeof sub, "%s/%s", dir, afl ? "in" : "corpus");
+	if (mkdir(dir, 0700) < 0 || mkdir(sub, 0700) < 0)
+		return -1;
+	if (!afl)
+		return 0;
+	char seed[4400];
+	snprintf(seed, sizeof seed, "%s/zero", sub);
+	int fd = open(seed, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, "", 1);
+	return close(fd) == 0 && w == 1 ? 0 : -1;
+}
+
+/* Whether the file PATH has a line containing TEXT. */
+static int file_has(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[1024];
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* One libFuzzer trial: FUZZ_DIR/SCENARIO from an empty corpus with -seed=
+ * SEED and at most CAP executions, in TMP. *EXECS: the executions it made
+ * (libFuzzer's final stats, printed at a crash too); *HIT: it crashed.
+ * Returns 0, or -1 when it did not run. */
+static int run_libfuzzer(const char *fuzz_dir, const char *tmp, const struct cell *c,
+			 const char *variant, const char *feedback, uint64_t seed, uint64_t cap,
+			 uint64_t *execs, int *hit)
+{
+	char target[4200], dir[4200], corpus[4300], log[4300], sarg[48], rarg[48], artarg[4400];
+	snprintf(target, sizeof target, "%s/%s", fuzz_dir, c->scenario);
+	if (trial_dir(tmp, dir, sizeof dir, 0) < 0)
+		return -1;
+	snprintf(corpus, sizeof corpus, "%s/corpus", dir);
+	snprintf(log, sizeof log, "%s/log", dir);
+	snprintf(sarg, sizeof sarg, "-seed=%llu", (unsigned long long)seed + 1);
+	snprintf(rarg, sizeof rarg, "-runs=%llu", (unsigned long long)cap);
+	snprintf(artarg, sizeof artarg, "-artifact_prefix=%s/", dir);
+	char *argv[] = {target, sarg, rarg, "-timeout=60", "-print_final_stats=1", artarg, corpus,
+			NULL};
+	if (run_fuzzer(argv, log, c, variant, feedback, dir, NULL) < 0)
+		return -1;
 	FILE *f = fopen(log, "r");
 	if (!f)
 		return -1;
@@ -273,6 +382,83 @@ static int run_fuzz(const char *fuzz_dir, const char *tmp, const struct cell *c,
 	fclose(f);
 	rr__remove_tree(dir);
 	return found ? 0 : -1;
+}
+
+/* The executions of AFL++'s first crash, from the crash files' names
+ * (",execs:N,"); 0 when there is none. */
+static uint64_t afl_first_crash(const char *crashes)
+{
+	DIR *d = opendir(crashes);
+	if (!d)
+		return 0;
+	uint64_t best = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		const char *x = strstr(e->d_name, ",execs:");
+		unsigned long long n;
+		if (strncmp(e->d_name, "id:", 3) || !x || sscanf(x, ",execs:%llu", &n) != 1)
+			continue;
+		/* A crash at execution 0 is the seed's own run. */
+		if (!best || n + 1 < best)
+			best = n + 1;
+	}
+	closedir(d);
+	return best;
+}
+
+/* One AFL++ trial: AFL_DIR/SCENARIO under afl-fuzz with the schedule
+ * mutator alone (AFL_DIR/libschedule-mutator.so, no trimming), -s SEED+1,
+ * at most CAP executions (-E), stopping at the first crash; the seed is one
+ * zero byte. *EXECS: the first crash's executions (from its file name), or
+ * the executions done (fuzzer_stats); *HIT: it crashed. afl-fuzz refuses to
+ * start when its only seed crashes: then the first execution found it. */
+static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
+		   const char *variant, const char *feedback, uint64_t seed, uint64_t cap,
+		   uint64_t *execs, int *hit)
+{
+	char target[4200], dir[4200], in[4300], out[4300], log[4300], sarg[32], earg[32];
+	char mut[4300];
+	snprintf(target, sizeof target, "%s/%s", afl_dir, c->scenario);
+	snprintf(mut, sizeof mut, "AFL_CUSTOM_MUTATOR_LIBRARY=%s/libschedule-mutator.so", afl_dir);
+	if (trial_dir(tmp, dir, sizeof dir, 1) < 0)
+		return -1;
+	snprintf(in, sizeof in, "%s/in", dir);
+	snprintf(out, sizeof out, "%s/out", dir);
+	snprintf(log, sizeof log, "%s/log", dir);
+	snprintf(sarg, sizeof sarg, "%llu", (unsigned long long)seed + 1);
+	snprintf(earg, sizeof earg, "%llu", (unsigned long long)cap);
+	/* -V: a wall-clock bound, in case a target stops making progress. */
+	char *argv[] = {"afl-fuzz", "-i", in, "-o", out, "-s", sarg, "-E", earg, "-V", "1800",
+			"-t", "10000", "-m", "none", "--", target, NULL};
+	char *env[] = {"AFL_SKIP_CPUFREQ=1", "AFL_NO_UI=1", "AFL_NO_AFFINITY=1",
+		       "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1", "AFL_BENCH_UNTIL_CRASH=1",
+		       "AFL_CUSTOM_MUTATOR_ONLY=1", "AFL_DISABLE_TRIM=1", "AFL_FAST_CAL=1",
+		       mut, NULL};
+	if (run_fuzzer(argv, log, c, variant, feedback, dir, env) < 0)
+		return -1;
+	char path[4400];
+	snprintf(path, sizeof path, "%s/default/crashes", out);
+	uint64_t first = afl_first_crash(path);
+	*hit = first != 0;
+	*execs = first;
+	int rc = 0;
+	if (!first) {
+		char text[8192];
+		snprintf(path, sizeof path, "%s/default/fuzzer_stats", out);
+		const char *x = rr__read_small(path, text, sizeof text) > 0 ? strstr(text, "execs_done")
+									  : NULL;
+		unsigned long long n;
+		if (x && sscanf(x, "execs_done : %llu", &n) == 1) {
+			*execs = n;
+		} else if (file_has(log, "seed that does not crash")) {
+			*hit = 1;
+			*execs = 1;
+		} else {
+			rc = -1;
+		}
+	}
+	rr__remove_tree(dir);
+	return rc;
 }
 
 /* ---- the report ---------------------------------------------------------------- */
@@ -301,8 +487,10 @@ static int usage(const char *what)
 {
 	fprintf(stderr,
 		"racerepro-bench --search: %s\n"
-		"usage: racerepro-bench --search --bin BUILD/none/racerepro-test [--trials N] "
-		"[--cap N] [--rate-iterations N] [--cells a,b] [--fuzz-dir DIR] [--out DIR]\n",
+		"usage: racerepro-bench --search --bin BUILD/asan/racerepro-test [--trials N] "
+		"[--cap N] [--rate-iterations N] [--fixed-iterations N] [--cells a,b] "
+		"[--ablation-cells a,b|none] [--fuzz-dir BUILD/fuzz/libfuzzer] "
+		"[--afl-dir BUILD/fuzz/afl] [--out DIR]\n",
 		what);
 	return 2;
 }
@@ -323,11 +511,102 @@ static int cell_selected(const char *list, int i)
 	return 0;
 }
 
+static int kind_available(const struct contender *k, const struct cell *c, const char *fuzz_dir,
+			  const char *afl_dir)
+{
+	const char *dir = k->kind == LIBFUZZER ? fuzz_dir : k->kind == AFL ? afl_dir : NULL;
+	if (k->kind == STRATEGY)
+		return 1;
+	if (!dir)
+		return 0;
+	char target[4200];
+	snprintf(target, sizeof target, "%s/%s", dir, c->scenario);
+	return access(target, X_OK) == 0;
+}
+
+/* One trial or check of contender K in cell C: *T iterations or executions
+ * to the first failure, or the ones run when *HIT is 0. */
+static int run_contender(const struct contender *k, const char *bin, const char *fuzz_dir,
+			 const char *afl_dir, const char *tmp, const struct cell *c,
+			 const char *variant, uint64_t seed, uint64_t cap, double *t, int *hit)
+{
+	uint64_t n = 0;
+	if (k->kind == LIBFUZZER || k->kind == AFL) {
+		int rc = k->kind == LIBFUZZER
+				 ? run_libfuzzer(fuzz_dir, tmp, c, variant, k->feedback, seed, cap, &n, hit)
+				 : run_afl(afl_dir, tmp, c, variant, k->feedback, seed, cap, &n, hit);
+		*t = (double)n;
+		return rc;
+	}
+	uint64_t first;
+	double rate;
+	if (run_one(bin, tmp, c, k->name[0] == 'g' ? "greybox" : k->name, variant, k->feedback, seed,
+		    cap, 1, &n, &first, &rate) < 0)
+		return -1;
+	*hit = first != 0;
+	*t = first ? (double)first : (double)n;
+	return 0;
+}
+
+struct result {
+	struct series x;
+	int ran;
+	int fixed_hits;     /* -1: not checked */
+	double fixed_units; /* iterations or executions the fixed check ran */
+};
+
+/* The contender with the smallest median among the columns of the main
+ * table (ties: more failed trials); STRATEGIES_ONLY: among the strategies. */
+static int best_of(const struct result *r, int strategies_only)
+{
+	int best = -1;
+	for (int k = 0; k < NCONT; k++) {
+		const struct series *x = &r[k].x;
+		if (contenders[k].ablation || !r[k].ran || !x->n ||
+		    (strategies_only && contenders[k].kind != STRATEGY))
+			continue;
+		if (best < 0 || x->km_median < r[best].x.km_median ||
+		    (x->km_median == r[best].x.km_median && x->hits > r[best].x.hits))
+			best = k;
+	}
+	return best;
+}
+
+static void print_p(FILE *f, const struct result *a, const struct result *b)
+{
+	if (!a->ran || !b->ran || !a->x.n || !b->x.n)
+		fprintf(f, " - |");
+	else
+		fprintf(f, " %.3g |", logrank_p(&a->x, &b->x, NULL));
+}
+
+static void print_median(FILE *f, const struct result *r, uint64_t cap)
+{
+	char m[32];
+	if (!r->ran || !r->x.n) {
+		fprintf(f, " - |");
+		return;
+	}
+	fmt_median(m, sizeof m, r->x.km_median, cap);
+	if (isnan(r->x.rate))
+		fprintf(f, " %s (%d/%d) |", m, r->x.hits, r->x.n);
+	else
+		fprintf(f, " %s (%d/%d; %.1f%%) |", m, r->x.hits, r->x.n, 100 * r->x.rate);
+}
+
+/* The issue's targets for a fuzzer's median M in a cell: at most half of
+ * both pct's and random's, and at most twice the best strategy's. */
+static int at_most_half(double m, const struct result *r)
+{
+	return !isinf(m) && m <= r[PCT].x.km_median / 2 && m <= r[RANDOM].x.km_median / 2;
+}
+
 int rr__bench_search(int argc, char **argv)
 {
-	const char *bin = NULL, *outdir = "reports", *only = NULL, *fuzz_dir = NULL;
+	const char *bin = NULL, *outdir = "reports", *only = NULL, *fuzz_dir = NULL,
+		   *afl_dir = NULL, *ablation = NULL;
 	int ntrials = 20;
-	uint64_t cap = 2000, rate_it = 500;
+	uint64_t cap = 2000, rate_it = 500, fixed_it = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(argv[i], "--bin") && v) {
@@ -339,8 +618,14 @@ int rr__bench_search(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--fuzz-dir") && v) {
 			fuzz_dir = v;
 			i++;
+		} else if (!strcmp(argv[i], "--afl-dir") && v) {
+			afl_dir = v;
+			i++;
 		} else if (!strcmp(argv[i], "--cells") && v) {
 			only = v;
+			i++;
+		} else if (!strcmp(argv[i], "--ablation-cells") && v) {
+			ablation = v;
 			i++;
 		} else if (!strcmp(argv[i], "--trials") && v) {
 			ntrials = atoi(v);
@@ -355,12 +640,22 @@ int rr__bench_search(int argc, char **argv)
 			if (rr__parse_u64(v, &rate_it))
 				return usage("--rate-iterations must be a number (0: skip)");
 			i++;
+		} else if (!strcmp(argv[i], "--fixed-iterations") && v) {
+			if (rr__parse_u64(v, &fixed_it))
+				return usage("--fixed-iterations must be a number (0: skip)");
+			i++;
 		} else {
 			return usage("unknown option (see the usage line)");
 		}
 	}
 	if (!bin || access(bin, X_OK) != 0)
 		return usage("--bin must name an executable racerepro-test");
+	if (afl_dir) {
+		char lib[4200];
+		snprintf(lib, sizeof lib, "%s/libschedule-mutator.so", afl_dir);
+		if (access(lib, R_OK) != 0)
+			return usage("--afl-dir must hold libschedule-mutator.so (make fuzz-afl)");
+	}
 	char tmp[4096];
 	snprintf(tmp, sizeof tmp, "%s/bench-search-tmp-%d", outdir, (int)getpid());
 	if (mkdir(outdir, 0700) < 0 && errno != EEXIST) {
@@ -371,68 +666,65 @@ int rr__bench_search(int argc, char **argv)
 		fprintf(stderr, "racerepro-bench: mkdir %s: %s\n", tmp, strerror(errno));
 		return 3;
 	}
-	static struct series s[NCELLS][NCONT];
+	static struct result res[NCELLS][NCONT];
 	double load_start = loadavg();
 	time_t t0 = time(NULL);
 	for (int ci = 0; ci < NCELLS; ci++) {
 		if (!cell_selected(only, ci))
 			continue;
+		const struct cell *c = &cells[ci];
+		int abl = ablation ? strcmp(ablation, "none") && cell_selected(ablation, ci)
+				   : c->ablation;
 		for (int k = 0; k < NCONT; k++) {
-			struct series *x = &s[ci][k];
-			memset(x, 0, sizeof *x);
-			x->rate = NAN;
-			if (k == LIBFUZZER) {
-				if (!fuzz_dir || !cells[ci].fuzz)
-					continue;
-				for (int tr = 0; tr < ntrials; tr++) {
-					uint64_t execs = 0;
-					int hit = 0;
-					if (run_fuzz(fuzz_dir, tmp, &cells[ci], (uint64_t)tr, cap, &execs,
-						     &hit) < 0) {
-						x->errors++;
-						continue;
-					}
-					x->t[x->n] = (double)execs;
-					x->event[x->n] = hit;
-					x->hits += hit;
-					x->n++;
-				}
-				x->km_median = km_median(x);
-				char m[32];
-				fmt_median(m, sizeof m, x->km_median, cap);
-				fprintf(stderr, "bench --search: %-26s %-9s %2d/%d failed, KM median %s\n",
-					cells[ci].name, contenders[k], x->hits, x->n, m);
+			const struct contender *ck = &contenders[k];
+			struct result *r = &res[ci][k];
+			memset(r, 0, sizeof *r);
+			r->x.rate = NAN;
+			r->fixed_hits = -1;
+			if ((ck->ablation && !abl) || !kind_available(ck, c, fuzz_dir, afl_dir))
 				continue;
-			}
+			r->ran = 1;
+			struct series *x = &r->x;
 			for (int tr = 0; tr < ntrials; tr++) {
-				uint64_t its, first;
-				double rate;
-				if (run_one(bin, tmp, &cells[ci], contenders[k], (uint64_t)tr, cap, 1,
-					    &its, &first, &rate) < 0) {
+				double t;
+				int hit = 0;
+				if (run_contender(ck, bin, fuzz_dir, afl_dir, tmp, c, "buggy", (uint64_t)tr,
+						  cap, &t, &hit) < 0) {
 					x->errors++;
 					continue;
 				}
-				x->t[x->n] = first ? (double)first : (double)its;
-				x->event[x->n] = first != 0;
-				x->hits += first != 0;
+				x->t[x->n] = t;
+				x->event[x->n] = hit;
+				x->hits += hit;
 				x->n++;
 			}
 			x->km_median = km_median(x);
-			if (rate_it) {
+			if (rate_it && ck->kind == STRATEGY) {
 				uint64_t its, first;
 				double rate;
-				if (run_one(bin, tmp, &cells[ci], contenders[k], 1000003, rate_it, 0,
-					    &its, &first, &rate) == 0) {
+				if (run_one(bin, tmp, c, ck->name[0] == 'g' ? "greybox" : ck->name,
+					    "buggy", ck->feedback, 1000003, rate_it, 0, &its, &first,
+					    &rate) == 0) {
 					x->rate = rate;
 					x->rate_it = its;
+				}
+			}
+			if (fixed_it) {
+				double t;
+				int hit = 0;
+				if (run_contender(ck, bin, fuzz_dir, afl_dir, tmp, c, "fixed", 1,
+						  fixed_it, &t, &hit) == 0) {
+					r->fixed_hits = hit;
+					r->fixed_units = t;
 				}
 			}
 			char m[32];
 			fmt_median(m, sizeof m, x->km_median, cap);
 			fprintf(stderr,
-				"bench --search: %-26s %-9s %2d/%d failed, KM median %s, "
-				"failing iterations %.2f%%\n",
-				cells[ci].name, contenders[k], x->hits, x->n, m, 100 * x->rate);
+				"bench --search: %-26s %-22s %2d/%d failed (%d errors), KM median %s, "
+				"failing %.2f%%, fixed %s\n",
+				c->name, ck->name, x->hits, x->n, x->errors, m, 100 * x->rate,
+				r->fixed_hits < 0 ? "-" : r->fixed_hits ? "FOUND" : "clean");
 		}
 	}
 	rr__remove_tree(tmp);
@@ -445,57 +737,71 @@ int rr__bench_search(int argc, char **argv)
 		fprintf(stderr, "racerepro-bench: %s: %s\n", path, strerror(errno));
 		return 3;
 	}
-	fprintf(f, "# Search strategies: iterations to the first failure\n\n");
-	fprintf(f,
-		"`racerepro-bench --search --bin %s --trials %d --cap %llu --rate-iterations "
-		"%llu%s%s`: %d trials per cell and contender (trial k: run seed k), each "
-		"`racerepro-test run SCENARIO --strategy S --seed k --iterations %llu "
-		"--stop-on-failure`, all in the one binary. Kaplan-Meier medians of the "
-		"iterations to the first failure, trials without one censored at the "
-		"iterations they ran (\"> cap\": the estimate stays above one half). p: "
-		"log-rank test of the contender with the smallest median against pct. "
-		"Failing %%: one run of %llu iterations (seed 1000003) per contender. "
-		"Load average %.2f at the start, %.2f at the end; %ld s in all.\n\n",
+	fprintf(f, "# Search strategies and fuzzers: executions to the first failure\n\n");
+	fprintf(f, "`racerepro-bench --search --bin %s --trials %d --cap %llu --rate-iterations %llu "
+		   "--fixed-iterations %llu",
 		bin, ntrials, (unsigned long long)cap, (unsigned long long)rate_it,
-		fuzz_dir ? " --fuzz-dir " : "", fuzz_dir ? fuzz_dir : "", ntrials,
-		(unsigned long long)cap, (unsigned long long)rate_it, load_start, load_end,
-		(long)(time(NULL) - t0));
+		(unsigned long long)fixed_it);
+	if (fuzz_dir)
+		fprintf(f, " --fuzz-dir %s", fuzz_dir);
+	if (afl_dir)
+		fprintf(f, " --afl-dir %s", afl_dir);
+	if (only)
+		fprintf(f, " --cells %s", only);
+	if (ablation)
+		fprintf(f, " --ablation-cells %s", ablation);
+	fprintf(f,
+		"`: %d trials per cell and contender. Strategies: trial k is `racerepro-test run "
+		"SCENARIO --strategy S --seed k --iterations %llu --stop-on-failure`, all in the one "
+		"binary. libfuzzer: the cell's libFuzzer target (clang, ASan, coverage on the "
+		"scenario code only, abstract schedules, custom mutator, reads-from feedback) from an "
+		"empty corpus with -seed=k+1 and -runs=%llu. aflpp: its AFL++ target (afl-clang-fast, "
+		"ASan, the same coverage) under afl-fuzz with the schedule mutator alone "
+		"(AFL_CUSTOM_MUTATOR_ONLY=1, AFL_DISABLE_TRIM=1, AFL_FAST_CAL=1, RR_FUZZ_FEEDBACK="
+		AFL_DEFAULT_FEEDBACK "), -s k+1, -E %llu, one zero byte as its seed; its count is "
+		"the first crash file's execs plus one. Kaplan-Meier medians of the iterations or "
+		"executions to the first failure, trials without one censored at what they ran "
+		"(\"> cap\": the estimate stays above one half). p: log-rank tests. Failing %%: one "
+		"run of %llu iterations (seed 1000003) per strategy. Load average %.2f at the start, "
+		"%.2f at the end; %ld s in all.\n\n",
+		ntrials, (unsigned long long)cap, (unsigned long long)cap, (unsigned long long)cap,
+		(unsigned long long)rate_it, load_start, load_end, (long)(time(NULL) - t0));
 	fprintf(f, "| cell |");
 	for (int k = 0; k < NCONT; k++)
-		fprintf(f, " %s |", contenders[k]);
-	fprintf(f, " best | p (best vs pct) |\n|---|");
+		if (!contenders[k].ablation)
+			fprintf(f, " %s |", contenders[k].name);
+	fprintf(f, " best | p (best vs pct) | p (libfuzzer vs pct) | p (aflpp vs pct) |\n|---|");
 	for (int k = 0; k < NCONT; k++)
-		fprintf(f, "---:|");
-	fprintf(f, "---|---:|\n");
+		if (!contenders[k].ablation)
+			fprintf(f, "---:|");
+	fprintf(f, "---|---:|---:|---:|\n");
 	json_t *jcells = json_array();
+	int lf = 6, afl = 7;
+	int nontrivial = 0, half[2] = {0, 0}, over2x[2] = {0, 0};
+	char over2x_cells[2][512] = {"", ""};
 	for (int ci = 0; ci < NCELLS; ci++) {
 		if (!cell_selected(only, ci))
 			continue;
-		int best = 0;
-		for (int k = 1; k < NCONT; k++) {
-			const struct series *x = &s[ci][k], *y = &s[ci][best];
-			if (!x->n)
-				continue;
-			if (x->km_median < y->km_median ||
-			    (x->km_median == y->km_median && x->hits > y->hits))
-				best = k;
-		}
+		const struct result *r = res[ci];
+		int best = best_of(r, 0), bstrat = best_of(r, 1);
 		double chi2 = 0;
-		double p = best == 1 ? 1 : logrank_p(&s[ci][best], &s[ci][1], &chi2);
+		double p = best <= PCT ? 1 : logrank_p(&r[best].x, &r[PCT].x, &chi2);
 		fprintf(f, "| %s |", cells[ci].name);
+		for (int k = 0; k < NCONT; k++)
+			if (!contenders[k].ablation)
+				print_median(f, &r[k], cap);
+		fprintf(f, " %s | %.3g |", best >= 0 ? contenders[best].name : "-", p);
+		print_p(f, &r[lf], &r[PCT]);
+		print_p(f, &r[afl], &r[PCT]);
+		fprintf(f, "\n");
 		json_t *jc = json_object();
 		json_object_set_new(jc, "cell", json_string(cells[ci].name));
+		json_object_set_new(jc, "non_trivial", json_boolean(!cells[ci].trivial));
 		json_t *jk = json_object();
 		for (int k = 0; k < NCONT; k++) {
-			const struct series *x = &s[ci][k];
-			char m[32];
-			fmt_median(m, sizeof m, x->km_median, cap);
-			if (!x->n)
-				fprintf(f, " - |");
-			else if (isnan(x->rate))
-				fprintf(f, " %s (%d/%d) |", m, x->hits, x->n);
-			else
-				fprintf(f, " %s (%d/%d; %.1f%%) |", m, x->hits, x->n, 100 * x->rate);
+			const struct series *x = &r[k].x;
+			if (!r[k].ran)
+				continue;
 			json_t *o = json_object();
 			json_object_set_new(o, "km_median",
 					    isinf(x->km_median) ? json_null()
@@ -505,30 +811,109 @@ int rr__bench_search(int argc, char **argv)
 			json_object_set_new(o, "errors", json_integer(x->errors));
 			json_object_set_new(o, "failing_fraction",
 					    isnan(x->rate) ? json_null() : json_real(x->rate));
+			json_object_set_new(o, "fixed_findings", r[k].fixed_hits < 0
+									 ? json_null()
+									 : json_integer(r[k].fixed_hits));
+			json_object_set_new(o, "fixed_units", json_real(r[k].fixed_units));
+			if (contenders[k].ablation || contenders[k].kind != STRATEGY)
+				json_object_set_new(o, "feedback",
+						    contenders[k].feedback
+							    ? json_string(contenders[k].feedback)
+							    : json_string("1"));
 			json_t *ts = json_array();
 			for (int i = 0; i < x->n; i++)
 				json_array_append_new(ts, json_pack("{s:f,s:b}", "t", x->t[i],
 								    "failed", x->event[i]));
 			json_object_set_new(o, "trials_detail", ts);
-			json_object_set_new(jk, contenders[k], o);
+			json_object_set_new(jk, contenders[k].name, o);
 		}
-		fprintf(f, " %s | %.3g |\n", contenders[best], p);
 		json_object_set_new(jc, "contenders", jk);
-		json_object_set_new(jc, "best", json_string(contenders[best]));
+		json_object_set_new(jc, "best", best >= 0 ? json_string(contenders[best].name)
+							  : json_null());
 		json_object_set_new(jc, "logrank_p_best_vs_pct", json_real(p));
 		json_object_set_new(jc, "logrank_chi2", json_real(chi2));
+		for (int j = 0; j < 2; j++) {
+			const struct result *fz = &r[j ? afl : lf];
+			if (!fz->ran || !fz->x.n)
+				continue;
+			json_object_set_new(jc, j ? "logrank_p_aflpp_vs_pct" : "logrank_p_libfuzzer_vs_pct",
+					    json_real(logrank_p(&fz->x, &r[PCT].x, NULL)));
+			if (cells[ci].trivial || bstrat < 0)
+				continue;
+			half[j] += at_most_half(fz->x.km_median, r);
+			if (isinf(fz->x.km_median) || fz->x.km_median > 2 * r[bstrat].x.km_median) {
+				over2x[j]++;
+				snprintf(over2x_cells[j] + strlen(over2x_cells[j]),
+					 sizeof over2x_cells[j] - strlen(over2x_cells[j]), "%s%s",
+					 *over2x_cells[j] ? ", " : "", cells[ci].name);
+			}
+		}
+		nontrivial += !cells[ci].trivial;
 		json_array_append_new(jcells, jc);
 	}
-	fprintf(f, "\nEach entry: KM median iterations (failed trials/trials; failing "
-		   "iterations in the rate run). libfuzzer (with --fuzz-dir): the scenario's "
-		   "libFuzzer target (clang, ASan, abstract schedules, custom mutator, "
-		   "reads-from feedback) from an empty corpus with -seed=k+1 and -runs=cap; its "
-		   "entry counts executions; \"-\": no target (the hard cell is test-only) or "
-		   "not measured.\n");
+	fprintf(f, "\nEach entry: KM median (failed trials/trials; failing iterations in the rate "
+		   "run, strategies only); \"-\": not run (no target, or no --fuzz-dir/--afl-dir).\n");
+	fprintf(f, "\n**Fuzzer targets** (issue 11), over the %d non-trivial cells measured "
+		   "(cancel_uaf, ftok_collision and last_wqe_uaf fail on almost any schedule): a "
+		   "median at most half of both pct's and random's in at least 4 cells, and never "
+		   "more than twice the best strategy's.\n\n",
+		nontrivial);
+	for (int j = 0; j < 2; j++)
+		fprintf(f, "- %s: at most half of pct and random in %d of %d; more than twice the "
+			   "best strategy in %d%s%s%s.\n",
+			j ? "aflpp" : "libfuzzer", half[j], nontrivial, over2x[j],
+			over2x[j] ? " (" : "", over2x_cells[j], over2x[j] ? ")" : "");
+	/* the feedback ablation */
+	fprintf(f, "\n## Interleaving feedback on and off\n\nThe same contender with its feedback "
+		   "switched (greybox: RR_GREYBOX_FEEDBACK=0 keeps every schedule it runs instead of "
+		   "those that set new reads-from bits; the fuzz targets: RR_FUZZ_FEEDBACK=0 or 1), "
+		   "same trials and seeds; p: log-rank test between the two.\n\n"
+		   "| cell | contender | default | switched | p |\n|---|---|---:|---:|---:|\n");
+	for (int ci = 0; ci < NCELLS; ci++) {
+		if (!cell_selected(only, ci))
+			continue;
+		for (int k = 0; k < NCONT; k++) {
+			const struct result *a = &res[ci][k], *b = &res[ci][contenders[k].base];
+			if (!contenders[k].ablation || !a->ran || !b->ran)
+				continue;
+			fprintf(f, "| %s | %s (vs %s) |", cells[ci].name, contenders[k].name,
+				contenders[contenders[k].base].name);
+			print_median(f, b, cap);
+			print_median(f, a, cap);
+			print_p(f, b, a);
+			fprintf(f, "\n");
+		}
+	}
+	if (fixed_it) {
+		fprintf(f, "\n## Fixed variants\n\nOne run per cell and contender on the `fixed` "
+			   "variant, %llu iterations or executions (seed 1): findings.\n\n| cell |",
+			(unsigned long long)fixed_it);
+		for (int k = 0; k < NCONT; k++)
+			fprintf(f, " %s |", contenders[k].name);
+		fprintf(f, "\n|---|");
+		for (int k = 0; k < NCONT; k++)
+			fprintf(f, "---:|");
+		fprintf(f, "\n");
+		for (int ci = 0; ci < NCELLS; ci++) {
+			if (!cell_selected(only, ci))
+				continue;
+			fprintf(f, "| %s |", cells[ci].name);
+			for (int k = 0; k < NCONT; k++) {
+				const struct result *r = &res[ci][k];
+				if (r->fixed_hits < 0)
+					fprintf(f, " - |");
+				else
+					fprintf(f, " %s (%.0f) |", r->fixed_hits ? "**FOUND**" : "none",
+						r->fixed_units);
+			}
+			fprintf(f, "\n");
+		}
+	}
 	fclose(f);
-	json_t *root = json_pack("{s:s,s:i,s:I,s:I,s:f,s:f,s:o}", "bin", bin, "trials", ntrials,
+	json_t *root = json_pack("{s:s,s:i,s:I,s:I,s:I,s:f,s:f,s:o}", "bin", bin, "trials", ntrials,
 				 "cap", (json_int_t)cap, "rate_iterations", (json_int_t)rate_it,
-				 "load_start", load_start, "load_end", load_end, "cells", jcells);
+				 "fixed_iterations", (json_int_t)fixed_it, "load_start", load_start,
+				 "load_end", load_end, "cells", jcells);
 	snprintf(path, sizeof path, "%s/bench-search.json", outdir);
 	int rc = json_dump_file(root, path, JSON_INDENT(1));
 	json_decref(root);

@@ -10,6 +10,7 @@
  * role count when the schedule runs, so the library needs no scenario.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,12 @@ void *afl_custom_init(void *afl, unsigned int seed)
 	if (!m)
 		return NULL;
 	m->rng = seed ? seed : 1;
+	/* afl-fuzz has no channel for an error here but stderr and NULL. */
+	if (rr__schedule_reseed_env() < 0) {
+		fprintf(stderr, "libschedule-mutator: RR_FUZZ_RESEED must be 0..8\n");
+		free(m);
+		return NULL;
+	}
 	return m;
 }
 

@@ -17,6 +17,8 @@
 
 FUZZ_ROOT := $(BUILDROOT)/fuzz
 FUZZ_SCENARIOS := $(shell sed -n 's/^RR_SCENARIO(\([a-z0-9_]*\))/\1/p' scenarios/scenarios.def)
+# Test-only targets (see FUZZ_TEST_TARGET below).
+FUZZ_TEST_SCENARIOS := test_reorder
 # Scenarios whose oracle is (also) a data race get a TSan-flavoured target.
 FUZZ_TSAN_SCENARIOS := broken_pipe
 FUZZ_CLANG ?= clang
@@ -40,15 +42,24 @@ FUZZ_CC_libfuzzer-tsan := $(FUZZ_CLANG)
 # counters, fuzz/libfuzzer.c), which is what a data-race target wants anyway.
 FUZZ_FLAGS_libfuzzer-tsan := -fsanitize=thread -DRR_BUILD_TSAN -DRR_BUILD_NAME=\"tsan\"
 FUZZ_LINK_libfuzzer-tsan := -fsanitize=fuzzer,thread
-# AFL_USE_ASAN=1 makes afl-clang-fast add ASan as AFL++ documents it.
-FUZZ_CC_afl := AFL_USE_ASAN=1 AFL_QUIET=1 $(FUZZ_AFL_CC)
+# Coverage for the code under test only (issue 11's protocol): the scenarios
+# are instrumented, the harness (scheduler, strategies, engine, the target's
+# own file) is not. Instrumented, each schedule took its own path through the
+# scheduler, nearly every execution was "new coverage", and AFL++ spent 12 of
+# every 13 executions calibrating those entries (fuzz/README.md).
+FUZZ_COVERED_SRC := $(SCENARIO_SRC) tests/test_scenarios.c
+FUZZ_AFL_ALLOWLIST := $(FUZZ_ROOT)/afl/allowlist.txt
+# AFL_USE_ASAN=1 makes afl-clang-fast add ASan as AFL++ documents it;
+# AFL_LLVM_ALLOWLIST: entries are the ends of source paths.
+FUZZ_CC_afl := AFL_USE_ASAN=1 AFL_QUIET=1 AFL_LLVM_ALLOWLIST=$(abspath $(FUZZ_AFL_ALLOWLIST)) \
+	$(FUZZ_AFL_CC)
 FUZZ_FLAGS_afl := -DRR_BUILD_ASAN -DRR_BUILD_NAME=\"asan\" -DRR_FUZZ_AFL
 FUZZ_LINK_afl := $(AFL_DRIVER) -lstdc++
 FUZZ_CC_parsers := $(FUZZ_CLANG)
 FUZZ_FLAGS_parsers := -fsanitize=fuzzer-no-link,address,undefined -DRR_BUILD_ASAN -DRR_BUILD_NAME=\"asan\"
 FUZZ_LINK_parsers := -fsanitize=fuzzer,address,undefined
 
-.PHONY: fuzz-targets fuzz-libfuzzer fuzz-libfuzzer-tsan fuzz-afl fuzz-parsers
+.PHONY: fuzz-targets fuzz-test-targets fuzz-libfuzzer fuzz-libfuzzer-tsan fuzz-afl fuzz-parsers
 
 $(FUZZ_DEPS_STAMP):
 	@mkdir -p $(BUILDROOT)
@@ -78,6 +89,12 @@ $(FUZZ_ROOT)/$(1)/%: $(FUZZ_ROOT)/$(1)/obj/fuzz/target-%.o \
 	@$$(FUZZ_CC_$(1)) $(FUZZ_CFLAGS) $$(FUZZ_FLAGS_$(1)) -o $$@ $$^ $$(FUZZ_LINK_$(1)) $(LDLIBS_ALL)
 endef
 $(eval $(call FUZZ_FLAVOUR,libfuzzer))
+# The harness's objects (and the target's) without -fsanitize=fuzzer-no-link.
+$(filter-out $(patsubst %.c,$(FUZZ_ROOT)/libfuzzer/obj/%.o,$(FUZZ_COVERED_SRC)),\
+	$(patsubst %.c,$(FUZZ_ROOT)/libfuzzer/obj/%.o,$(CORE_SRC) $(FUZZ_ENGINE_SRC)) \
+	$(FUZZ_ROOT)/libfuzzer/obj/harness/registry-test.o \
+	$(patsubst %,$(FUZZ_ROOT)/libfuzzer/obj/fuzz/target-%.o,$(FUZZ_SCENARIOS) $(FUZZ_TEST_SCENARIOS))): \
+	FUZZ_FLAGS_libfuzzer := -fsanitize=address -DRR_BUILD_ASAN -DRR_BUILD_NAME=\"asan\"
 $(eval $(call FUZZ_FLAVOUR,libfuzzer-tsan))
 # clang's TSan calls __tsan_default_options (harness/sanitizer.c) before it
 # has set itself up, so that function must not be instrumented: the file holds
@@ -86,6 +103,13 @@ $(eval $(call FUZZ_FLAVOUR,libfuzzer-tsan))
 $(FUZZ_ROOT)/libfuzzer-tsan/obj/harness/sanitizer.o: FUZZ_FLAGS_libfuzzer-tsan := \
 	-DRR_BUILD_TSAN -DRR_BUILD_NAME=\"tsan\"
 $(eval $(call FUZZ_FLAVOUR,afl))
+$(FUZZ_AFL_ALLOWLIST): fuzz/fuzz.mk
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(FUZZ_COVERED_SRC) >$@
+$(patsubst %.c,$(FUZZ_ROOT)/afl/obj/%.o,$(CORE_SRC) $(FUZZ_ENGINE_SRC) $(FUZZ_COVERED_SRC)) \
+	$(FUZZ_ROOT)/afl/obj/harness/registry-test.o \
+	$(patsubst %,$(FUZZ_ROOT)/afl/obj/fuzz/target-%.o,$(FUZZ_SCENARIOS) $(FUZZ_TEST_SCENARIOS)): \
+	$(FUZZ_AFL_ALLOWLIST)
 # Plain clang: see fuzz/afl_map.c.
 $(FUZZ_ROOT)/afl/obj/fuzz/afl_map.o: fuzz/afl_map.c $(FUZZ_DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -116,15 +140,37 @@ $(FUZZ_ROOT)/parsers/parsers: $(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/p
 	@echo "  LD [fuzz/parsers] $@"
 	@$(FUZZ_CC_parsers) $(FUZZ_CFLAGS) $(FUZZ_FLAGS_parsers) -o $@ $^ $(FUZZ_LINK_parsers) $(LDLIBS_ALL)
 
+# Test-only targets for the search benchmark (bench/search.c): the hard cell
+# test_reorder lives in tests/test_scenarios.c, so its target links the test
+# scenarios and the registry that lists them. Never part of the product's
+# target list (fuzz-libfuzzer); make bench and make test build them.
+define FUZZ_TEST_TARGET
+$(FUZZ_ROOT)/$(1)/obj/harness/registry-test.o: harness/registry.c $(FUZZ_DEPS_STAMP) $(FUZZ_HEADERS) $(wildcard tests/*.def)
+	@mkdir -p $$(dir $$@)
+	@echo "  CC [fuzz/$(1)] $$< (with test scenarios)"
+	@$$(FUZZ_CC_$(1)) $(FUZZ_CFLAGS) $$(FUZZ_FLAGS_$(1)) -Itests -DRR_WITH_TEST_SCENARIOS -c $$< -o $$@
+$(addprefix $(FUZZ_ROOT)/$(1)/,$(FUZZ_TEST_SCENARIOS)): $(FUZZ_ROOT)/$(1)/%: $(FUZZ_ROOT)/$(1)/obj/fuzz/target-%.o \
+		$(FUZZ_ROOT)/$(1)/obj/harness/registry-test.o $(FUZZ_ROOT)/$(1)/obj/tests/test_scenarios.o \
+		$(patsubst %.c,$(FUZZ_ROOT)/$(1)/obj/%.o,$(SCENARIO_SRC)) $(FUZZ_ROOT)/$(1)/librrcore.a
+	@echo "  LD [fuzz/$(1)] $$@ (test only)"
+	@$$(FUZZ_CC_$(1)) $(FUZZ_CFLAGS) $$(FUZZ_FLAGS_$(1)) -o $$@ $$^ $$(FUZZ_LINK_$(1)) $(LDLIBS_ALL)
+endef
+$(eval $(call FUZZ_TEST_TARGET,libfuzzer))
+$(eval $(call FUZZ_TEST_TARGET,afl))
+$(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_TEST_SCENARIOS)): $(FUZZ_ROOT)/afl/obj/fuzz/afl_map.o
+fuzz-test-targets: $(addprefix $(FUZZ_ROOT)/libfuzzer/,$(FUZZ_TEST_SCENARIOS)) \
+	$(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_TEST_SCENARIOS))
+
 fuzz-libfuzzer: $(addprefix $(FUZZ_ROOT)/libfuzzer/,$(FUZZ_SCENARIOS))
 fuzz-libfuzzer-tsan: $(addprefix $(FUZZ_ROOT)/libfuzzer-tsan/,$(FUZZ_TSAN_SCENARIOS))
 fuzz-afl: $(addprefix $(FUZZ_ROOT)/afl/,$(FUZZ_SCENARIOS)) $(FUZZ_AFL_MUTATOR)
 fuzz-parsers: $(FUZZ_ROOT)/parsers/parsers
-fuzz-targets: fuzz-libfuzzer fuzz-libfuzzer-tsan fuzz-afl fuzz-parsers
+fuzz-targets: fuzz-libfuzzer fuzz-libfuzzer-tsan fuzz-afl fuzz-parsers fuzz-test-targets
 
 # Objects reached only through pattern rules would count as intermediate and
 # be deleted after every link; keep them.
 .SECONDARY: $(foreach f,libfuzzer libfuzzer-tsan afl,\
 	$(patsubst %.c,$(FUZZ_ROOT)/$(f)/obj/%.o,$(FUZZ_ENGINE_SRC) $(CORE_SRC)) \
-	$(patsubst %,$(FUZZ_ROOT)/$(f)/obj/fuzz/target-%.o,$(FUZZ_SCENARIOS))) \
+	$(patsubst %,$(FUZZ_ROOT)/$(f)/obj/fuzz/target-%.o,$(FUZZ_SCENARIOS) $(FUZZ_TEST_SCENARIOS)) \
+	$(FUZZ_ROOT)/$(f)/obj/harness/registry-test.o $(FUZZ_ROOT)/$(f)/obj/tests/test_scenarios.o) \
 	$(patsubst %.c,$(FUZZ_ROOT)/parsers/obj/%.o,fuzz/parsers.c $(FUZZ_PARSER_SRC))

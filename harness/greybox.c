@@ -1,6 +1,7 @@
 /*
  * greybox.c: the in-harness greybox loop (greybox.h).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "greybox.h"
@@ -14,11 +15,13 @@ static uint32_t corpus_len[CORPUS_MAX];
 static uint32_t ncorpus;
 static uint8_t seen[RR_RF_BITS / 8];
 static uint32_t nseen;
+static uint32_t kept; /* entries kept so far: the ring position once full */
 
 void rr__greybox_reset(void)
 {
 	ncorpus = 0;
 	nseen = 0;
+	kept = 0;
 	memset(seen, 0, sizeof seen);
 }
 
@@ -72,6 +75,19 @@ uint32_t rr__greybox_next(uint64_t seed, const char *const *roles, uint8_t *out,
 	return (uint32_t)n;
 }
 
+/* RR_GREYBOX_FEEDBACK=0: the same loop blind, every schedule it runs joins
+ * the corpus whatever bits it set, to measure what the feedback buys (the
+ * search benchmark's ablation). Read once per process. */
+static int feedback_on(void)
+{
+	static int on = -1;
+	if (on < 0) {
+		const char *v = getenv("RR_GREYBOX_FEEDBACK");
+		on = !(v && !strcmp(v, "0"));
+	}
+	return on;
+}
+
 int rr__greybox_result(const struct rr__sched *s, const uint8_t *in, uint32_t n)
 {
 	uint32_t fresh = 0;
@@ -83,12 +99,13 @@ int rr__greybox_result(const struct rr__sched *s, const uint8_t *in, uint32_t n)
 		}
 	}
 	nseen += fresh;
-	if (!fresh || n > ENTRY_MAX)
+	if ((!fresh && feedback_on()) || n > ENTRY_MAX)
 		return 0;
-	/* Full: the new entry replaces the oldest after the first quarter,
-	 * which keeps the early, short schedules. */
+	/* Full: the new entry replaces the oldest after the first quarter
+	 * (a ring), which keeps the early, short schedules. */
+	kept++;
 	uint32_t slot = ncorpus < CORPUS_MAX ? ncorpus++
-					     : CORPUS_MAX / 4 + nseen % (CORPUS_MAX - CORPUS_MAX / 4);
+					     : CORPUS_MAX / 4 + kept % (CORPUS_MAX - CORPUS_MAX / 4);
 	memcpy(corpus[slot], in, n);
 	corpus_len[slot] = n;
 	return 1;

@@ -64,11 +64,19 @@ size_t rr__schedule_encode(const struct rr__abstract *a, uint8_t *out, size_t ca
 
 /* Mutates the schedule in DATA[0..SIZE) in place (at most MAX bytes) with
  * the structure-aware operators: insert, delete or retarget an override,
- * move one to a neighbouring k, reseed or change the base sampler. NROLES:
+ * move one to a neighbouring k, reseed or change the base sampler; then
+ * (see rr__schedule_reseed) a fresh base seed. NROLES:
  * the scenario's role count (0: unknown, 16 assumed). Deterministic in SEED.
  * Returns the new size; the result always decodes (every byte string
  * does) and is canonical (encode(decode(result)) == result). */
 size_t rr__schedule_mutate(uint8_t *data, size_t size, size_t max, uint64_t seed, int nroles);
+/* How many of 8 mutated children draw a fresh base seed (0..8; default 8:
+ * all). The fuzz targets set it from RR_FUZZ_RESEED, to measure what
+ * keeping the parent's seed (a near neighbour) buys with feedback. A child of
+ * an input shorter than the header gets a surw header. */
+extern int rr__schedule_reseed;
+/* Sets rr__schedule_reseed from RR_FUZZ_RESEED when set; -1: not 0..8. */
+int rr__schedule_reseed_env(void);
 /* A child of A and B: A's header, and the overrides of A before a cut point
  * and of B after it. Deterministic in SEED. Returns its size (<= MAX). */
 size_t rr__schedule_cross(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, uint8_t *out,

@@ -72,16 +72,24 @@ mkdir -p reports
 echo "bench.sh: $root/none/racerepro-bench ${args[*]} $*" >&2
 "$root/none/racerepro-bench" "${args[@]}" "$@" || exit $?
 # The search strategies' protocol (issue 11): executions to the first
-# failure per cell and contender, Kaplan-Meier medians, log-rank against
-# pct, failing fractions; all contenders in racerepro-test (it has the hard
-# cell, test_reorder, which stays out of the product): reports/bench-search.md.
-mk BUILDROOT="$root" SAN=none "$root/none/racerepro-test"
+# failure per cell and contender, Kaplan-Meier medians, log-rank tests,
+# failing fractions, feedback on/off on the hard cell, one check per
+# contender on the fixed variants. Every contender in the ASan build, like the
+# fuzz targets: racerepro-test (it has the hard cell, test_reorder, which
+# stays out of the product, and so do its fuzz targets). Full: 20 trials,
+# caps of 3000, with the libFuzzer and AFL++ columns (built here). Quick: 5
+# trials, caps of 300, and the fuzzer columns only if their targets are
+# built already.
+mk BUILDROOT="$root" SAN=asan "$root/asan/racerepro-test"
 if [ "$mode" = quick ]; then
-	search=(--trials 5 --cap 500 --rate-iterations 100)
+	search=(--trials 5 --cap 300 --rate-iterations 100 --fixed-iterations 20)
 else
-	search=(--trials 20 --cap 3000 --rate-iterations 500)
-	# The libfuzzer column: the targets built above, when they built.
-	[ -x "$root/fuzz/libfuzzer/broken_pipe" ] && search+=(--fuzz-dir "$root/fuzz/libfuzzer")
+	search=(--trials 20 --cap 3000 --rate-iterations 500 --fixed-iterations 200)
+	mk BUILDROOT="$root" fuzz-libfuzzer fuzz-afl fuzz-test-targets ||
+		echo "bench.sh: the fuzz targets did not build; the fuzzer columns are left out" >&2
 fi
-echo "bench.sh: $root/none/racerepro-bench --search --bin $root/none/racerepro-test ${search[*]}" >&2
-exec "$root/none/racerepro-bench" --search --bin "$root/none/racerepro-test" "${search[@]}" --out reports
+[ -x "$root/fuzz/libfuzzer/test_reorder" ] && search+=(--fuzz-dir "$root/fuzz/libfuzzer")
+[ -x "$root/fuzz/afl/test_reorder" ] && [ -f "$root/fuzz/afl/libschedule-mutator.so" ] &&
+	command -v afl-fuzz >/dev/null && search+=(--afl-dir "$root/fuzz/afl")
+echo "bench.sh: $root/none/racerepro-bench --search --bin $root/asan/racerepro-test ${search[*]}" >&2
+exec "$root/none/racerepro-bench" --search --bin "$root/asan/racerepro-test" "${search[@]}" --out reports

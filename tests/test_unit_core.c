@@ -504,6 +504,67 @@ static void test_schedule_mutator_output_is_valid(void **state)
 	assert_true(inserted && reseeded);
 }
 
+/* The mutator's sampling policy: by default every child draws a fresh base
+ * seed (each execution a new sample of its base sampler); with
+ * rr__schedule_reseed = 0 most children keep their parent's seed (only the
+ * reseed operator changes it); the children of an input shorter than the
+ * header start from surw (only the base-changing operator, 1 in 16 per
+ * operation, can pick another); and RR_FUZZ_RESEED sets the policy or is
+ * refused. */
+static void test_schedule_mutator_reseeds_and_starts_surw(void **state)
+{
+	(void)state;
+	static uint8_t parent[256], child[256];
+	static struct rr__abstract a;
+	memset(&a, 0, sizeof a);
+	a.base = RR_STRAT_PCT;
+	a.seed = 0x1234;
+	a.pct_depth = 3;
+	a.nover = 2;
+	a.over[0] = (struct rr__override){.role = 1, .k = 2, .target = 0};
+	a.over[1] = (struct rr__override){.role = 0, .k = 5, .target = 2};
+	size_t n = rr__schedule_encode(&a, parent, sizeof parent);
+	assert_int_equal(rr__schedule_reseed, 8);
+	uint64_t rng = 99;
+	int kept = 0, surw = 0;
+	for (int t = 0; t < 1000; t++) {
+		uint64_t seed = rr__splitmix64(&rng);
+		memcpy(child, parent, n);
+		size_t m = rr__schedule_mutate(child, n, sizeof child, seed, 3);
+		rr__schedule_decode(child, m, &a);
+		kept += a.seed == 0x1234;
+		/* headerless parents: the empty input and one byte */
+		m = rr__schedule_mutate(child, t % 2, sizeof child, seed, 3);
+		rr__schedule_decode(child, m, &a);
+		surw += a.base == RR_STRAT_SURW;
+	}
+	assert_int_equal(kept, 0);
+	assert_true(surw >= 800);
+	assert_true(surw < 1000); /* the base-changing operator still works */
+	rr__schedule_reseed = 0;
+	kept = 0;
+	for (int t = 0; t < 1000; t++) {
+		memcpy(child, parent, n);
+		size_t m = rr__schedule_mutate(child, n, sizeof child, rr__splitmix64(&rng), 3);
+		rr__schedule_decode(child, m, &a);
+		kept += a.seed == 0x1234;
+	}
+	rr__schedule_reseed = 8;
+	assert_true(kept >= 700 && kept < 1000);
+	/* the environment switch */
+	assert_int_equal(setenv("RR_FUZZ_RESEED", "3", 1), 0);
+	assert_int_equal(rr__schedule_reseed_env(), 0);
+	assert_int_equal(rr__schedule_reseed, 3);
+	assert_int_equal(setenv("RR_FUZZ_RESEED", "9", 1), 0);
+	assert_int_equal(rr__schedule_reseed_env(), -1);
+	assert_int_equal(setenv("RR_FUZZ_RESEED", "8x", 1), 0);
+	assert_int_equal(rr__schedule_reseed_env(), -1);
+	assert_int_equal(unsetenv("RR_FUZZ_RESEED"), 0);
+	rr__schedule_reseed = 8;
+	assert_int_equal(rr__schedule_reseed_env(), 0);
+	assert_int_equal(rr__schedule_reseed, 8);
+}
+
 /* A version-2 reproducer (input with an abstract schedule) round-trips, and
  * is written as version 2 while a version-1 one stays version 1. */
 static void test_repro_version2_roundtrip(void **state)
@@ -662,6 +723,7 @@ int main(void)
 		cmocka_unit_test(test_strategy_names),
 		cmocka_unit_test(test_abstract_schedule_encode_decode),
 		cmocka_unit_test(test_schedule_mutator_output_is_valid),
+		cmocka_unit_test(test_schedule_mutator_reseeds_and_starts_surw),
 		cmocka_unit_test(test_repro_version2_roundtrip),
 		cmocka_unit_test(test_reads_from_map_pairs_same_object_steps),
 		cmocka_unit_test(test_portfolio_bandit_favours_what_hits),
