@@ -427,9 +427,12 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 	snprintf(log, sizeof log, "%s/log", dir);
 	snprintf(sarg, sizeof sarg, "%llu", (unsigned long long)seed + 1);
 	snprintf(earg, sizeof earg, "%llu", (unsigned long long)cap);
-	/* -V: a wall-clock bound, in case a target stops making progress. */
+	/* -V: a wall-clock bound, in case a target stops making progress.
+	 * -t 60000 like libFuzzer's -timeout=60: under AFL++ the scenario's
+	 * setup runs at the first input (libfuzzer.c), and ftok_collision's
+	 * makes 65,537 files, over 10 s on a loaded machine. */
 	char *argv[] = {"afl-fuzz", "-i", in, "-o", out, "-s", sarg, "-E", earg, "-V", "1800",
-			"-t", "10000", "-m", "none", "--", target, NULL};
+			"-t", "60000", "-m", "none", "--", target, NULL};
 	char *env[] = {"AFL_SKIP_CPUFREQ=1", "AFL_NO_UI=1", "AFL_NO_AFFINITY=1",
 		       "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1", "AFL_BENCH_UNTIL_CRASH=1",
 		       "AFL_CUSTOM_MUTATOR_ONLY=1", "AFL_DISABLE_TRIM=1", "AFL_FAST_CAL=1",
@@ -489,26 +492,30 @@ static int usage(const char *what)
 		"racerepro-bench --search: %s\n"
 		"usage: racerepro-bench --search --bin BUILD/asan/racerepro-test [--trials N] "
 		"[--cap N] [--rate-iterations N] [--fixed-iterations N] [--cells a,b] "
-		"[--ablation-cells a,b|none] [--fuzz-dir BUILD/fuzz/libfuzzer] "
+		"[--ablation-cells a,b|none] [--contenders NAME,NAME] [--fuzz-dir BUILD/fuzz/libfuzzer] "
 		"[--afl-dir BUILD/fuzz/afl] [--out DIR]\n",
 		what);
 	return 2;
 }
 
-static int cell_selected(const char *list, int i)
+/* Whether NAME is in the comma-separated LIST (NULL: every name is). */
+static int name_listed(const char *list, const char *name)
 {
-	if (!list)
-		return 1;
-	char want[16];
-	snprintf(want, sizeof want, "%d", i);
-	const char *p = list;
-	while (*p) {
+	size_t len = strlen(name);
+	for (const char *p = list; p && *p;) {
 		size_t n = strcspn(p, ",");
-		if (n == strlen(want) && !strncmp(p, want, n))
+		if (n == len && !strncmp(p, name, n))
 			return 1;
 		p += n + (p[n] == ',');
 	}
-	return 0;
+	return !list;
+}
+
+static int cell_selected(const char *list, int i)
+{
+	char want[16];
+	snprintf(want, sizeof want, "%d", i);
+	return name_listed(list, want);
 }
 
 static int kind_available(const struct contender *k, const struct cell *c, const char *fuzz_dir,
@@ -604,7 +611,7 @@ static int at_most_half(double m, const struct result *r)
 int rr__bench_search(int argc, char **argv)
 {
 	const char *bin = NULL, *outdir = "reports", *only = NULL, *fuzz_dir = NULL,
-		   *afl_dir = NULL, *ablation = NULL;
+		   *afl_dir = NULL, *ablation = NULL, *only_cont = NULL;
 	int ntrials = 20;
 	uint64_t cap = 2000, rate_it = 500, fixed_it = 0;
 	for (int i = 1; i < argc; i++) {
@@ -623,6 +630,9 @@ int rr__bench_search(int argc, char **argv)
 			i++;
 		} else if (!strcmp(argv[i], "--cells") && v) {
 			only = v;
+			i++;
+		} else if (!strcmp(argv[i], "--contenders") && v) {
+			only_cont = v;
 			i++;
 		} else if (!strcmp(argv[i], "--ablation-cells") && v) {
 			ablation = v;
@@ -681,7 +691,8 @@ int rr__bench_search(int argc, char **argv)
 			memset(r, 0, sizeof *r);
 			r->x.rate = NAN;
 			r->fixed_hits = -1;
-			if ((ck->ablation && !abl) || !kind_available(ck, c, fuzz_dir, afl_dir))
+			if ((ck->ablation && !abl) || !kind_available(ck, c, fuzz_dir, afl_dir) ||
+			    !name_listed(only_cont, ck->name))
 				continue;
 			r->ran = 1;
 			struct series *x = &r->x;
@@ -748,6 +759,8 @@ int rr__bench_search(int argc, char **argv)
 		fprintf(f, " --afl-dir %s", afl_dir);
 	if (only)
 		fprintf(f, " --cells %s", only);
+	if (only_cont)
+		fprintf(f, " --contenders '%s'", only_cont);
 	if (ablation)
 		fprintf(f, " --ablation-cells %s", ablation);
 	fprintf(f,

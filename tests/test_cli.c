@@ -5,6 +5,7 @@
  * with --stop-on-failure, so they do not depend on the machine's speed.
  */
 #define _GNU_SOURCE
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,75 @@ static void test_full_disk_keeps_what_was_written(void **state)
 	assert_true(lines >= 2);
 }
 
+/* racerepro-bench --search, small: a bad option is named first and exits 2; a
+ * run on the hard cell at N = 2 with a few contenders writes both reports,
+ * every listed contender has its trials with times within the cap, the
+ * others are absent, the feedback pair is in the table, and the fixed
+ * variant shows no finding. */
+static void test_bench_search_small_run(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	int rc = rrt_run(&r, "%s --search --bin %s --trials 0", rrt_bin("none-bench"),
+			 rrt_bin("none-test"));
+	/* the problem on the first line, then the usage line */
+	if (rc != 2 || strncmp(r.err, "racerepro-bench --search: --trials must be", 42))
+		fail_msg("--trials 0: exit %d\n%s", rc, r.err);
+	rrt_free(&r);
+	rc = rrt_run(&r, "%s --search --bin %s --afl-dir %s/none", rrt_bin("none-bench"),
+		     rrt_bin("none-test"), dir);
+	if (rc != 2 || !strstr(r.err, "libschedule-mutator.so"))
+		fail_msg("--afl-dir without the mutator: exit %d\n%s", rc, r.err);
+	rrt_free(&r);
+	rc = rrt_run(&r, "%s --search --bin %s --cells 6 --contenders 'surw,pct,greybox,greybox "
+		     "feedback off' --trials 3 --cap 60 --rate-iterations 20 --fixed-iterations 10 "
+		     "--out %s/bs",
+		     rrt_bin("none-bench"), rrt_bin("none-test"), dir);
+	if (rc != 0)
+		fail_msg("bench --search: exit %d\n%s%s", rc, r.out, r.err);
+	rrt_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/bs/bench-search.json", dir);
+	json_error_t e;
+	json_t *j = json_load_file(path, 0, &e);
+	if (!j)
+		fail_msg("%s: %s", path, e.text);
+	json_t *cells = json_object_get(j, "cells");
+	assert_int_equal(json_array_size(cells), 1);
+	json_t *c = json_array_get(cells, 0);
+	assert_string_equal(json_string_value(json_object_get(c, "cell")), "hard N=2");
+	json_t *k = json_object_get(c, "contenders");
+	assert_int_equal(json_object_size(k), 4);
+	assert_null(json_object_get(k, "random"));
+	const char *name;
+	json_t *x;
+	json_object_foreach(k, name, x) {
+		assert_int_equal(json_integer_value(json_object_get(x, "trials")), 3);
+		assert_int_equal(json_integer_value(json_object_get(x, "errors")), 0);
+		assert_int_equal(json_integer_value(json_object_get(x, "fixed_findings")), 0);
+		double f = json_number_value(json_object_get(x, "failing_fraction"));
+		assert_true(f >= 0 && f <= 1);
+		json_t *m = json_object_get(x, "km_median");
+		assert_true(json_is_null(m) || (json_number_value(m) >= 1 && json_number_value(m) <= 60));
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(x, "trials_detail"), i, t) {
+			double v = json_number_value(json_object_get(t, "t"));
+			assert_true(v >= 1 && v <= 60);
+		}
+	}
+	double p = json_number_value(json_object_get(c, "logrank_p_best_vs_pct"));
+	assert_true(p >= 0 && p <= 1);
+	json_decref(j);
+	snprintf(path, sizeof path, "%s/bs/bench-search.md", dir);
+	char *md = rrt_read_file(path);
+	assert_non_null(strstr(md, "| hard N=2 |"));
+	assert_non_null(strstr(md, "| hard N=2 | greybox feedback off (vs greybox) |"));
+	assert_non_null(strstr(md, "## Fixed variants"));
+	free(md);
+}
+
 /* Every stored reproducer of broken_pipe replays the same steps to the same
  * end, in the plain build (100 times) and under TSan. */
 static void test_stored_reproducers_replay_identically(void **state)
@@ -666,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_interrupted_run_still_writes_summary),
 		cmocka_unit_test(test_full_disk_keeps_what_was_written),
 		cmocka_unit_test(test_stored_reproducers_replay_identically),
+		cmocka_unit_test(test_bench_search_small_run),
 		cmocka_unit_test(test_surw_reproducer_replays_identically),
 		cmocka_unit_test(test_pos_reproducer_replays_identically),
 		cmocka_unit_test(test_greybox_reproducer_replays_identically),
