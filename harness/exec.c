@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <regex.h>
@@ -33,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "evidence.h"
 #include "fileio.h"
 #include "rr_internal.h"
 
@@ -242,8 +244,8 @@ RR_NORETURN static void become_target(char **argv, const char *cwd, const char *
 	int pers = personality(0xffffffff);
 	if (pers != -1)
 		personality((unsigned long)pers | ADDR_NO_RANDOMIZE);
-	/* A crash must not leave a core in the user's directory; the runtime
-	 * prints the crashing thread's backtrace instead. */
+	/* A crash must not leave a core in the user's directory: the runtime
+	 * waits in its handler for the worker's gdb instead (crash_backtrace). */
 	struct rlimit rl = {0, 0};
 	setrlimit(RLIMIT_CORE, &rl);
 	if (cwd[0] && chdir(cwd) < 0) {
@@ -300,9 +302,93 @@ static char thread_state(int pid, int tid, char *why, size_t cap)
 	return st;
 }
 
+/* ---- crashes: gdb's backtraces of the program, taken while it waits in
+ * the runtime's fatal-signal handler (runtime/rt.c, on_crash) ---- */
+
+#define CRASH_BT "exec-backtrace.txt" /* in the worker's own folder, its cwd */
+
+/* The raw frames the runtime printed (racerepro-rt: #N prog+0x...), for a
+ * backtrace.txt without gdb. */
+static void raw_frames(const char *err_path, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	FILE *f = fopen(err_path, "r");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, f) && len + strlen(line) + 1 < cap)
+		if (!strncmp(line, "racerepro-rt: ", 14))
+			len += (size_t)snprintf(out + len, cap - len, "%s", line);
+	fclose(f);
+}
+
+static void crash_backtrace(pid_t pid, int sig, const char *err_path)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	__atomic_store_n(&w->forensics, 1, __ATOMIC_SEQ_CST);
+	char *bt = rr__backtrace_attach(pid);
+	__atomic_store_n(&w->forensics, 0, __ATOMIC_SEQ_CST);
+	const char *name = sigabbrev_np(sig);
+	size_t cap = (bt ? strlen(bt) : 0) + 8192;
+	char *text = malloc(cap);
+	if (text) {
+		int n = snprintf(text, cap,
+				 "gdb's backtraces of pid %d, stopped in the racerepro runtime's "
+				 "handler for SIG%s (the frames below <signal handler called> are "
+				 "the crash):\n",
+				 (int)pid, name ? name : "?");
+		if (bt) {
+			snprintf(text + n, cap - (size_t)n, "%s", bt);
+		} else {
+			n = snprintf(text, cap,
+				     "no gdb backtrace: gdb was not found or could not attach to pid "
+				     "%d (scripts/install-deps.sh tools installs gdb); the runtime's raw "
+				     "frames (addr2line -e PROGRAM OFFSET names them):\n",
+				     (int)pid);
+			raw_frames(err_path, text + n, cap - (size_t)n);
+		}
+		int rc = rr__write_text(CRASH_BT, text);
+		if (rc < 0)
+			fprintf(stderr, "racerepro: writing %s: %s\n", CRASH_BT, strerror(-rc));
+		free(text);
+	}
+	free(bt);
+	/* Let the program die of its signal. */
+	__atomic_store_n(&w->crash_ack, (uint32_t)pid, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->crash_ack, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+char *rr__exec_backtrace_take(const char *dir)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/%s", dir, CRASH_BT);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t cap = 1 << 16, len = 0;
+	char *out = malloc(cap);
+	size_t n;
+	while (out && (n = fread(out + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (len + 1 == cap) {
+			char *bigger = cap < (1u << 24) ? realloc(out, cap * 2) : NULL;
+			if (!bigger)
+				break;
+			out = bigger;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	unlink(path);
+	if (out)
+		out[len] = '\0';
+	return out;
+}
+
 /* Waits for the target, releasing the iteration to free-running when the
  * token holder sits blocked in the kernel with no step taken for STALL_NS. */
-static int wait_target(int pid, struct rr__sched *s)
+static int wait_target(int pid, struct rr__sched *s, const char *err_path)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	uint64_t last = UINT64_MAX, since = rr__mono_ns();
@@ -319,6 +405,13 @@ static int wait_target(int pid, struct rr__sched *s)
 		} else {
 			struct timespec ts = {0, 5000000};
 			nanosleep(&ts, NULL);
+		}
+		int32_t crashed = __atomic_load_n(&rr__ctx.shm->crash_pid, __ATOMIC_SEQ_CST);
+		if (crashed > 0 && __atomic_load_n(&rr__ctx.shm->crash_ack, __ATOMIC_SEQ_CST) !=
+					   (uint32_t)crashed) {
+			crash_backtrace(crashed, rr__ctx.shm->crash_sig, err_path);
+			since = rr__mono_ns(); /* gdb's time is no stall of the program */
+			continue;
 		}
 		if (!__atomic_load_n(&s->controlled, __ATOMIC_SEQ_CST))
 			continue;
@@ -358,7 +451,7 @@ static void last_words(const char *err_path, char *last, size_t cap, const char 
 		return;
 	regex_t re;
 	int have_re = fail_on && *fail_on && regcomp(&re, fail_on, REG_EXTENDED | REG_NOSUB) == 0;
-	char line[1024];
+	char line[1024], runtime_last[600] = "";
 	while (fgets(line, sizeof line, f)) {
 		fputs(line, stderr);
 		line[strcspn(line, "\n")] = '\0';
@@ -369,11 +462,18 @@ static void last_words(const char *err_path, char *last, size_t cap, const char 
 		const char *p = line;
 		while (isspace((unsigned char)*p))
 			p++;
-		/* Backtrace lines of a crash are not the program's last words. */
-		if (*p && !*matched && strncmp(p, "racerepro-rt: #", 15))
+		/* The runtime's lines about a crash (the signal, the frames) are
+		 * not the program's last words: an assertion's message is. */
+		if (*p && !*matched && !strncmp(p, "racerepro-rt: ", 14)) {
+			if (strncmp(p, "racerepro-rt: #", 15))
+				snprintf(runtime_last, sizeof runtime_last, "%s", p);
+		} else if (*p && !*matched) {
 			snprintf(last, cap, "%s", p);
+		}
 	}
 	fclose(f);
+	if (!last[0])
+		snprintf(last, cap, "%s", runtime_last);
 	if (have_re)
 		regfree(&re);
 }
@@ -396,6 +496,13 @@ static int exec_iterate(void *state)
 	snprintf(err_path, sizeof err_path, "%s/target.err", here);
 
 	struct rr__sched *s = &rr__ctx.shm->sched;
+	unlink(CRASH_BT); /* a backtrace is this iteration's or none */
+	/* Without a report to keep them in (replay, minimize), no backtraces:
+	 * a crash_pid that is not 0 tells the runtime not to wait for gdb. */
+	rr__ctx.shm->crash_pid = rr__ctx.cfg && rr__ctx.cfg->forensics ? 0 : -1;
+	rr__ctx.shm->crash_ack = 0;
+	rr__ctx.shm->exec_threads = 0;
+	rr__ctx.shm->exec_procs = 0;
 	int slot = rr__slot_add("main", 0);
 	fflush(NULL);
 	pid_t pid = fork();
@@ -411,7 +518,7 @@ static int exec_iterate(void *state)
 	/* The worker leaves the schedule: the program's main thread takes the
 	 * token when its runtime starts, and the worker only watches. */
 	rr__sched_leave();
-	int st = wait_target(pid, s);
+	int st = wait_target(pid, s, err_path);
 	rr__sched_set_self(0);
 	/* The program's slots stay as they were until the verdict is clear: a
 	 * crash is reported with where each thread was. */

@@ -26,6 +26,7 @@
 #include <execinfo.h>
 #include <fcntl.h>
 #include <link.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -38,6 +39,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,6 +50,9 @@
 #include "rr_internal.h"
 
 #define TLS __attribute__((tls_model("initial-exec"))) __thread
+/* How long a crashed process waits for the worker's gdb: longer than gdb's
+ * own limit in forensics.c (60 s). */
+#define CRASH_WAIT_S 75
 #define EXPORT __attribute__((visibility("default")))
 
 static struct rr__sched *S;  /* the scheduler, once attached */
@@ -482,6 +487,33 @@ static void find_interceptor(void);
 
 /* ---- the constructor: attach to the worker's scheduler ---- */
 
+/* The worker takes gdb's backtraces of this process while the crashing
+ * thread waits here (bounded: a worker that never answers must not keep a
+ * crashed program alive), then the signal kills the process as before.
+ * Only the first crash of an iteration waits; only async-signal-safe calls. */
+static void wait_for_gdb(int sig)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	int32_t none = 0, me = (int32_t)getpid();
+	if (!w || !__atomic_compare_exchange_n(&w->crash_pid, &none, me, 0, __ATOMIC_SEQ_CST,
+					       __ATOMIC_SEQ_CST))
+		return;
+	/* Under Yama's ptrace_scope 1 the worker's gdb is no ancestor of ours. */
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	w->crash_sig = sig;
+	struct timespec start, now, slice = {0, 100000000};
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		uint32_t ack = __atomic_load_n(&w->crash_ack, __ATOMIC_SEQ_CST);
+		if (ack == (uint32_t)me)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec > CRASH_WAIT_S)
+			return;
+		syscall(SYS_futex, &w->crash_ack, FUTEX_WAIT, ack, &slice, NULL, 0);
+	}
+}
+
 static void on_crash(int sig)
 {
 	char buf[160];
@@ -497,6 +529,7 @@ static void on_crash(int sig)
 		n = snprintf(buf, sizeof buf, "racerepro-rt: #%d %s\n", i, where);
 		w = write(2, buf, (size_t)n);
 	}
+	wait_for_gdb(sig);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -540,7 +573,7 @@ __attribute__((constructor(101))) static void rt_init(void)
 	note_stack();
 	void *warm[2];
 	backtrace(warm, 2); /* loads libgcc now, not in a signal handler */
-	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		struct sigaction old;
 		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
