@@ -426,10 +426,10 @@ static int follow_watch(int pid, struct rr__sched *s)
 	int n = __atomic_load_n(&s->nslots, __ATOMIC_SEQ_CST);
 	if (tok >= (uint32_t)n || s->slots[tok].state == RR_SLOT_EXITED)
 		return 0;
-	int p = s->slots[tok].pid;
-	if (p <= 0 || p == pid)
+	int p = s->slots[tok].pid, tid = s->slots[tok].tid;
+	if (p <= 0 || p == pid || tid <= 0)
 		return 0;
-	char st = rr__proc_state(p, p);
+	char st = rr__proc_state(p, tid);
 	if (st && st != 'Z')
 		return 0;
 	rr__sched_set_self((int)tok);

@@ -8,7 +8,9 @@
  *   exec) gets it found as hang:deadlock naming the program's threads and
  *   locks, replayed identically from a reproducer that records the flag; the
  *   twin behind the same wrapper stays clean. Without the flag the wrapper's
- *   child runs without the runtime (checked through its environment).
+ *   child runs without the runtime (checked through its environment). The
+ *   lost wakeup behind a wrapper, built plain, with ASan and with TSan, is
+ *   found and replays identically.
  * - --no-fork with an exec target is a usage error (exit 2), in one line.
  * All runs use controlled strategies with fixed seeds: deterministic.
  */
@@ -26,8 +28,9 @@
 static char bin[PATH_MAX], srcdir[PATH_MAX];
 static const char *tmp; /* one folder for the programs, scripts and reports */
 
-/* Builds tests/programs/SRC (the twin with -DFIXED) into the temp folder. */
-static const char *build(const char *src, const char *name, int fixed)
+/* Builds tests/programs/SRC (the twin with -DFIXED) into the temp folder,
+ * with SAN's flag (NULL: plain) as NAME. */
+static const char *build_san(const char *src, const char *name, int fixed, const char *san)
 {
 	static char out[8][PATH_MAX];
 	static int next;
@@ -36,12 +39,17 @@ static const char *build(const char *src, const char *name, int fixed)
 	if (access(path, X_OK) == 0)
 		return path;
 	struct rrt_result r;
-	rrt_run(&r, "clang -g -O1 -rdynamic -pthread %s %s/%s -o %s", fixed ? "-DFIXED" : "",
-		srcdir, src, path);
+	rrt_run(&r, "clang -g -O1 -rdynamic -pthread %s %s %s/%s -o %s", san ? san : "",
+		fixed ? "-DFIXED" : "", srcdir, src, path);
 	if (r.status != 0)
 		fail_msg("building %s: %s", path, r.err);
 	rrt_free(&r);
 	return path;
+}
+
+static const char *build(const char *src, const char *name, int fixed)
+{
+	return build_san(src, name, fixed, NULL);
 }
 
 /* An executable shell script NAME with BODY after the #! line. */
@@ -214,6 +222,42 @@ static void test_follow_exec(void **state)
 	json_decref(summary);
 }
 
+/* The lost wakeup behind a wrapper, the program built plain, with ASan and
+ * with TSan: found and replayed identically. */
+static void test_follow_exec_builds(void **state)
+{
+	(void)state;
+	static const char *const sans[3][3] = {
+		{"none", "", "hang:deadlock"},
+		{"asan", "-fsanitize=address", "hang:deadlock"},
+		{"tsan", "-fsanitize=thread", "sanitizer:tsan:data race|hang:deadlock"}};
+	for (int b = 0; b < 3; b++) {
+		char name[64], body[128], wname[64], out[PATH_MAX];
+		snprintf(name, sizeof name, "lost_wakeup_%s", sans[b][0]);
+		build_san("lost_wakeup.c", name, 0, sans[b][1]);
+		snprintf(body, sizeof body, "./%s\n", name);
+		snprintf(wname, sizeof wname, "run_%s.sh", name);
+		const char *wrapper = script(wname, body);
+		snprintf(out, sizeof out, "%s/follow-%s", tmp, sans[b][0]);
+		json_t *summary;
+		json_t *cell = exec_run("", "--follow-exec --strategy pct --seed 7 --iterations 300 "
+					    "--stop-on-failure --timeout 60s",
+					wrapper, out, 1, &summary);
+		json_t *sig = first_sig(cell);
+		const char *got = json_string_value(json_object_get(sig, "signature"));
+		char alts[128];
+		snprintf(alts, sizeof alts, "%s", sans[b][2]);
+		int ok = 0;
+		for (char *save = NULL, *a = strtok_r(alts, "|", &save); a; a = strtok_r(NULL, "|", &save))
+			ok |= !strncmp(got, a, strlen(a));
+		if (!ok)
+			fail_msg("lost_wakeup (%s) behind a wrapper: '%s', expected %s", sans[b][0], got,
+				 sans[b][2]);
+		replay_check(out, sig, got);
+		json_decref(summary);
+	}
+}
+
 /* Whether the wrapper's child has the runtime: it exits 3 when it does. */
 static void test_follow_exec_off(void **state)
 {
@@ -254,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_crash_without_gdb),
 		cmocka_unit_test(test_follow_exec),
 		cmocka_unit_test(test_follow_exec_off),
+		cmocka_unit_test(test_follow_exec_builds),
 	};
 	tmp = rrt_tmpdir();
 	if (!realpath(rrt_bin("none"), bin) || !realpath("tests/programs", srcdir)) {

@@ -15,7 +15,8 @@
  *  - inside the runtime (IN_RT) every shim calls straight through, so the
  *    scheduler's own poll, nanosleep and malloc never recurse into it;
  *  - programs the target execs run without the preload (ASan's symbolizer
- *    inherited it once and hung).
+ *    inherited it once and hung), unless --follow-exec asks for them (then
+ *    only a process the schedule knows by its pid attaches; see follow_claim).
  *
  * Without RR_EXEC_SHM_FD in the environment (the program run on its own, or
  * built by `racerepro cc` and run directly) every shim calls straight through.
