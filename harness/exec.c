@@ -446,11 +446,10 @@ static int follow_cleanup(int pid, struct rr__sched *s, int st)
 	kill_program_processes(s, pid);
 	uint64_t until = rr__mono_ns() + 2000000000ull;
 	while (rr__mono_ns() < until) {
-		pid_t r = waitpid(-1, NULL, WNOHANG);
-		if (r > 0)
+		if (waitpid(-1, NULL, WNOHANG) > 0)
 			continue;
-		if (r < 0) /* ECHILD: nothing left to reap */
-			break;
+		/* No child to reap now; a killed process may still be on its way
+		 * to becoming one (reparented here when its parent dies). */
 		int alive = 0, n = __atomic_load_n(&s->nslots, __ATOMIC_SEQ_CST);
 		for (int i = 1; i < n && i < RR_MAX_THREADS; i++)
 			alive |= s->slots[i].pid > 0 && s->slots[i].pid != getpid() &&
