@@ -9,11 +9,17 @@
  * - the twin stays clean over a bounded number of schedules;
  * - the saved reproducer replays identically (replay --check).
  * The memory-level bugs (a lost update, a flag published before its payload)
- * are built with `racerepro cc`: no pthread call lies in their windows.
+ * are built with `racerepro cc`: no pthread call lies in their windows. The
+ * window after a free is reached through the point after free: by the
+ * preload in the plain build, by racerepro cc's --wrap=free under a
+ * sanitizer. A lost wakeup through the condition variables' GLIBC_2.2.5
+ * versions is a deadlock like the current ones'. A bug names the program's
+ * thread that failed, never the harness.
  * Besides: the ABBA deadlock is reported as hang:deadlock naming both
  * threads, both locks and their call sites, not by the watchdog; explain
  * names threads by start routine and steps by file:line; a program blocking
- * in a raw futex ends in a nondeterministic note, not a hung run; replay
+ * in a raw futex ends in a nondeterministic note, not a hung run; a thread
+ * waiting in select or pselect parks on readiness, not released; replay
  * refuses a changed binary; a program with 256 threads runs under control;
  * bad input to exec and cc fails with one line.
  *

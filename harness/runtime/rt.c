@@ -1584,13 +1584,19 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t alen)
  * before the constructor fails on() anyway. In a program built by racerepro
  * cc, __wrap_free (rr-cov.o) is the point: a sanitizer's free in the
  * executable never calls this one, and without a sanitizer this one is what
- * __real_free reaches, so a call from __wrap_free is not a second point. */
+ * __real_free reaches, so a call from __wrap_free is not a second point.
+ * C++'s delete: libstdc++'s calls free (a point here); racerepro c++ also
+ * wraps it, for a sanitizer's delete, which does not. */
 
 void __libc_free(void *p);
 
+#define N_WRAPS 5
+static const char *const wraps[N_WRAPS] = {"__wrap_free", "__wrap__ZdlPv", "__wrap__ZdaPv",
+					   "__wrap__ZdlPvm", "__wrap__ZdaPvm"};
 static struct {
 	uintptr_t lo, hi;
-} not_program[4]; /* libc, the dynamic loader, this runtime, __wrap_free */
+} not_program[3 + N_WRAPS]; /* libc, the dynamic loader, this runtime, rr-cov.o's wrappers */
+static TLS const void *free_pointed; /* the runtime's free made the point for it */
 
 static int find_libs(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -1623,22 +1629,24 @@ static int find_libs(struct dl_phdr_info *info, size_t size, void *arg)
 static void find_free_callers(void)
 {
 	dl_iterate_phdr(find_libs, NULL);
-	void *p = dlsym(RTLD_DEFAULT, "__wrap_free");
-	Dl_info di;
-	const ElfW(Sym) *sym = NULL;
-	if (p && dladdr1(p, &di, (void **)&sym, RTLD_DL_SYMENT) && sym) {
-		not_program[3].lo = (uintptr_t)p;
-		not_program[3].hi = not_program[3].lo + (sym->st_size ? sym->st_size : 64);
+	for (int i = 0; i < N_WRAPS; i++) {
+		void *p = dlsym(RTLD_DEFAULT, wraps[i]);
+		Dl_info di;
+		const ElfW(Sym) *sym = NULL;
+		if (p && dladdr1(p, &di, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+			not_program[3 + i].lo = (uintptr_t)p;
+			not_program[3 + i].hi = not_program[3 + i].lo + (sym->st_size ? sym->st_size : 64);
+		}
 	}
 }
 
-static void freed(const void *p, const void *pc)
+static int freed(const void *p, const void *pc)
 {
-	for (int i = 0; i < 4; i++)
-		if ((uintptr_t)pc - not_program[i].lo < not_program[i].hi - not_program[i].lo)
-			return;
 	if (!ctl())
-		return;
+		return 0;
+	for (int i = 0; i < 3 + N_WRAPS; i++)
+		if ((uintptr_t)pc - not_program[i].lo < not_program[i].hi - not_program[i].lo)
+			return 0;
 	char what[40] = "";
 	if (__atomic_load_n(&S->nevents, __ATOMIC_RELAXED) < RR_MAX_EVENTS) {
 		struct sb b = {what, sizeof what};
@@ -1646,6 +1654,7 @@ static void freed(const void *p, const void *pc)
 		sb_hex(&b, (uintptr_t)p);
 	}
 	point_at("free", what, pc);
+	return 1;
 }
 
 /* The cost when racerepro is not running the program (active is 0): a call
@@ -1654,7 +1663,7 @@ EXPORT void free(void *p)
 {
 	__libc_free(p);
 	if (__builtin_expect(active, 0) && p)
-		freed(p, __builtin_return_address(0));
+		free_pointed = freed(p, __builtin_return_address(0)) ? p : NULL;
 }
 
 /* racerepro cc's __wrap_free, after the real free (a sanitizer's or ours). */
@@ -1663,6 +1672,22 @@ EXPORT void rr__free_point(const void *p, const void *pc)
 {
 	if (active && p)
 		freed(p, pc);
+}
+
+/* racerepro c++'s operator delete wrappers. libstdc++'s delete tail-calls
+ * free, so the runtime's free sees the wrapper as its caller and leaves the
+ * point to it; had it made the point itself (a delete that does not
+ * tail-call), the wrapper makes none. */
+EXPORT void rr__delete_point(const void *p, const void *pc);
+EXPORT void rr__delete_point(const void *p, const void *pc)
+{
+	if (!active || !p)
+		return;
+	if (free_pointed == p) {
+		free_pointed = NULL;
+		return;
+	}
+	freed(p, pc);
 }
 
 /* ---- memory points: racerepro cc's load/store hooks land here ---- */
