@@ -19,7 +19,8 @@
 # quick: 5 trials per strategy, caps of 1000 iterations / 3 s, short rate runs:
 # about two minutes once the builds exist. full: 20 trials, caps of 100000
 # iterations / 30 s, 5 s rate runs: tens of minutes (the `none` baseline
-# often runs to the cap).
+# often runs to the cap). Then scripts/bench-exec.sh (exec mode) in the same
+# mode, and the search protocol.
 set -euo pipefail
 
 mode=${1:-full}
@@ -71,6 +72,13 @@ fi
 mkdir -p reports
 echo "bench.sh: $root/none/racerepro-bench ${args[*]} $*" >&2
 "$root/none/racerepro-bench" "${args[@]}" "$@" || exit $?
+# Exec mode's rows (issue 10): the cost of a scheduling point in exec mode
+# against native and the scenario harness (test_points, in racerepro-test),
+# exec iterations per second, schedules to the first failure of each bug
+# program per strategy: reports/bench-exec.md.
+mk BUILDROOT="$root" SAN=none "$root/none/racerepro-test"
+scripts/bench-exec.sh "$mode" "$root/none" >/dev/null || exit $?
+echo "bench.sh: wrote reports/bench-exec.md" >&2
 # The search strategies' protocol (issue 11): executions to the first
 # failure per cell and contender, Kaplan-Meier medians, log-rank against
 # pct, failing fractions; all contenders in racerepro-test (it has the hard

@@ -9,7 +9,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "racerepro.h"
@@ -322,6 +324,65 @@ static int long_param_iterate(void *state)
 }
 
 static const char *const main_only[] = {"main", NULL};
+/* The scenario harness's cost per scheduling point, the baseline that
+ * scripts/bench-exec.sh sets exec mode's against (the same loop as
+ * tests/programs/bench_points.c in mode 0): THREADS threads each take one
+ * rr_mutex ITERS times. The time of the loop alone, without the worker's
+ * fork and the iteration's setup, goes to the file OUT as "ns_per_op N". */
+#define POINTS_MAX 64
+static struct rr_mutex points_lock;
+static long points_counter;
+
+static void *points_worker(void *arg)
+{
+	long iters = *(const long *)arg;
+	for (long i = 0; i < iters; i++) {
+		rr_mutex_lock(&points_lock);
+		points_counter++;
+		rr_mutex_unlock(&points_lock);
+	}
+	return NULL;
+}
+
+static int points_iterate(void *state)
+{
+	(void)state;
+	long long n = rr_param_int("threads");
+	long iters = (long)rr_param_int("iters");
+	const char *out = rr_param_str("out");
+	if (n < 1 || n > POINTS_MAX || iters < 1)
+		return rr_env_error(EINVAL, "test_points: threads must be 1..%d, iters >= 1",
+				    POINTS_MAX);
+	rr_mutex_init(&points_lock, "points_lock");
+	struct rr_thread *t[POINTS_MAX];
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (long long i = 0; i < n; i++)
+		t[i] = rr_thread_start("worker", points_worker, &iters);
+	for (long long i = 0; i < n; i++)
+		rr_thread_join(t[i]);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	rr_mutex_destroy(&points_lock);
+	if (*out) {
+		FILE *f = fopen(out, "w");
+		if (!f)
+			return rr_env_error(errno, "test_points: %s: %s", out, strerror(errno));
+		double ns = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
+		fprintf(f, "ns_per_op %.1f\n", ns / ((double)n * (double)iters));
+		if (fclose(f) != 0)
+			return rr_env_error(errno, "test_points: %s: %s", out, strerror(errno));
+	}
+	return 0;
+}
+
+static const char *const points_roles[] = {"main", "worker", NULL};
+static const struct rr_param points_params[] = {
+	{"threads", "2", "threads taking the lock (1..64)"},
+	{"iters", "1000", "lock/unlock pairs per thread"},
+	{"out", "", "file for the measured ns per pair (none: not written)"},
+	{NULL, NULL, NULL},
+};
+
 static const char *const race_roles[] = {"main", "incr-a", "incr-b", NULL};
 static const char *const deadlock_roles[] = {"main", "helper", "ab", "ba", NULL};
 
@@ -361,5 +422,7 @@ TEST_SCENARIO(test_env_error, "an iteration whose environment fails", main_only,
 	      env_error_iterate);
 TEST_SCENARIO(test_pin, "rr_pin_role's placement, checked with sched_getaffinity", pin_roles,
 	      pin_iterate);
+TEST_SCENARIO_P(test_points, "lock/unlock pairs timed for bench-exec.sh", points_roles,
+		points_iterate, points_params);
 TEST_SCENARIO_P(test_long_param, "a finding set by a 40-character parameter", main_only,
 		long_param_iterate, long_param);

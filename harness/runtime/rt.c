@@ -296,17 +296,39 @@ static void site(const void *pc, char *out, size_t cap)
 }
 
 /* An object by its symbol when the program exports one covering it (built
- * with -rdynamic, as racerepro cc does), else by address. */
+ * with -rdynamic, as racerepro cc does), else by address. dladdr1 walks the
+ * symbol tables (a few hundred ns, most of a non-switching lock point's
+ * cost), and a program takes the same few locks over and over: each thread
+ * keeps the last names it looked up, keyed by address. A name depends only on
+ * the address and the loaded objects, so an entry stays right unless the
+ * program dlcloses the object that held it. */
+#define NAME_CACHE 16
+static TLS struct {
+	const void *obj;
+	const char *kind;
+	char name[40];
+} name_cache[NAME_CACHE];
+
 static void object_name(const char *kind, const void *obj, char *out, size_t cap)
 {
-	Dl_info di;
-	const ElfW(Sym) *sym = NULL;
-	if (dladdr1(obj, &di, (void **)&sym, RTLD_DL_SYMENT) && di.dli_sname && sym &&
-	    (uintptr_t)obj < (uintptr_t)di.dli_saddr + sym->st_size) {
-		snprintf(out, cap, "%s %s", kind, di.dli_sname);
-		return;
+	unsigned slot = (unsigned)(((uintptr_t)obj >> 3) % NAME_CACHE);
+	char *name = name_cache[slot].name;
+	if (name_cache[slot].obj != obj || name_cache[slot].kind != kind) {
+		Dl_info di;
+		const ElfW(Sym) *sym = NULL;
+		if (dladdr1(obj, &di, (void **)&sym, RTLD_DL_SYMENT) && di.dli_sname && sym &&
+		    (uintptr_t)obj < (uintptr_t)di.dli_saddr + sym->st_size)
+			snprintf(name, sizeof name_cache[slot].name, "%s %s", kind, di.dli_sname);
+		else
+			snprintf(name, sizeof name_cache[slot].name, "%s %p", kind, obj);
+		name_cache[slot].obj = obj;
+		name_cache[slot].kind = kind;
 	}
-	snprintf(out, cap, "%s %p", kind, obj);
+	size_t n = strnlen(name, sizeof name_cache[slot].name - 1);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, name, n);
+	out[n] = '\0';
 }
 
 /* ---- slots ---- */
