@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations=10000 builds=none,asan,tsan strategy=portfolio seed=101
-programs=abba,lost_wakeup,lost_update,publish,shutdown_uaf,static_local
+programs=abba,lost_wakeup,lost_update,publish,shutdown_uaf,static_local,free_window,cond_compat
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iterations) iterations=$2; shift 2 ;;
@@ -30,12 +30,15 @@ tmp=$(mktemp -d /tmp/racerepro-twins-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 # How each program is built (as tests/test_exec.c does): sync-level programs
-# with clang, memory-level ones through racerepro cc / c++.
+# with clang, memory-level ones through racerepro cc / c++, free_window
+# through racerepro cc under a sanitizer (its free point is cc's __wrap_free).
 build() { # NAME SAN_FLAG OUT
 	local name=$1 san=$2 out=$3
 	case $name in
 	lost_update | publish) "$bin" cc -g -O1 $san -DFIXED "tests/programs/$name.c" -o "$out" ;;
 	static_local) "$bin" c++ -g -O1 $san -DFIXED "tests/programs/$name.cc" -o "$out" ;;
+	free_window) if [ -n "$san" ]; then "$bin" cc -g -O1 $san -DFIXED "tests/programs/$name.c" -o "$out"
+		else clang -g -O1 -rdynamic -pthread -DFIXED "tests/programs/$name.c" -o "$out"; fi ;;
 	*) clang -g -O1 -rdynamic -pthread $san -DFIXED "tests/programs/$name.c" -o "$out" ;;
 	esac
 }
