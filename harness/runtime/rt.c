@@ -516,8 +516,11 @@ static void on_crash(int sig)
 	raise(sig);
 }
 
+static void (*free_fn(void))(void *);
+
 __attribute__((constructor(101))) static void rt_init(void)
 {
+	free_fn();
 	const char *fd_s = getenv("RR_EXEC_SHM_FD");
 	const char *slot_s = getenv("RR_EXEC_SLOT");
 	if (!fd_s || !slot_s)
@@ -1679,11 +1682,102 @@ static int freed(const void *p, const void *pc)
 	return 1;
 }
 
-/* The cost when racerepro is not running the program (active is 0): a call
- * and a load on top of glibc's free. */
+/* The next free, not glibc's: an allocator the program links (jemalloc,
+ * gcc's shared libasan) comes after the preload, and its memory must go back
+ * to it, also before the constructor has run (libasan initialises first).
+ * Found without dlsym: free is called from inside dlsym and dlerror (the
+ * last error string), and a nested dlsym corrupts their state. So the
+ * objects loaded after the runtime are searched in order, through their own
+ * GNU hash tables; dl_iterate_phdr takes no lock dlsym or dlerror hold. */
+static void (*next_free)(void *);
+
+static uint32_t gnu_hash(const char *name)
+{
+	uint32_t h = 5381;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = h * 33 + *c;
+	return h;
+}
+
+/* NAME defined in the object of INFO, through its DT_GNU_HASH, or NULL. */
+static void *object_sym(const struct dl_phdr_info *info, const char *name)
+{
+	const ElfW(Dyn) *dyn = NULL;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+	const ElfW(Sym) *symtab = NULL;
+	const char *strtab = NULL;
+	const uint32_t *gnu = NULL;
+	for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
+		uintptr_t v = dyn->d_un.d_ptr;
+		if (v < info->dlpi_addr) /* ld.so relocates these in place, but not everywhere */
+			v += info->dlpi_addr;
+		if (dyn->d_tag == DT_SYMTAB)
+			symtab = (const ElfW(Sym) *)v;
+		else if (dyn->d_tag == DT_STRTAB)
+			strtab = (const char *)v;
+		else if (dyn->d_tag == DT_GNU_HASH)
+			gnu = (const uint32_t *)v;
+	}
+	if (!symtab || !strtab || !gnu || !gnu[0])
+		return NULL;
+	uint32_t nbuckets = gnu[0], symoffset = gnu[1], bloom_size = gnu[2];
+	const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)&gnu[4] + bloom_size);
+	const uint32_t *chain = buckets + nbuckets;
+	uint32_t h = gnu_hash(name);
+	for (uint32_t i = buckets[h % nbuckets]; i >= symoffset; i++) {
+		uint32_t h2 = chain[i - symoffset];
+		const ElfW(Sym) *sym = &symtab[i];
+		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF &&
+		    ELF64_ST_TYPE(sym->st_info) == STT_FUNC && !strcmp(strtab + sym->st_name, name))
+			return (void *)(info->dlpi_addr + sym->st_value);
+		if (h2 & 1)
+			break;
+	}
+	return NULL;
+}
+
+static int find_next_free(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	int *after = arg;
+	if (!*after) {
+		uintptr_t self = (uintptr_t)&find_next_free;
+		for (int i = 0; i < info->dlpi_phnum; i++) {
+			const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+			uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+			if (ph->p_type == PT_LOAD && self - lo < ph->p_memsz)
+				*after = 1;
+		}
+		return 0;
+	}
+	void *f = object_sym(info, "free");
+	if (f)
+		__atomic_store_n((void **)&next_free, f, __ATOMIC_RELEASE);
+	return f != NULL;
+}
+
+static void (*free_fn(void))(void *)
+{
+	void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(f != NULL, 1))
+		return f;
+	int after = 0;
+	dl_iterate_phdr(find_next_free, &after);
+	f = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
+	if (!f) { /* no hash table found it: glibc's own */
+		f = __libc_free;
+		__atomic_store_n(&next_free, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+/* The cost when racerepro is not running the program (active is 0): a call,
+ * two loads and an indirect call on top of the real free. */
 EXPORT void free(void *p)
 {
-	__libc_free(p);
+	free_fn()(p);
 	if (__builtin_expect(active, 0) && p)
 		free_pointed = freed(p, __builtin_return_address(0)) ? p : NULL;
 }
