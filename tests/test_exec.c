@@ -14,7 +14,8 @@
  * preload in the plain build, by racerepro cc's --wrap=free under a
  * sanitizer. A lost wakeup through the condition variables' GLIBC_2.2.5
  * versions is a deadlock like the current ones'. A bug names the program's
- * thread that failed, never the harness.
+ * thread that failed, never the harness. A program with its own allocator
+ * in a shared library gets its pointers freed by that allocator.
  * Besides: the ABBA deadlock is reported as hang:deadlock naming both
  * threads, both locks and their call sites, not by the watchdog; explain
  * names threads by start routine and steps by file:line; a program blocking
@@ -349,6 +350,28 @@ static void test_free_point(void **state)
 	}
 }
 
+/* An allocator in a shared library the program links: the preloaded free
+ * hands its pointers back to it, not to glibc's free (which aborts on them),
+ * under a controlled strategy too. */
+static void test_own_allocator(void **state)
+{
+	(void)state;
+	char lib[PATH_MAX], prog[PATH_MAX], out[PATH_MAX];
+	snprintf(lib, sizeof lib, "%s/libownalloc.so", rrt_tmpdir());
+	snprintf(prog, sizeof prog, "%s/own_alloc", rrt_tmpdir());
+	snprintf(out, sizeof out, "%s/own-alloc", rrt_tmpdir());
+	struct rrt_result r;
+	rrt_run(&r, "clang -O1 -fPIC -shared -DALLOCATOR %s/own_alloc.c -o %s && clang -g -O1 "
+		    "-rdynamic -pthread %s/own_alloc.c -L%s -lownalloc -Wl,-rpath,%s -o %s",
+		srcdir, lib, srcdir, rrt_tmpdir(), rrt_tmpdir(), prog);
+	if (r.status != 0)
+		fail_msg("building own_alloc: %s", r.err);
+	rrt_free(&r);
+	json_t *s = exec_run(prog, "--strategy pct --seed 7 --iterations 5", out, 0);
+	assert_int_equal(rrt_outcome(only_cell(s), "pass"), 5);
+	json_decref(s);
+}
+
 /* replay refuses another binary with one line, exit 3. */
 static void test_changed_binary(void **state)
 {
@@ -441,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_changed_binary),
 		cmocka_unit_test(test_select),
 		cmocka_unit_test(test_free_point),
+		cmocka_unit_test(test_own_allocator),
 		cmocka_unit_test(test_many_threads),
 		cmocka_unit_test(test_nightly_exec),
 		cmocka_unit_test(test_plain),
