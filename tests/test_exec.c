@@ -356,14 +356,14 @@ static void test_free_point(void **state)
 static void test_own_allocator(void **state)
 {
 	(void)state;
-	char lib[PATH_MAX], prog[PATH_MAX], out[PATH_MAX];
-	snprintf(lib, sizeof lib, "%s/libownalloc.so", rrt_tmpdir());
-	snprintf(prog, sizeof prog, "%s/own_alloc", rrt_tmpdir());
-	snprintf(out, sizeof out, "%s/own-alloc", rrt_tmpdir());
+	const char *dir = rrt_tmpdir(); /* a new one at each call */
+	char prog[PATH_MAX], out[PATH_MAX];
+	snprintf(prog, sizeof prog, "%s/own_alloc", dir);
+	snprintf(out, sizeof out, "%s/own-alloc", dir);
 	struct rrt_result r;
-	rrt_run(&r, "clang -O1 -fPIC -shared -DALLOCATOR %s/own_alloc.c -o %s && clang -g -O1 "
-		    "-rdynamic -pthread %s/own_alloc.c -L%s -lownalloc -Wl,-rpath,%s -o %s",
-		srcdir, lib, srcdir, rrt_tmpdir(), rrt_tmpdir(), prog);
+	rrt_run(&r, "clang -O1 -fPIC -shared -DALLOCATOR %s/own_alloc.c -o %s/libownalloc.so && "
+		    "clang -g -O1 -rdynamic -pthread %s/own_alloc.c -L%s -lownalloc -Wl,-rpath,%s -o %s",
+		srcdir, dir, srcdir, dir, dir, prog);
 	if (r.status != 0)
 		fail_msg("building own_alloc: %s", r.err);
 	rrt_free(&r);
