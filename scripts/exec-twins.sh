@@ -37,7 +37,8 @@ tmp=$(mktemp -d /tmp/racerepro-twins-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 # How each program is built (as tests/test_exec.c does): sync-level programs
-# with clang, memory-level ones through racerepro cc / c++.
+# with clang, memory-level ones through racerepro cc / c++, free_window
+# through racerepro cc under a sanitizer (its free point is cc's __wrap_free).
 build() { # NAME SAN_FLAG OUT VARIANT_FLAG
 	local name=$1 san=$2 out=$3 flag=$4
 	case $name in
