@@ -83,7 +83,7 @@ print(it, round(end - start, 3))
 EOF
 	rm -rf "$tmp/ff"
 }
-median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(statistics.median(v))' "$@"; }
+median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print("%g" % round(statistics.median(v), 3))' "$@"; }
 
 {
 	echo "# exec mode benchmark ($mode)"
