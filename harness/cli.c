@@ -399,6 +399,7 @@ static void make_config(struct rr__run_config *cfg, const struct options *o,
 	cfg->quiet = o->quiet;
 	cfg->stop_at_first_failure = o->stop_on_failure;
 	cfg->keep_cores = o->keep_cores;
+	cfg->forensics = 1; /* run and soak keep failures/; replay and minimize do not */
 	for (int i = 0; i < o->params.n; i++)
 		if (rr__param_decl(sc, o->params.names[i]))
 			rr__params_set(&cfg->params, o->params.names[i], o->params.values[i]);
@@ -456,6 +457,13 @@ static int cmd_run(int argc, char **argv)
 		usage_error("scenario %s has no variant '%s' (racerepro list shows its variants)",
 			    sc->name, vname);
 	check_params(sc, &o);
+	/* Exec mode's program is a child process of the worker in any case;
+	 * --no-fork would only move the worker into the driver, which gdb gains
+	 * nothing from: a usage error with the way to debug the program. */
+	if (o.no_fork && !strncmp(sc->name, "exec:", 5))
+		usage_error("--no-fork does not apply to exec targets (the program always runs "
+			    "as a child process): leave it out, and debug the program with "
+			    "gdb --args PROGRAM or by attaching gdb -p to it");
 	int strategy = rr__strategy_parse(o.strategy ? o.strategy : "noise");
 	if (!o.iterations && !o.duration_ns)
 		o.duration_ns = 10000000000ull;

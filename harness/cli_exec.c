@@ -16,7 +16,8 @@
 #include "rr_internal.h"
 
 static const char *const exec_help =
-	"usage: racerepro exec [RUN OPTIONS] [--expect-exit N] [--fail-on REGEX] -- PROGRAM [ARGS...]\n"
+	"usage: racerepro exec [RUN OPTIONS] [--expect-exit N] [--fail-on REGEX] [--follow-exec]\n"
+	"                      -- PROGRAM [ARGS...]\n"
 	"\n"
 	"Runs PROGRAM (an unmodified pthread program) once per iteration with the\n"
 	"racerepro runtime preloaded: its threads become scheduler slots and its\n"
@@ -25,6 +26,9 @@ static const char *const exec_help =
 	"\n"
 	"  --expect-exit N   the exit status of a passing run (default 0)\n"
 	"  --fail-on REGEX   a stderr line matching REGEX is a bug even on a clean exit\n"
+	"  --follow-exec     keep the runtime in what PROGRAM forks and execs (a wrapper\n"
+	"                    script, sh -c, a test runner): each process gets slots of\n"
+	"                    its own and a wait for a child is a scheduling point\n"
 	"  RUN OPTIONS       as for 'racerepro run --help' (default strategy: pct)\n"
 	"\n"
 	"Findings: bug (exit status, assert, --fail-on), crash (a signal), sanitizer,\n"
@@ -84,6 +88,11 @@ int rr__cmd_exec(int argc, char **argv, int (*run)(int, char **))
 			nargv[n++] = "--param";
 			nargv[n++] = pbuf[k];
 			i++;
+			continue;
+		}
+		if (!strcmp(argv[i], "--follow-exec")) {
+			nargv[n++] = "--param";
+			nargv[n++] = "follow_exec=1";
 			continue;
 		}
 		if (!strcmp(argv[i], "--strategy"))

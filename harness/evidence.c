@@ -124,6 +124,8 @@ static void save_backtrace(struct rr__run *run, const struct rr__run_config *cfg
 		bt = rr__backtrace_core(core);
 	else if (s->klass == RR_HANG && src->hang_backtrace)
 		bt = strdup(src->hang_backtrace);
+	else
+		bt = rr__exec_backtrace_take(src->core_dir);
 	if (bt) {
 		snprintf(path, sizeof path, "%s/%s/backtrace.txt", run->dir, s->dir);
 		int rc = rr__write_text(path, bt);

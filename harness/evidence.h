@@ -34,6 +34,9 @@ void rr__san_logs_remove(const char *prefix);
 /* forensics.c: gdb backtraces of every thread (malloc'd text, or NULL). */
 char *rr__backtrace_core(const char *core_path);
 char *rr__backtrace_attach(pid_t pid);
+/* exec.c: the backtraces the worker in DIR took of its crashed program
+ * (malloc'd text, or NULL when the iteration left none). */
+char *rr__exec_backtrace_take(const char *dir);
 
 /* oracle.c: how a worker ended, as an outcome with a signature and message. */
 int rr__classify(int wstatus, int watchdog, const struct rr__worker_shm *w, const char *san_log,

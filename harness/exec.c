@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <regex.h>
@@ -27,12 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "evidence.h"
 #include "fileio.h"
 #include "rr_internal.h"
 
@@ -45,7 +48,7 @@
 static const char *const recorded_env[] = {"LD_LIBRARY_PATH", "PATH", "HOME", "LANG", "LC_ALL",
 					   "TZ", NULL};
 
-enum { P_CMD, P_CWD, P_SHA, P_ENV, P_EXPECT, P_FAIL_ON, P_N };
+enum { P_CMD, P_CWD, P_SHA, P_ENV, P_EXPECT, P_FAIL_ON, P_FOLLOW, P_N };
 
 struct target {
 	char name[1024];
@@ -193,8 +196,11 @@ static void append_env(const char *name, const char *opts)
 
 /* In the forked child: becomes the target. Never returns. */
 RR_NORETURN static void become_target(char **argv, const char *cwd, const char *env, int slot,
-				      const char *err_path)
+				      const char *err_path, int follow)
 {
+	/* The slot names its process before the runtime looks (--follow-exec
+	 * claims a slot only for the pid it names). */
+	rr__slot_get(slot)->pid = getpid();
 	/* The environment recorded in the reproducer, as it was. */
 	char envbuf[2048];
 	char *words[64];
@@ -221,6 +227,10 @@ RR_NORETURN static void become_target(char **argv, const char *cwd, const char *
 	setenv("RR_EXEC_SHM_FD", v, 1);
 	snprintf(v, sizeof v, "%d", slot);
 	setenv("RR_EXEC_SLOT", v, 1);
+	if (follow)
+		setenv("RR_EXEC_FOLLOW", "1", 1);
+	else
+		unsetenv("RR_EXEC_FOLLOW");
 	const char *pre = getenv("LD_PRELOAD");
 	/* The runtime puts the old value back so that programs the target execs
 	 * (ASan's symbolizer, a shell) run without it. */
@@ -242,8 +252,8 @@ RR_NORETURN static void become_target(char **argv, const char *cwd, const char *
 	int pers = personality(0xffffffff);
 	if (pers != -1)
 		personality((unsigned long)pers | ADDR_NO_RANDOMIZE);
-	/* A crash must not leave a core in the user's directory; the runtime
-	 * prints the crashing thread's backtrace instead. */
+	/* A crash must not leave a core in the user's directory: the runtime
+	 * waits in its handler for the worker's gdb instead (crash_backtrace). */
 	struct rlimit rl = {0, 0};
 	setrlimit(RLIMIT_CORE, &rl);
 	if (cwd[0] && chdir(cwd) < 0) {
@@ -300,9 +310,168 @@ static char thread_state(int pid, int tid, char *why, size_t cap)
 	return st;
 }
 
+/* ---- crashes: gdb's backtraces of the program, taken while it waits in
+ * the runtime's fatal-signal handler (runtime/rt.c, on_crash) ---- */
+
+#define CRASH_BT "exec-backtrace.txt" /* in the worker's own folder, its cwd */
+
+/* The raw frames the runtime printed (racerepro-rt: #N prog+0x...), for a
+ * backtrace.txt without gdb. */
+static void raw_frames(const char *err_path, char *out, size_t cap)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	FILE *f = fopen(err_path, "r");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, f) && len + strlen(line) + 1 < cap)
+		if (!strncmp(line, "racerepro-rt: ", 14))
+			len += (size_t)snprintf(out + len, cap - len, "%s", line);
+	fclose(f);
+}
+
+static void crash_backtrace(pid_t pid, int sig, const char *err_path)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	__atomic_store_n(&w->forensics, 1, __ATOMIC_SEQ_CST);
+	char *bt = rr__backtrace_attach(pid);
+	__atomic_store_n(&w->forensics, 0, __ATOMIC_SEQ_CST);
+	const char *name = sigabbrev_np(sig);
+	size_t cap = (bt ? strlen(bt) : 0) + 8192;
+	char *text = malloc(cap);
+	if (text) {
+		int n = snprintf(text, cap,
+				 "gdb's backtraces of pid %d, stopped in the racerepro runtime's "
+				 "handler for SIG%s (the frames below <signal handler called> are "
+				 "the crash):\n",
+				 (int)pid, name ? name : "?");
+		if (bt) {
+			snprintf(text + n, cap - (size_t)n, "%s", bt);
+		} else {
+			n = snprintf(text, cap,
+				     "no gdb backtrace: gdb was not found or could not attach to pid "
+				     "%d (scripts/install-deps.sh tools installs gdb); the runtime's raw "
+				     "frames (addr2line -e PROGRAM OFFSET names them):\n",
+				     (int)pid);
+			raw_frames(err_path, text + n, cap - (size_t)n);
+		}
+		int rc = rr__write_text(CRASH_BT, text);
+		if (rc < 0)
+			fprintf(stderr, "racerepro: writing %s: %s\n", CRASH_BT, strerror(-rc));
+		free(text);
+	}
+	free(bt);
+	/* Let the program die of its signal. */
+	__atomic_store_n(&w->crash_ack, (uint32_t)pid, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &w->crash_ack, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+char *rr__exec_backtrace_take(const char *dir)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/%s", dir, CRASH_BT);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t cap = 1 << 16, len = 0;
+	char *out = malloc(cap);
+	size_t n;
+	while (out && (n = fread(out + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (len + 1 == cap) {
+			char *bigger = cap < (1u << 24) ? realloc(out, cap * 2) : NULL;
+			if (!bigger)
+				break;
+			out = bigger;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	unlink(path);
+	if (out)
+		out[len] = '\0';
+	return out;
+}
+
+/* ---- --follow-exec: the program's own child processes ---- */
+
+/* Kills every process of the iteration but PID's own (the program, which
+ * the caller waits for) and the worker. */
+static void kill_program_processes(struct rr__sched *s, int pid)
+{
+	int n = __atomic_load_n(&s->nslots, __ATOMIC_SEQ_CST);
+	for (int i = 1; i < n && i < RR_MAX_THREADS; i++) {
+		int p = s->slots[i].pid;
+		if (p > 0 && p != pid && p != getpid())
+			kill(p, SIGKILL);
+	}
+}
+
+/* Called while the program runs. A finding in any of its processes (a
+ * deadlock seen from a child, say) ends the iteration: the other processes
+ * go, as the worker's process group would. A process that held the token and
+ * died without saying so (a signal, an exec'd image without the runtime, a
+ * static binary) leaves the schedule in its stead, so that a parent parked in
+ * wait gets it. Returns 1 when it acted. */
+static int follow_watch(int pid, struct rr__sched *s)
+{
+	if (__atomic_load_n(&rr__ctx.shm->finding, __ATOMIC_SEQ_CST)) {
+		kill_program_processes(s, 0);
+		return 0;
+	}
+	if (!__atomic_load_n(&s->controlled, __ATOMIC_SEQ_CST))
+		return 0;
+	uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_SEQ_CST);
+	int n = __atomic_load_n(&s->nslots, __ATOMIC_SEQ_CST);
+	if (tok >= (uint32_t)n || s->slots[tok].state == RR_SLOT_EXITED)
+		return 0;
+	int p = s->slots[tok].pid, tid = s->slots[tok].tid;
+	if (p <= 0 || p == pid || tid <= 0)
+		return 0;
+	char st = rr__proc_state(p, tid);
+	if (st && st != 'Z')
+		return 0;
+	rr__sched_set_self((int)tok);
+	rr__trace_note("exit", "%s (pid %d) ended without the runtime", s->slots[tok].role, p);
+	rr__sched_process_exit(p);
+	return 1;
+}
+
+/* After the program ended: its leftover processes go, and whatever any of
+ * them found (a deadlock in a child) is the iteration's finding, whatever
+ * the exit status of the program. Returns the status to classify. */
+static int follow_cleanup(int pid, struct rr__sched *s, int st)
+{
+	kill_program_processes(s, pid);
+	uint64_t until = rr__mono_ns() + 2000000000ull;
+	while (rr__mono_ns() < until) {
+		if (waitpid(-1, NULL, WNOHANG) > 0)
+			continue;
+		/* No child to reap now; a killed process may still be on its way
+		 * to becoming one (reparented here when its parent dies). */
+		int alive = 0, n = __atomic_load_n(&s->nslots, __ATOMIC_SEQ_CST);
+		for (int i = 1; i < n && i < RR_MAX_THREADS; i++)
+			alive |= s->slots[i].pid > 0 && s->slots[i].pid != getpid() &&
+				  kill(s->slots[i].pid, 0) == 0 &&
+				  rr__proc_state(s->slots[i].pid, s->slots[i].pid) != 'Z';
+		if (!alive)
+			break;
+		struct timespec ts = {0, 2000000};
+		nanosleep(&ts, NULL);
+	}
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	int finding = __atomic_load_n(&rr__ctx.shm->finding, __ATOMIC_SEQ_CST);
+	int code = finding == RR_HANG ? RR_WEXIT_HANG : finding == RR_BUG ? RR_WEXIT_BUG : 0;
+	if (code && !(WIFEXITED(st) && WEXITSTATUS(st) == code))
+		return code << 8; /* as if the program had exited with it */
+	return st;
+}
+
 /* Waits for the target, releasing the iteration to free-running when the
  * token holder sits blocked in the kernel with no step taken for STALL_NS. */
-static int wait_target(int pid, struct rr__sched *s)
+static int wait_target(int pid, struct rr__sched *s, const char *err_path, int follow)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	uint64_t last = UINT64_MAX, since = rr__mono_ns();
@@ -320,6 +489,15 @@ static int wait_target(int pid, struct rr__sched *s)
 			struct timespec ts = {0, 5000000};
 			nanosleep(&ts, NULL);
 		}
+		int32_t crashed = __atomic_load_n(&rr__ctx.shm->crash_pid, __ATOMIC_SEQ_CST);
+		if (crashed > 0 && __atomic_load_n(&rr__ctx.shm->crash_ack, __ATOMIC_SEQ_CST) !=
+					   (uint32_t)crashed) {
+			crash_backtrace(crashed, rr__ctx.shm->crash_sig, err_path);
+			since = rr__mono_ns(); /* gdb's time is no stall of the program */
+			continue;
+		}
+		if (follow && follow_watch(pid, s))
+			continue;
 		if (!__atomic_load_n(&s->controlled, __ATOMIC_SEQ_CST))
 			continue;
 		uint64_t progress = __atomic_load_n(&s->steps, __ATOMIC_RELAXED) +
@@ -358,7 +536,7 @@ static void last_words(const char *err_path, char *last, size_t cap, const char 
 		return;
 	regex_t re;
 	int have_re = fail_on && *fail_on && regcomp(&re, fail_on, REG_EXTENDED | REG_NOSUB) == 0;
-	char line[1024];
+	char line[1024], runtime_last[600] = "";
 	while (fgets(line, sizeof line, f)) {
 		fputs(line, stderr);
 		line[strcspn(line, "\n")] = '\0';
@@ -369,11 +547,18 @@ static void last_words(const char *err_path, char *last, size_t cap, const char 
 		const char *p = line;
 		while (isspace((unsigned char)*p))
 			p++;
-		/* Backtrace lines of a crash are not the program's last words. */
-		if (*p && !*matched && strncmp(p, "racerepro-rt: #", 15))
+		/* The runtime's lines about a crash (the signal, the frames) are
+		 * not the program's last words: an assertion's message is. */
+		if (*p && !*matched && !strncmp(p, "racerepro-rt: ", 14)) {
+			if (strncmp(p, "racerepro-rt: #", 15))
+				snprintf(runtime_last, sizeof runtime_last, "%s", p);
+		} else if (*p && !*matched) {
 			snprintf(last, cap, "%s", p);
+		}
 	}
 	fclose(f);
+	if (!last[0])
+		snprintf(last, cap, "%s", runtime_last);
 	if (have_re)
 		regfree(&re);
 }
@@ -390,6 +575,7 @@ static int exec_iterate(void *state)
 	const char *env = rr_param_str("env");
 	long long expect = rr_param_int("expect_exit");
 	const char *fail_on = rr_param_str("fail_on");
+	int follow = (int)rr_param_int("follow_exec");
 	char here[PATH_MAX], err_path[PATH_MAX + 16];
 	if (!getcwd(here, sizeof here))
 		return rr_env_error(errno, "getcwd: %s", strerror(errno));
@@ -397,7 +583,18 @@ static int exec_iterate(void *state)
 
 	struct rr__sched *s = &rr__ctx.shm->sched;
 	rr__ctx.shm->exit_role[0] = '\0';
+	unlink(CRASH_BT); /* a backtrace is this iteration's or none */
+	/* Without a report to keep them in (replay, minimize), no backtraces:
+	 * a crash_pid that is not 0 tells the runtime not to wait for gdb. */
+	rr__ctx.shm->crash_pid = rr__ctx.cfg && rr__ctx.cfg->forensics ? 0 : -1;
+	rr__ctx.shm->crash_ack = 0;
+	rr__ctx.shm->exec_threads = 0;
+	rr__ctx.shm->exec_procs = 0;
 	int slot = rr__slot_add("main", 0);
+	/* --follow-exec: what the program's processes leave behind becomes the
+	 * worker's child when they end, so that follow_cleanup can reap it. */
+	if (follow && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		return rr_env_error(errno, "prctl(PR_SET_CHILD_SUBREAPER): %s", strerror(errno));
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -406,14 +603,16 @@ static int exec_iterate(void *state)
 		return rr_env_error(e, "fork: %s", strerror(e));
 	}
 	if (pid == 0)
-		become_target(argv, cwd, env, slot, err_path);
+		become_target(argv, cwd, env, slot, err_path, follow);
 	rr__slot_get(slot)->pid = pid;
 	rr__trace_note("start", "started %s (pid %d)", argv[0], (int)pid);
 	/* The worker leaves the schedule: the program's main thread takes the
 	 * token when its runtime starts, and the worker only watches. */
 	rr__sched_leave();
-	int st = wait_target(pid, s);
+	int st = wait_target(pid, s, err_path, follow);
 	rr__sched_set_self(0);
+	if (follow)
+		st = follow_cleanup(pid, s, st);
 	/* The program's slots stay as they were until the verdict is clear: a
 	 * crash is reported with where each thread was. */
 
@@ -503,15 +702,17 @@ const struct rr_scenario *rr__exec_scenario(const char *name)
 		escape_word(kv, t->defaults[P_ENV], sizeof t->defaults[P_ENV], &len);
 	}
 	snprintf(t->defaults[P_EXPECT], sizeof t->defaults[P_EXPECT], "0");
+	snprintf(t->defaults[P_FOLLOW], sizeof t->defaults[P_FOLLOW], "0");
 	static const char *const pnames[P_N] = {"cmd", "cwd", "sha256", "env", "expect_exit",
-						"fail_on"};
+						"fail_on", "follow_exec"};
 	static const char *const phelp[P_N] = {
 		"the command line (absolute program path, words split on spaces, '\\ ' escapes)",
 		"the working directory",
 		"the program's SHA-256 when the run started (replay refuses another binary)",
 		"environment variables that matter, NAME=VALUE words",
 		"the exit status of a passing run",
-		"an extended regex: a stderr line matching it is a bug, whatever the exit status"};
+		"an extended regex: a stderr line matching it is a bug, whatever the exit status",
+		"1: what the program forks and execs stays under the runtime (--follow-exec)"};
 	for (int i = 0; i < P_N; i++) {
 		t->params[i].name = pnames[i];
 		t->params[i].def = t->defaults[i];
@@ -639,17 +840,12 @@ static void resolve_sites(const char *binary, struct sites *st)
 		;
 }
 
-void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap)
+/* The sites of one binary (BINARY, named BASE in the sites) as file:line. */
+static void symbolize_binary(struct rr__sched *s, char *msg, size_t msgcap, const char *binary)
 {
-	const struct rr__run_config *cfg = rr__ctx.cfg;
-	if (!cfg || !cfg->scenario || strncmp(cfg->scenario->name, "exec:", 5))
-		return;
-	char buf[4096], *argv[MAX_ARGS];
-	if (split_words(rr_param_str("cmd"), buf, sizeof buf, argv, MAX_ARGS) < 1)
-		return;
-	const char *slash = strrchr(argv[0], '/');
+	const char *slash = strrchr(binary, '/');
 	char base[64];
-	snprintf(base, sizeof base, "%s", slash ? slash + 1 : argv[0]);
+	snprintf(base, sizeof base, "%s", slash ? slash + 1 : binary);
 	static struct sites st;
 	memset(&st, 0, sizeof st);
 	uint32_t nev = s ? (s->nevents < RR_MAX_EVENTS ? s->nevents : RR_MAX_EVENTS) : 0;
@@ -659,11 +855,46 @@ void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap)
 		collect_sites(s->slots[i].waiting_on, base, &st);
 	if (msg)
 		collect_sites(msg, base, &st);
-	resolve_sites(argv[0], &st);
+	if (!st.n)
+		return;
+	resolve_sites(binary, &st);
 	for (uint32_t i = 0; i < nev; i++)
 		replace_sites(s->events[i].detail, sizeof s->events[i].detail, base, &st);
 	for (int i = 0; s && i < s->nslots && i < RR_MAX_THREADS; i++)
 		replace_sites(s->slots[i].waiting_on, sizeof s->slots[i].waiting_on, base, &st);
 	if (msg)
 		replace_sites(msg, msgcap, base, &st);
+}
+
+void rr__exec_symbolize(struct rr__sched *s, char *msg, size_t msgcap)
+{
+	const struct rr__run_config *cfg = rr__ctx.cfg;
+	if (!cfg || !cfg->scenario || strncmp(cfg->scenario->name, "exec:", 5))
+		return;
+	char buf[4096], *argv[MAX_ARGS];
+	if (split_words(rr_param_str("cmd"), buf, sizeof buf, argv, MAX_ARGS) < 1)
+		return;
+	symbolize_binary(s, msg, msgcap, argv[0]);
+	/* --follow-exec: the images the program exec'd, from the trace's
+	 * "p1 execs PATH" notes (a relative PATH from the working directory). */
+	const struct rr__sched *t = s ? s : rr__ctx.shm ? &rr__ctx.shm->sched : NULL;
+	uint32_t nev = t ? (t->nevents < RR_MAX_EVENTS ? t->nevents : RR_MAX_EVENTS) : 0;
+	char done[8][PATH_MAX];
+	int ndone = 0;
+	for (uint32_t i = 0; i < nev && ndone < 8; i++) {
+		const char *p = strstr(t->events[i].detail, " execs ");
+		if (!p || t->events[i].kind != RR_EV_NOTE)
+			continue;
+		char path[PATH_MAX];
+		const char *cwd = rr_param_str("cwd");
+		snprintf(path, sizeof path, "%s%s%s", p[7] == '/' ? "" : cwd, p[7] == '/' ? "" : "/",
+			 p + 7);
+		int seen = !strcmp(path, argv[0]);
+		for (int k = 0; k < ndone && !seen; k++)
+			seen = !strcmp(done[k], path);
+		if (seen || access(path, R_OK) != 0)
+			continue;
+		snprintf(done[ndone++], sizeof done[0], "%s", path);
+		symbolize_binary(s, msg, msgcap, path);
+	}
 }

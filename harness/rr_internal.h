@@ -244,6 +244,18 @@ struct rr__worker_shm {
 	int32_t ntracked;
 	int32_t tracked_shm[RR_MAX_TRACKED];
 	char scratch[256];
+	/* Exec mode (exec.c, runtime/rt.c). A program process that dies of a
+	 * fatal signal stops in its handler with its pid in crash_pid and waits
+	 * until the worker's gdb has its backtraces (crash_ack = that pid);
+	 * forensics is set meanwhile, so that the watchdog waits for gdb too. */
+	int32_t crash_pid;
+	int32_t crash_sig;
+	uint32_t crash_ack;
+	int32_t forensics;
+	/* Threads and processes the program made this iteration: role names
+	 * (t3, p1) stay unique across the processes of --follow-exec. */
+	uint32_t exec_threads;
+	uint32_t exec_procs;
 	struct rr__sched sched;
 };
 
@@ -304,6 +316,7 @@ struct rr__run_config {
 	int no_fork;
 	int quiet;
 	int keep_cores; /* keep crash cores in failures/ after taking backtraces */
+	int forensics;  /* exec: gdb backtraces of a crashed program (a run with a report) */
 	int stop_at_first_failure; /* bench: end the cell at its first finding */
 	struct rr__params params; /* only parameters the scenario declares */
 };

@@ -544,6 +544,10 @@ static int supervise(const struct rr__run_config *cfg, struct rr__run *run, stru
 			int st = __atomic_load_n(&x->shm->state, __ATOMIC_SEQ_CST);
 			uint64_t since = st == RR_W_ITERATING ? x->shm->iter_started_ns : x->spawned_ns;
 			uint64_t limit = st == RR_W_ITERATING ? timeout : setup_timeout;
+			/* An exec worker running gdb on its crashed program is not
+			 * hung: gdb's own time limit bounds it (forensics.c). */
+			if (__atomic_load_n(&x->shm->forensics, __ATOMIC_SEQ_CST))
+				continue;
 			if ((st == RR_W_ITERATING || st == RR_W_STARTING) && now > since + limit) {
 				x->watchdog = 1;
 				if (run && !cell->counts[RR_HANG])

@@ -15,7 +15,8 @@
  *  - inside the runtime (IN_RT) every shim calls straight through, so the
  *    scheduler's own poll, nanosleep and malloc never recurse into it;
  *  - programs the target execs run without the preload (ASan's symbolizer
- *    inherited it once and hung).
+ *    inherited it once and hung), unless --follow-exec asks for them (then
+ *    only a process the schedule knows by its pid attaches; see follow_claim).
  *
  * Without RR_EXEC_SHM_FD in the environment (the program run on its own, or
  * built by `racerepro cc` and run directly) every shim calls straight through.
@@ -27,6 +28,7 @@
 #include <execinfo.h>
 #include <fcntl.h>
 #include <link.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -39,16 +41,21 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rr_internal.h"
 
 #define TLS __attribute__((tls_model("initial-exec"))) __thread
+/* How long a crashed process waits for the worker's gdb: longer than gdb's
+ * own limit in forensics.c (60 s). */
+#define CRASH_WAIT_S 75
 #define EXPORT __attribute__((visibility("default")))
 
 static struct rr__sched *S;  /* the scheduler, once attached */
@@ -57,7 +64,8 @@ static int exiting;          /* the process is ending: no more points */
 static TLS int in_rt;        /* inside the runtime: see enter() */
 static TLS int fresh;        /* a new thread before its first point */
 static TLS uintptr_t stack_lo, stack_hi;
-static int thread_count;     /* threads created so far, for role names */
+static int follow;           /* --follow-exec: forks and execs stay under control */
+static int shm_fd = -1;      /* the worker's memfd, kept open for exec'd images (follow) */
 
 /* Set when the program is built with -fsanitize-coverage load/store hooks
  * (racerepro cc) and a strategy is running: the hooks test it inline. */
@@ -491,10 +499,38 @@ static const char *owner_role(pthread_mutex_t *m)
 
 static void find_interceptor(void);
 static void find_free_callers(void);
+static void note_ending_thread(void);
+static int follow_claim(struct rr__worker_shm *w, int slot);
+static unsigned next_thread_number(void);
 
 /* ---- the constructor: attach to the worker's scheduler ---- */
 
-static void note_ending_thread(void);
+/* The worker takes gdb's backtraces of this process while the crashing
+ * thread waits here (bounded: a worker that never answers must not keep a
+ * crashed program alive), then the signal kills the process as before.
+ * Only the first crash of an iteration waits; only async-signal-safe calls. */
+static void wait_for_gdb(int sig)
+{
+	struct rr__worker_shm *w = rr__ctx.shm;
+	int32_t none = 0, me = (int32_t)getpid();
+	if (!w || !__atomic_compare_exchange_n(&w->crash_pid, &none, me, 0, __ATOMIC_SEQ_CST,
+					       __ATOMIC_SEQ_CST))
+		return;
+	/* Under Yama's ptrace_scope 1 the worker's gdb is no ancestor of ours. */
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	w->crash_sig = sig;
+	struct timespec start, now, slice = {0, 100000000};
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		uint32_t ack = __atomic_load_n(&w->crash_ack, __ATOMIC_SEQ_CST);
+		if (ack == (uint32_t)me)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec > CRASH_WAIT_S)
+			return;
+		syscall(SYS_futex, &w->crash_ack, FUTEX_WAIT, ack, &slice, NULL, 0);
+	}
+}
 
 static void on_crash(int sig)
 {
@@ -512,6 +548,7 @@ static void on_crash(int sig)
 		n = snprintf(buf, sizeof buf, "racerepro-rt: #%d %s\n", i, where);
 		w = write(2, buf, (size_t)n);
 	}
+	wait_for_gdb(sig);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -526,21 +563,29 @@ __attribute__((constructor(101))) static void rt_init(void)
 	if (!fd_s || !slot_s)
 		return;
 	int fd = atoi(fd_s), slot = atoi(slot_s);
-	/* What the target execs runs without the runtime. */
-	const char *saved = getenv("RR_EXEC_SAVED_PRELOAD");
-	if (saved && *saved)
-		setenv("LD_PRELOAD", saved, 1);
-	else
-		unsetenv("LD_PRELOAD");
-	unsetenv("RR_EXEC_SAVED_PRELOAD");
-	unsetenv("RR_EXEC_SHM_FD");
-	unsetenv("RR_EXEC_SLOT");
+	follow = getenv("RR_EXEC_FOLLOW") != NULL;
+	if (!follow) {
+		/* What the target execs runs without the runtime. */
+		const char *saved = getenv("RR_EXEC_SAVED_PRELOAD");
+		if (saved && *saved)
+			setenv("LD_PRELOAD", saved, 1);
+		else
+			unsetenv("LD_PRELOAD");
+		unsetenv("RR_EXEC_SAVED_PRELOAD");
+		unsetenv("RR_EXEC_SHM_FD");
+		unsetenv("RR_EXEC_SLOT");
+	}
 	struct rr__worker_shm *w = mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
+	if (follow)
+		shm_fd = fd; /* what this image execs maps it again */
+	else
+		close(fd);
 	if (w == MAP_FAILED) {
 		fprintf(stderr, "racerepro-rt: cannot map the scheduler: %s\n", strerror(errno));
 		_exit(RR_WEXIT_ERROR);
 	}
+	if (follow && !follow_claim(w, slot))
+		return; /* a process the schedule does not know: it runs free */
 	find_tsan();
 	find_interceptor();
 	find_free_callers();
@@ -559,7 +604,7 @@ __attribute__((constructor(101))) static void rt_init(void)
 	note_stack();
 	void *warm[2];
 	backtrace(warm, 2); /* loads libgcc now, not in a signal handler */
-	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		struct sigaction old;
 		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
@@ -647,18 +692,6 @@ EXPORT int __libc_start_main(int (*main_fn)(int, char **, char **), int argc, ch
 	return real___libc_start_main(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
-EXPORT pid_t fork(void)
-{
-	GET(fork);
-	pid_t pid = real_fork();
-	if (pid == 0 && active) {
-		/* A forked copy is no slot: it runs free (fork+exec is exec mode's
-		 * own business, in the worker). */
-		active = 0;
-		__atomic_store_n(&rr__mem_armed, 0, __ATOMIC_SEQ_CST);
-	}
-	return pid;
-}
 
 /* ---- threads ---- */
 
@@ -749,7 +782,7 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(
 		pending = 1; /* named at its first point, from its stack */
 		snprintf(fname, sizeof fname, "?");
 	}
-	snprintf(role, sizeof role, "t%d:%s", ++thread_count, fname);
+	snprintf(role, sizeof role, "t%u:%s", next_thread_number(), fname);
 	enter();
 	int slot = rr__slot_add(role, getpid());
 	leave();
@@ -1840,4 +1873,354 @@ const struct rr_variant *rr__variant_find(const struct rr_scenario *sc, const ch
 	(void)sc;
 	(void)name;
 	return NULL;
+}
+
+/* ---- processes: --follow-exec ----
+ * With --follow-exec the preload, the memfd and RR_EXEC_* stay in the
+ * environment of what the program execs. A fork of a controlled process gets
+ * a slot of its own (p1, p2, ... like rr_process_start), an exec'd image
+ * takes over the slot of the thread that called exec (same pid), and a wait
+ * for a controlled child parks like rr_process_wait, so that a wrapper script
+ * waiting for its test binary does not sit in the kernel with the token.
+ * Without --follow-exec a forked copy is no slot and runs free, and exec'd
+ * programs run without the runtime (rt_init strips it). */
+
+#define MAX_KIDS 64
+static struct {
+	pid_t pid;
+	int slot;
+} kids[MAX_KIDS]; /* this process's controlled children */
+static int nkids;
+
+static unsigned next_thread_number(void)
+{
+	return __atomic_add_fetch(&rr__ctx.shm->exec_threads, 1, __ATOMIC_SEQ_CST);
+}
+
+/* An image of a process the schedule knows takes its slot: the program the
+ * worker started, a controlled fork, or what one of them exec'd. Anything
+ * else (a posix_spawn or system() child, whose environment still names some
+ * other process's slot) stays passive. */
+static int follow_claim(struct rr__worker_shm *w, int slot)
+{
+	struct rr__sched *s = &w->sched;
+	int n = __atomic_load_n(&s->nslots, __ATOMIC_SEQ_CST);
+	if (slot < 0 || slot >= n || s->slots[slot].pid != getpid() ||
+	    s->slots[slot].state == RR_SLOT_EXITED)
+		return 0;
+	/* exec ended every other thread of this process. */
+	for (int i = 0; i < n; i++)
+		if (i != slot && s->slots[i].pid == getpid())
+			__atomic_store_n(&s->slots[i].state, RR_SLOT_EXITED, __ATOMIC_SEQ_CST);
+	return 1;
+}
+
+/* The environment an exec'd image needs to re-attach: ENVP without our
+ * variables, then ours, naming SLOT; the preload put back if the program
+ * dropped it. malloc'd. */
+static char **follow_env(char *const envp[], int slot)
+{
+	static const char *const ours[] = {"RR_EXEC_SLOT=", "RR_EXEC_SHM_FD=", "RR_EXEC_FOLLOW=",
+					   NULL};
+	Dl_info di;
+	const char *rt = dladdr((void *)follow_env, &di) && di.dli_fname ? di.dli_fname : "";
+	size_t n = 0;
+	while (envp && envp[n])
+		n++;
+	char **env = malloc((n + 5) * sizeof *env);
+	static char vars[4][8192];
+	if (!env)
+		return NULL;
+	vars[3][0] = '\0';
+	size_t k = 0;
+	int have_preload = 0;
+	for (size_t i = 0; i < n; i++) {
+		int skip = 0;
+		for (int j = 0; ours[j]; j++)
+			skip |= !strncmp(envp[i], ours[j], strlen(ours[j]));
+		if (!strncmp(envp[i], "LD_PRELOAD=", 11)) {
+			if (!*rt || strstr(envp[i], rt))
+				have_preload = 1;
+			else
+				skip = 1; /* replaced below, with the runtime in front */
+			if (skip)
+				snprintf(vars[3], sizeof vars[3], "LD_PRELOAD=%s:%s", rt, envp[i] + 11);
+		}
+		if (!skip)
+			env[k++] = envp[i];
+	}
+	snprintf(vars[0], sizeof vars[0], "RR_EXEC_SLOT=%d", slot);
+	snprintf(vars[1], sizeof vars[1], "RR_EXEC_SHM_FD=%d", shm_fd);
+	snprintf(vars[2], sizeof vars[2], "RR_EXEC_FOLLOW=1");
+	env[k++] = vars[0];
+	env[k++] = vars[1];
+	env[k++] = vars[2];
+	if (!have_preload && *rt) {
+		if (strncmp(vars[3], "LD_PRELOAD=", 11))
+			snprintf(vars[3], sizeof vars[3], "LD_PRELOAD=%s", rt);
+		env[k++] = vars[3];
+	}
+	env[k] = NULL;
+	return env;
+}
+
+REAL(int, execve, const char *, char *const[], char *const[]);
+REAL(int, execvpe, const char *, char *const[], char *const[]);
+
+/* Every exec variant ends here: SEARCH for the PATH lookup of execvp. */
+static int do_exec(const char *file, char *const argv[], char *const envp[], int search,
+		   const void *pc)
+{
+	GET(execve);
+	GET(execvpe);
+	if (!follow || !on())
+		return search ? real_execvpe(file, argv, envp) : real_execve(file, argv, envp);
+	char what[RR_DETAIL];
+	snprintf(what, sizeof what, "%.100s", file);
+	point_at("exec", what, pc);
+	int slot = self_slot();
+	char **env = follow_env(envp, slot);
+	if (!env)
+		return search ? real_execvpe(file, argv, envp) : real_execve(file, argv, envp);
+	enter();
+	rr__trace_note("exec", "%s execs %.100s", S->slots[slot].role, file);
+	leave();
+	/* After exec the calling thread is the process's only thread. */
+	S->slots[slot].tid = getpid();
+	__atomic_store_n(&rr__mem_armed, 0, __ATOMIC_SEQ_CST);
+	int rc = search ? real_execvpe(file, argv, env) : real_execve(file, argv, env);
+	int e = errno;
+	S->slots[slot].tid = gettid_now();
+	__atomic_store_n(&rr__mem_armed, 1, __ATOMIC_SEQ_CST);
+	free(env);
+	errno = e;
+	return rc;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	return do_exec(path, argv, envp, 0, __builtin_return_address(0));
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	return do_exec(path, argv, environ, 0, __builtin_return_address(0));
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	return do_exec(file, argv, envp, 1, __builtin_return_address(0));
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	return do_exec(file, argv, environ, 1, __builtin_return_address(0));
+}
+
+/* execl, execlp, execle: the list as an argv (and execle's envp after it). */
+static int exec_list(const char *file, const char *arg0, va_list ap, int search, int with_env,
+		     const void *pc)
+{
+	enum { MAX_LIST = 4096 };
+	static char *argv[MAX_LIST + 1];
+	int n = 0;
+	argv[n++] = (char *)arg0;
+	while (arg0 && n < MAX_LIST && (argv[n] = va_arg(ap, char *)))
+		n++;
+	if (n == MAX_LIST) {
+		errno = E2BIG;
+		return -1;
+	}
+	argv[n] = NULL;
+	char *const *envp = with_env ? va_arg(ap, char *const *) : environ;
+	return do_exec(file, argv, envp, search, pc);
+}
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	int rc = exec_list(path, arg, ap, 0, 0, __builtin_return_address(0));
+	va_end(ap);
+	return rc;
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	int rc = exec_list(file, arg, ap, 1, 0, __builtin_return_address(0));
+	va_end(ap);
+	return rc;
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	int rc = exec_list(path, arg, ap, 0, 1, __builtin_return_address(0));
+	va_end(ap);
+	return rc;
+}
+
+EXPORT pid_t fork(void)
+{
+	GET(fork);
+	if (!follow || !on()) {
+		pid_t pid = real_fork();
+		if (pid == 0 && active) {
+			/* A forked copy is no slot: it runs free (fork+exec is exec
+			 * mode's own business, in the worker). */
+			active = 0;
+			__atomic_store_n(&rr__mem_armed, 0, __ATOMIC_SEQ_CST);
+		}
+		return pid;
+	}
+	char role[24];
+	enter();
+	snprintf(role, sizeof role, "p%u", __atomic_add_fetch(&rr__ctx.shm->exec_procs, 1,
+							       __ATOMIC_SEQ_CST));
+	int slot = rr__slot_add(role, 0);
+	leave();
+	pid_t pid = real_fork();
+	if (pid < 0) {
+		int e = errno;
+		S->slots[slot].state = RR_SLOT_EXITED;
+		errno = e;
+		return pid;
+	}
+	if (pid == 0) {
+		/* Only the forking thread lives on, in a slot of its own: it waits
+		 * for the token like a new thread. */
+		nkids = 0;
+		S->slots[slot].pid = getpid();
+		S->slots[slot].tid = gettid_now();
+		rr__sched_set_self(slot);
+		enter();
+		rr__sched_wait_token();
+		leave();
+		return 0;
+	}
+	/* Set here too, so that it is set before anyone evaluates a wait on the
+	 * child, whichever process runs first. */
+	S->slots[slot].pid = pid;
+	if (nkids < MAX_KIDS) {
+		kids[nkids].pid = pid;
+		kids[nkids].slot = slot;
+		nkids++;
+	}
+	enter();
+	rr__trace_note("fork", "started process %s (pid %d)", role, (int)pid);
+	leave();
+	point_at("fork", role, __builtin_return_address(0));
+	return pid;
+}
+
+/* vfork as fork (POSIX allows it): a wrapper cannot return into a vfork
+ * child, and a shell's vfork+exec then gets a slot like fork+exec. */
+EXPORT pid_t vfork(void)
+{
+	return fork();
+}
+
+/* Before a blocking wait: parks until the controlled child it waits for (PID,
+ * or for -1 and process groups the first one still running) has exited. */
+static void wait_child(pid_t pid, int options, const void *pc)
+{
+	if (!follow || !ctl())
+		return;
+	point_at("wait", NULL, pc);
+	if ((options & WNOHANG) || !ctl())
+		return;
+	int slot = -1;
+	for (int i = 0; i < nkids; i++) {
+		if (pid > 0 && kids[i].pid != pid)
+			continue;
+		if (S->slots[kids[i].slot].state == RR_SLOT_EXITED)
+			return; /* one has ended already: the real wait returns it */
+		if (slot < 0)
+			slot = kids[i].slot;
+	}
+	if (slot < 0)
+		return;
+	char what[RR_DETAIL];
+	enter();
+	snprintf(what, sizeof what, "wait %s", S->slots[slot].role);
+	rr__sched_park((uint64_t)slot, 0, what, RR_WAIT_SLOT);
+	leave();
+}
+
+static void child_reaped(pid_t pid)
+{
+	for (int i = 0; pid > 0 && i < nkids; i++)
+		if (kids[i].pid == pid) {
+			kids[i] = kids[--nkids];
+			return;
+		}
+}
+
+REAL(pid_t, wait4, pid_t, int *, int, struct rusage *);
+REAL(int, waitid, idtype_t, id_t, siginfo_t *, int);
+
+EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+	GET(wait4);
+	wait_child(pid, options, __builtin_return_address(0));
+	pid_t r = real_wait4(pid, status, options, ru);
+	child_reaped(r);
+	return r;
+}
+
+EXPORT pid_t waitpid(pid_t pid, int *status, int options)
+{
+	GET(wait4);
+	wait_child(pid, options, __builtin_return_address(0));
+	pid_t r = real_wait4(pid, status, options, NULL);
+	child_reaped(r);
+	return r;
+}
+
+EXPORT pid_t wait(int *status)
+{
+	GET(wait4);
+	wait_child(-1, 0, __builtin_return_address(0));
+	pid_t r = real_wait4(-1, status, 0, NULL);
+	child_reaped(r);
+	return r;
+}
+
+EXPORT pid_t wait3(int *status, int options, struct rusage *ru)
+{
+	GET(wait4);
+	wait_child(-1, options, __builtin_return_address(0));
+	pid_t r = real_wait4(-1, status, options, ru);
+	child_reaped(r);
+	return r;
+}
+
+EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options)
+{
+	GET(waitid);
+	wait_child(type == P_PID ? (pid_t)id : -1, options, __builtin_return_address(0));
+	int rc = real_waitid(type, id, info, options);
+	if (rc == 0 && info && !(options & WNOWAIT))
+		child_reaped(info->si_pid);
+	return rc;
+}
+
+/* A forked shell child often ends with _exit: a process exit like exit's. */
+REAL(void, _exit, int);
+
+EXPORT void _exit(int code)
+{
+	GET(_exit);
+	if (follow)
+		process_ending(__builtin_return_address(0));
+	real__exit(code);
+	__builtin_unreachable(); /* the real _exit does not return */
+}
+
+EXPORT void _Exit(int code)
+{
+	_exit(code);
 }
