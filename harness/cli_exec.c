@@ -188,8 +188,12 @@ int rr__cmd_cc(int argc, char **argv, int cxx)
 		/* -rdynamic: the runtime names locks and start routines by symbol. */
 		nargv[k++] = "-rdynamic";
 		nargv[k++] = "-pthread";
-		if (!gcc)
-			nargv[k++] = cov;
+		/* free is a point (rr-cov.o's __wrap_free), also where a
+		 * sanitizer's free in the executable hides the runtime's. */
+		nargv[k++] = "-Wl,--wrap=free";
+		if (cxx)
+			nargv[k++] = "-Wl,--wrap=_ZdlPv,--wrap=_ZdaPv,--wrap=_ZdlPvm,--wrap=_ZdaPvm";
+		nargv[k++] = cov;
 		nargv[k++] = libdir;
 		nargv[k++] = rpath;
 		nargv[k++] = "-lracerepro-rt";

@@ -85,7 +85,8 @@ static void record(int outcome, const char *fmt, va_list ap)
 	if (!w)
 		return;
 	vsnprintf(w->message, sizeof w->message, fmt, ap);
-	snprintf(w->finding_role, sizeof w->finding_role, "%s", rr_role());
+	snprintf(w->finding_role, sizeof w->finding_role, "%s",
+		 rr__ctx.finding_role ? rr__ctx.finding_role : rr_role());
 	__atomic_store_n(&w->finding, outcome, __ATOMIC_SEQ_CST);
 }
 
@@ -109,7 +110,8 @@ void rr_bug(const char *fmt, ...)
 	va_end(ap);
 	if (rr__ctx.in_process || !w) {
 		va_start(ap, fmt);
-		fprintf(stderr, "racerepro: bug in %s: ", rr_role());
+		fprintf(stderr, "racerepro: bug in %s: ",
+			rr__ctx.finding_role ? rr__ctx.finding_role : rr_role());
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 		va_end(ap);

@@ -52,14 +52,14 @@ enum { P_CMD, P_CWD, P_SHA, P_ENV, P_EXPECT, P_FAIL_ON, P_FOLLOW, P_N };
 
 struct target {
 	char name[1024];
+	char program[24]; /* the worker's role: the program's basename */
+	const char *roles[3];
 	char defaults[P_N][512];
 	struct rr_param params[P_N + 1];
 	struct rr_scenario sc;
 };
 static struct target targets[MAX_TARGETS];
 static int ntargets;
-
-static const char *const exec_roles[] = {"racerepro", "main", NULL};
 
 /* ---- command lines as one parameter: words split on spaces, "\ " and "\\"
  * escape a space and a backslash ---- */
@@ -582,6 +582,7 @@ static int exec_iterate(void *state)
 	snprintf(err_path, sizeof err_path, "%s/target.err", here);
 
 	struct rr__sched *s = &rr__ctx.shm->sched;
+	rr__ctx.shm->exit_role[0] = '\0';
 	unlink(CRASH_BT); /* a backtrace is this iteration's or none */
 	/* Without a report to keep them in (replay, minimize), no backtraces:
 	 * a crash_pid that is not 0 tells the runtime not to wait for gdb. */
@@ -626,6 +627,14 @@ static int exec_iterate(void *state)
 			    s->released_why, (unsigned long long)released_count,
 			    (unsigned long long)rr__ctx.shm->iter_index);
 	}
+	/* A finding names the program's thread that ended it when the runtime
+	 * saw which (exit, main returning, an assertion, abort), else the
+	 * program (the worker's role); a --fail-on line, whoever printed it,
+	 * names the program. */
+	static char ended_by[sizeof rr__ctx.shm->exit_role];
+	memcpy(ended_by, rr__ctx.shm->exit_role, sizeof ended_by);
+	ended_by[sizeof ended_by - 1] = '\0';
+	rr__ctx.finding_role = ended_by[0] && !matched ? ended_by : NULL;
 	if (WIFEXITED(st)) {
 		int code = WEXITSTATUS(st);
 		if (code == RR_WEXIT_HANG)
@@ -713,7 +722,14 @@ const struct rr_scenario *rr__exec_scenario(const char *name)
 	t->sc.upstream = "your own program";
 	t->sc.summary = "an unmodified pthread program run under the preloaded runtime";
 	t->sc.symptom = "a non-zero exit, a signal, a sanitizer report or a deadlock";
-	t->sc.roles = exec_roles;
+	/* The worker's slot (it starts the program and reports what became of
+	 * it) is named after the program, the program's main thread "main". */
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	snprintf(t->program, sizeof t->program, "%s", base ? base + 1 : argc > 0 ? argv[0] : "exec");
+	t->roles[0] = t->program;
+	t->roles[1] = "main";
+	t->roles[2] = NULL;
+	t->sc.roles = t->roles;
 	t->sc.variants = rr_variants_buggy_fixed;
 	t->sc.params = t->params;
 	t->sc.setup = exec_setup;

@@ -15,14 +15,15 @@
 #include "evidence.h"
 
 /* Frames that say nothing about the scenario: the sanitizer runtime, libc,
- * the harness's own allocator wrappers. */
+ * the harness's own allocator wrappers, racerepro cc's __wrap_free and
+ * __wrap__Zdl... (exec mode's free points). */
 static int boring_frame(const char *fn)
 {
 	static const char *const prefixes[] = {"__interceptor", "__asan", "__tsan", "__sanitizer",
 					       "__ubsan", "___interceptor", "malloc", "calloc",
 					       "free", "realloc", "memcpy", "memset", "memmove",
 					       "operator", "__libc", "__GI", "rr_alloc", "rr_free", "rr__rt_",
-					       "_start", "start_thread", "clone", NULL};
+					       "__wrap_", "_start", "start_thread", "clone", NULL};
 	for (int i = 0; prefixes[i]; i++)
 		if (!strncmp(fn, prefixes[i], strlen(prefixes[i])))
 			return 1;

@@ -236,6 +236,9 @@ struct rr__worker_shm {
 	uint64_t strat_passes[RR_NSTRATEGIES];
 	char message[RR_MSG];
 	char finding_role[24];
+	/* exec mode: the role of the program's thread that ended it (exit,
+	 * an assertion, abort, a crash signal), written by the runtime. */
+	char exit_role[24];
 	int32_t nnotes;
 	char notes[RR_MAX_NOTES][2][RR_NOTE];
 	int32_t ntracked;
@@ -326,6 +329,9 @@ struct rr__context {
 	int in_process; /* no worker: rr_bug aborts instead of exiting */
 	int shm_fd;     /* the memfd behind SHM in a worker (exec mode hands it on), or -1 */
 	const char *san_prefix; /* the worker's sanitizer log prefix (exec mode hands it on) */
+	/* Whom a finding names when it is not the calling slot: exec mode's
+	 * worker reports what happened in the program's threads. */
+	const char *finding_role;
 };
 extern struct rr__context rr__ctx;
 

@@ -134,7 +134,7 @@ median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]
 	strategies=(none random pct surw pos portfolio greybox)
 	printf '| program |'; printf ' %s |' "${strategies[@]}"; echo
 	printf '|---|'; printf -- '---|%.0s' "${strategies[@]}"; echo
-	for p in abba lost_wakeup lost_update publish static_local shutdown_uaf; do
+	for p in abba lost_wakeup lost_update publish static_local shutdown_uaf free_window cond_compat; do
 		build_bug "$p" "$tmp/$p"
 		row="| $p |"
 		[ "$p" != shutdown_uaf ] || row="| $p (ASan) |"

@@ -17,7 +17,7 @@ set -euo pipefail
 args="$*"
 cd "$(dirname "$0")/.."
 iterations=10000 builds=none,asan,tsan strategy=portfolio seed=101 bugs=1 twins=1
-programs=abba,lost_wakeup,lost_update,publish,shutdown_uaf,static_local
+programs=abba,lost_wakeup,lost_update,publish,shutdown_uaf,static_local,free_window,cond_compat
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iterations) iterations=$2; shift 2 ;;
@@ -37,12 +37,15 @@ tmp=$(mktemp -d /tmp/racerepro-twins-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 # How each program is built (as tests/test_exec.c does): sync-level programs
-# with clang, memory-level ones through racerepro cc / c++.
+# with clang, memory-level ones through racerepro cc / c++, free_window
+# through racerepro cc under a sanitizer (its free point is cc's __wrap_free).
 build() { # NAME SAN_FLAG OUT VARIANT_FLAG
 	local name=$1 san=$2 out=$3 flag=$4
 	case $name in
 	lost_update | publish) "$bin" cc -g -O1 $san $flag "tests/programs/$name.c" -o "$out" ;;
 	static_local) "$bin" c++ -g -O1 $san $flag "tests/programs/$name.cc" -o "$out" ;;
+	free_window) if [ -n "$san" ]; then "$bin" cc -g -O1 $san $flag "tests/programs/$name.c" -o "$out"
+		else clang -g -O1 -rdynamic -pthread $flag "tests/programs/$name.c" -o "$out"; fi ;;
 	*) clang -g -O1 -rdynamic -pthread $san $flag "tests/programs/$name.c" -o "$out" ;;
 	esac
 }

@@ -9,11 +9,18 @@
  * - the twin stays clean over a bounded number of schedules;
  * - the saved reproducer replays identically (replay --check).
  * The memory-level bugs (a lost update, a flag published before its payload)
- * are built with `racerepro cc`: no pthread call lies in their windows.
+ * are built with `racerepro cc`: no pthread call lies in their windows. The
+ * window after a free is reached through the point after free: by the
+ * preload in the plain build, by racerepro cc's --wrap=free under a
+ * sanitizer. A lost wakeup through the condition variables' GLIBC_2.2.5
+ * versions is a deadlock like the current ones'. A bug names the program's
+ * thread that failed, never the harness. A program with its own allocator
+ * in a shared library gets its pointers freed by that allocator.
  * Besides: the ABBA deadlock is reported as hang:deadlock naming both
  * threads, both locks and their call sites, not by the watchdog; explain
  * names threads by start routine and steps by file:line; a program blocking
- * in a raw futex ends in a nondeterministic note, not a hung run; replay
+ * in a raw futex ends in a nondeterministic note, not a hung run; a thread
+ * waiting in select or pselect parks on readiness, not released; replay
  * refuses a changed binary; a program with 256 threads runs under control;
  * bad input to exec and cc fails with one line.
  *
@@ -29,7 +36,11 @@
 
 #include "testlib.h"
 
-enum lang { SYNC_C, MEM_C, MEM_CXX };
+/* SYNC_C: clang as is (the preload alone); MEM_C/MEM_CXX: racerepro cc/c++;
+ * SAN_CC_C: clang as is without a sanitizer, racerepro cc with one (a
+ * sanitizer's free in the executable hides the runtime's: only cc's
+ * --wrap=free makes free a point there). */
+enum lang { SYNC_C, MEM_C, MEM_CXX, SAN_CC_C };
 
 struct program {
 	const char *name;
@@ -40,22 +51,30 @@ struct program {
 	 * between alternatives; NULL: the build is not tested. */
 	const char *sig[3];
 	int found_within; /* schedules */
+	const char *in_role; /* a bug names the thread that failed: "(in ROLE)" */
 };
 
 static const struct program programs[] = {
 	{"abba", "abba.c", SYNC_C, "", {"hang:deadlock", "hang:deadlock",
-	  "hang:deadlock|sanitizer:tsan:lock-order-inversion"}, 300},
+	  "hang:deadlock|sanitizer:tsan:lock-order-inversion"}, 300, NULL},
 	{"lost_wakeup", "lost_wakeup.c", SYNC_C, "", {"hang:deadlock", "hang:deadlock",
-	  "sanitizer:tsan:data race|hang:deadlock"}, 300},
+	  "sanitizer:tsan:data race|hang:deadlock"}, 300, NULL},
 	{"lost_update", "lost_update.c", MEM_C, "", {"bug:exit status 1: lost update",
-	  "bug:exit status 1: lost update", "sanitizer:tsan:data race"}, 300},
+	  "bug:exit status 1: lost update", "sanitizer:tsan:data race"}, 300, "main"},
 	{"publish", "publish.c", MEM_C, "", {"bug:Assertion", "bug:Assertion",
-	  "sanitizer:tsan:data race"}, 300},
+	  "sanitizer:tsan:data race"}, 300, "t2:reader"},
 	{"shutdown_uaf", "shutdown_uaf.c", SYNC_C, "", {NULL,
-	  "sanitizer:asan:heap-use-after-free", "sanitizer:tsan:heap-use-after-free"}, 300},
+	  "sanitizer:asan:heap-use-after-free", "sanitizer:tsan:heap-use-after-free"}, 300, NULL},
 	{"static_local", "static_local.cc", MEM_CXX, "-fno-threadsafe-statics",
 	 {"bug:exit status 1: static local", "bug:exit status 1: static local",
-	  "sanitizer:tsan:data race|bug:exit status 1: static local"}, 300},
+	  "sanitizer:tsan:data race|bug:exit status 1: static local"}, 300, "main"},
+	/* Found only through the point after free (see the program). */
+	{"free_window", "free_window.c", SAN_CC_C, "", {"bug:exit status 1: use after free",
+	  "sanitizer:asan:heap-use-after-free",
+	  "sanitizer:tsan:data race|sanitizer:tsan:heap-use-after-free"}, 300, "t2:reader"},
+	/* The condition variables' GLIBC_2.2.5 versions, bound with .symver. */
+	{"cond_compat", "cond_compat.c", SYNC_C, "", {"hang:deadlock", "hang:deadlock",
+	  "sanitizer:tsan:data race|hang:deadlock"}, 300, NULL},
 };
 
 static const char *const builds[3] = {"none", "asan", "tsan"};
@@ -83,7 +102,7 @@ static const char *build_program(const struct program *p, int build, int fixed)
 		return path;
 	const char *variant = fixed ? "-DFIXED" : p->bug_flag;
 	struct rrt_result r;
-	if (p->lang != SYNC_C)
+	if (p->lang == MEM_C || p->lang == MEM_CXX || (p->lang == SAN_CC_C && build > 0))
 		rrt_run(&r, "%s %s -g -O1 %s %s %s/%s -o %s", bin, p->lang == MEM_CXX ? "c++" : "cc",
 			san_flag[build], variant, srcdir, p->src, path);
 	else
@@ -143,6 +162,16 @@ static void check_bug(const struct program *p, int build)
 	if (!sig_matches(sig, p->sig[build]))
 		fail_msg("%s (%s): found '%s', expected %s", p->name, builds[build], sig,
 			 p->sig[build]);
+	/* A bug names the program's thread that failed, or the program: never
+	 * the harness. */
+	const char *msg = json_string_value(json_object_get(first, "message"));
+	if (!strncmp(sig, "bug:", 4)) {
+		char in[64];
+		snprintf(in, sizeof in, "(in %s)", p->in_role ? p->in_role : "");
+		if (!msg || strstr(msg, "(in racerepro)") || (p->in_role && !strstr(msg, in)))
+			fail_msg("%s (%s): the finding names the wrong thread: %s", p->name,
+				 builds[build], msg ? msg : "(none)");
+	}
 	long long at = json_integer_value(json_object_get(first, "first_iteration"));
 	assert_true(at >= 1 && at <= p->found_within);
 	/* The reproducer replays the same interleaving every time. */
@@ -247,7 +276,7 @@ static void test_deadlock_report(void **state)
 static void test_uninterposed_call(void **state)
 {
 	(void)state;
-	static const struct program hw = {"hidden_wait", "hidden_wait.c", SYNC_C, "", {""}, 0};
+	static const struct program hw = {"hidden_wait", "hidden_wait.c", SYNC_C, "", {""}, 0, NULL};
 	for (int fixed = 0; fixed < 2; fixed++) {
 		char out[PATH_MAX];
 		snprintf(out, sizeof out, "%s/hidden-%d", rrt_tmpdir(), fixed);
@@ -263,6 +292,84 @@ static void test_uninterposed_call(void **state)
 		}
 		json_decref(s);
 	}
+}
+
+/* A thread waiting in select, then pselect, on a pipe another thread writes
+ * later parks on readiness (its timeouts virtual): no iteration is released
+ * to free-running, in any build, and select's answers hold (the program
+ * checks the count, the sets and the time left). */
+static void test_select(void **state)
+{
+	(void)state;
+	static const struct program sw = {"select_wait", "select_wait.c", SYNC_C, "", {""}, 0, NULL};
+	for (int build = 0; build < 3; build++) {
+		char out[PATH_MAX];
+		snprintf(out, sizeof out, "%s/select-%s", rrt_tmpdir(), builds[build]);
+		json_t *s = exec_run(build_program(&sw, build, 1), "--strategy pct --seed 7 --iterations 20",
+				     out, 0);
+		json_t *cell = only_cell(s);
+		assert_int_equal(rrt_outcome(cell, "pass"), 20);
+		json_t *note = json_object_get(json_object_get(cell, "env"), "nondeterministic");
+		if (note)
+			fail_msg("select_wait (%s) released: %s", builds[build], json_string_value(note));
+		json_decref(s);
+	}
+}
+
+/* The free in free_window's failing schedule is a step of its own, taken by
+ * the owner after the free and before it clears the pointer: by the preload
+ * in the plain build, by racerepro cc's __wrap_free under ASan. */
+static void test_free_point(void **state)
+{
+	(void)state;
+	const struct program *fw = NULL;
+	for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++)
+		if (!strcmp(programs[i].name, "free_window"))
+			fw = &programs[i];
+	assert_non_null(fw);
+	for (int build = 0; build < 2; build++) {
+		char out[PATH_MAX];
+		snprintf(out, sizeof out, "%s/free-%s", rrt_tmpdir(), builds[build]);
+		json_t *s = exec_run(build_program(fw, build, 0),
+				     "--strategy pct --seed 7 --iterations 300 --stop-on-failure", out, 1);
+		json_t *first = json_array_get(json_object_get(only_cell(s), "signatures"), 0);
+		struct rrt_result r;
+		rrt_run(&r, "cd %s && %s explain %s/%s", rrt_tmpdir(), bin, out,
+			json_string_value(json_object_get(first, "repro")));
+		assert_int_equal(r.status, 1);
+		if (!strstr(r.out, "t1:owner   free ") || !strstr(r.out, "at free_window.c:"))
+			fail_msg("no free step by the owner (%s):\n%s", builds[build], r.out);
+		/* The worker's rows are the program's, not the harness's. */
+		char row[64];
+		snprintf(row, sizeof row, " free_window_%s start ", builds[build]);
+		assert_null(strstr(r.out, " racerepro "));
+		if (!strstr(r.out, row))
+			fail_msg("the worker's rows are not named after the program:\n%s", r.out);
+		rrt_free(&r);
+		json_decref(s);
+	}
+}
+
+/* An allocator in a shared library the program links: the preloaded free
+ * hands its pointers back to it, not to glibc's free (which aborts on them),
+ * under a controlled strategy too. */
+static void test_own_allocator(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir(); /* a new one at each call */
+	char prog[PATH_MAX], out[PATH_MAX];
+	snprintf(prog, sizeof prog, "%s/own_alloc", dir);
+	snprintf(out, sizeof out, "%s/own-alloc", dir);
+	struct rrt_result r;
+	rrt_run(&r, "clang -O1 -fPIC -shared -DALLOCATOR %s/own_alloc.c -o %s/libownalloc.so && "
+		    "clang -g -O1 -rdynamic -pthread %s/own_alloc.c -L%s -lownalloc -Wl,-rpath,%s -o %s",
+		srcdir, dir, srcdir, dir, dir, prog);
+	if (r.status != 0)
+		fail_msg("building own_alloc: %s", r.err);
+	rrt_free(&r);
+	json_t *s = exec_run(prog, "--strategy pct --seed 7 --iterations 5", out, 0);
+	assert_int_equal(rrt_outcome(only_cell(s), "pass"), 5);
+	json_decref(s);
 }
 
 /* replay refuses another binary with one line, exit 3. */
@@ -293,7 +400,7 @@ static void test_changed_binary(void **state)
 static void test_many_threads(void **state)
 {
 	(void)state;
-	static const struct program many = {"many_threads", "many_threads.c", SYNC_C, "", {""}, 0};
+	static const struct program many = {"many_threads", "many_threads.c", SYNC_C, "", {""}, 0, NULL};
 	char out[PATH_MAX];
 	snprintf(out, sizeof out, "%s/many", rrt_tmpdir());
 	json_t *s = exec_run(build_program(&many, 0, 1), "--strategy random --seed 3 --iterations 3",
@@ -355,6 +462,9 @@ int main(void)
 		cmocka_unit_test(test_deadlock_report),
 		cmocka_unit_test(test_uninterposed_call),
 		cmocka_unit_test(test_changed_binary),
+		cmocka_unit_test(test_select),
+		cmocka_unit_test(test_free_point),
+		cmocka_unit_test(test_own_allocator),
 		cmocka_unit_test(test_many_threads),
 		cmocka_unit_test(test_nightly_exec),
 		cmocka_unit_test(test_plain),

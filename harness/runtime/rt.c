@@ -22,6 +22,7 @@
  * built by `racerepro cc` and run directly) every shim calls straight through.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
@@ -80,10 +81,6 @@ REAL(int, pthread_mutex_lock, pthread_mutex_t *);
 REAL(int, pthread_mutex_trylock, pthread_mutex_t *);
 REAL(int, pthread_mutex_timedlock, pthread_mutex_t *, const struct timespec *);
 REAL(int, pthread_mutex_unlock, pthread_mutex_t *);
-REAL(int, pthread_cond_wait, pthread_cond_t *, pthread_mutex_t *);
-REAL(int, pthread_cond_timedwait, pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
-REAL(int, pthread_cond_signal, pthread_cond_t *);
-REAL(int, pthread_cond_broadcast, pthread_cond_t *);
 REAL(int, pthread_rwlock_rdlock, pthread_rwlock_t *);
 REAL(int, pthread_rwlock_wrlock, pthread_rwlock_t *);
 REAL(int, pthread_rwlock_tryrdlock, pthread_rwlock_t *);
@@ -105,6 +102,7 @@ REAL(unsigned, sleep, unsigned);
 REAL(int, usleep, useconds_t);
 REAL(int, poll, struct pollfd *, nfds_t, int);
 REAL(int, select, int, fd_set *, fd_set *, fd_set *, struct timeval *);
+REAL(int, pselect, int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
 REAL(int, epoll_wait, int, struct epoll_event *, int, int);
 REAL(ssize_t, read, int, void *, size_t);
 REAL(ssize_t, write, int, const void *, size_t);
@@ -113,6 +111,8 @@ REAL(ssize_t, send, int, const void *, size_t, int);
 REAL(int, accept, int, struct sockaddr *, socklen_t *);
 REAL(int, connect, int, const struct sockaddr *, socklen_t);
 REAL(void, exit, int);
+REAL(void, abort, void);
+REAL(void, __assert_fail, const char *, const char *, unsigned, const char *);
 REAL(pid_t, fork, void);
 REAL(int, __cxa_guard_acquire, int64_t *);
 REAL(void, __cxa_guard_release, int64_t *);
@@ -137,17 +137,6 @@ static void *next_sym(const char *name)
 		if (!real_##name)                                                                  \
 			*(void **)&real_##name = next_sym(#name);                                  \
 	} while (0)
-/* The condition variables have two symbol versions; the shims must call
- * the current one (dlsym could hand back the 2.2.5 compatibility one). */
-#define GETV(name)                                                                                 \
-	do {                                                                                       \
-		if (!real_##name) {                                                                \
-			*(void **)&real_##name = dlvsym(RTLD_NEXT, #name, "GLIBC_2.3.2");          \
-			if (!real_##name)                                                          \
-				*(void **)&real_##name = next_sym(#name);                          \
-		}                                                                                  \
-	} while (0)
-
 /* ---- TSan, when the program has it ---- */
 
 static void (*tsan_annotate[6])(const char *, int);
@@ -509,6 +498,8 @@ static const char *owner_role(pthread_mutex_t *m)
 }
 
 static void find_interceptor(void);
+static void find_free_callers(void);
+static void note_ending_thread(void);
 static int follow_claim(struct rr__worker_shm *w, int slot);
 static unsigned next_thread_number(void);
 
@@ -543,6 +534,7 @@ static void wait_for_gdb(int sig)
 
 static void on_crash(int sig)
 {
+	note_ending_thread();
 	char buf[160];
 	int n = snprintf(buf, sizeof buf, "racerepro-rt: %s in thread %s\n", strsignal(sig),
 			 self_slot() >= 0 && S ? S->slots[self_slot()].role : "?");
@@ -561,8 +553,11 @@ static void on_crash(int sig)
 	raise(sig);
 }
 
+static void (*free_fn(void))(void *);
+
 __attribute__((constructor(101))) static void rt_init(void)
 {
+	free_fn();
 	const char *fd_s = getenv("RR_EXEC_SHM_FD");
 	const char *slot_s = getenv("RR_EXEC_SLOT");
 	if (!fd_s || !slot_s)
@@ -593,6 +588,7 @@ __attribute__((constructor(101))) static void rt_init(void)
 		return; /* a process the schedule does not know: it runs free */
 	find_tsan();
 	find_interceptor();
+	find_free_callers();
 	dl_iterate_phdr(find_exe, NULL);
 	char exe[256];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -621,9 +617,22 @@ __attribute__((constructor(101))) static void rt_init(void)
 	__atomic_store_n(&rr__mem_armed, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Which of the program's threads ended it: exec mode names it in the
+ * finding (the first one wins: a second thread can trip over the damage). */
+static void note_ending_thread(void)
+{
+	int me = active ? self_slot() : -1;
+	if (me < 0 || !rr__ctx.shm)
+		return;
+	char *r = rr__ctx.shm->exit_role;
+	if (!__atomic_load_n(&r[0], __ATOMIC_RELAXED))
+		snprintf(r, sizeof rr__ctx.shm->exit_role, "%s", S->slots[me].role);
+}
+
 /* The process ends: a scheduling point, then every slot of it ends. */
 static void process_ending(const void *pc)
 {
+	note_ending_thread();
 	if (!on())
 		return;
 	point_at("exit", NULL, pc);
@@ -632,6 +641,23 @@ static void process_ending(const void *pc)
 	__atomic_store_n(&rr__mem_armed, 0, __ATOMIC_SEQ_CST);
 	rr__sched_process_exit(getpid());
 	leave();
+}
+
+/* An assertion ends in abort inside libc, past the abort shim. */
+EXPORT void __assert_fail(const char *expr, const char *file, unsigned line, const char *fn)
+{
+	GET(__assert_fail);
+	note_ending_thread();
+	real___assert_fail(expr, file, line, fn);
+	__builtin_unreachable(); /* the real __assert_fail does not return */
+}
+
+EXPORT void abort(void)
+{
+	GET(abort);
+	note_ending_thread();
+	real_abort();
+	__builtin_unreachable(); /* the real abort does not return */
 }
 
 EXPORT void exit(int code)
@@ -913,19 +939,62 @@ EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 	return rc;
 }
 
-/* ---- condition variables ---- */
+/* ---- condition variables ----
+ * glibc has two ABIs: GLIBC_2.3.2 (today's pthread_cond_t) and, on x86_64,
+ * GLIBC_2.2.5, whose functions keep a pointer to a separately allocated
+ * new-ABI cond in the object's first word. Each version's shims call that
+ * version's real functions (a new-ABI function on an old-ABI object would
+ * take the pointer for a cond), and the controlled path touches the object
+ * only as an address to park on, except for the new ABI's clock bit. */
 
-/* glibc keeps the clock in bit 0 of __wrefs (1: CLOCK_MONOTONIC). */
-static uint64_t cond_timeout(pthread_cond_t *c, const struct timespec *abstime)
+struct cond_api {
+	const char *version;
+	int old;
+	int (*wait)(pthread_cond_t *, pthread_mutex_t *);
+	int (*timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+	int (*signal)(pthread_cond_t *);
+	int (*broadcast)(pthread_cond_t *);
+	int (*init)(pthread_cond_t *, const pthread_condattr_t *);
+	int (*destroy)(pthread_cond_t *);
+	int ready;
+};
+static struct cond_api cond_new = {.version = "GLIBC_2.3.2"};
+static struct cond_api cond_old = {.version = "GLIBC_2.2.5", .old = 1};
+
+/* dlsym could hand back either version: ask for the one meant. */
+static void *cond_sym(const struct cond_api *a, const char *name)
+{
+	void *p = dlvsym(RTLD_NEXT, name, a->version);
+	return p ? p : next_sym(name);
+}
+
+static const struct cond_api *cond_get(struct cond_api *a)
+{
+	if (!__atomic_load_n(&a->ready, __ATOMIC_ACQUIRE)) {
+		*(void **)&a->wait = cond_sym(a, "pthread_cond_wait");
+		*(void **)&a->timedwait = cond_sym(a, "pthread_cond_timedwait");
+		*(void **)&a->signal = cond_sym(a, "pthread_cond_signal");
+		*(void **)&a->broadcast = cond_sym(a, "pthread_cond_broadcast");
+		*(void **)&a->init = cond_sym(a, "pthread_cond_init");
+		*(void **)&a->destroy = cond_sym(a, "pthread_cond_destroy");
+		__atomic_store_n(&a->ready, 1, __ATOMIC_RELEASE);
+	}
+	return a;
+}
+
+/* The new ABI keeps the clock in bit 0 of __wrefs (1: CLOCK_MONOTONIC); an
+ * old-ABI cond always waits on CLOCK_REALTIME. */
+static uint64_t cond_timeout(const struct cond_api *a, pthread_cond_t *c,
+			     const struct timespec *abstime)
 {
 	struct timespec now;
-	clock_gettime((c->__data.__wrefs & 1) ? CLOCK_MONOTONIC : CLOCK_REALTIME, &now);
+	clock_gettime(!a->old && (c->__data.__wrefs & 1) ? CLOCK_MONOTONIC : CLOCK_REALTIME, &now);
 	int64_t ns = (int64_t)(abstime->tv_sec - now.tv_sec) * 1000000000 +
 		     (abstime->tv_nsec - now.tv_nsec);
 	return ns > 0 ? (uint64_t)ns : 1;
 }
 
-static int cond_wait_controlled(pthread_cond_t *c, pthread_mutex_t *m,
+static int cond_wait_controlled(const struct cond_api *a, pthread_cond_t *c, pthread_mutex_t *m,
 				const struct timespec *abstime, const void *pc)
 {
 	GET(pthread_mutex_unlock);
@@ -936,8 +1005,7 @@ static int cond_wait_controlled(pthread_cond_t *c, pthread_mutex_t *m,
 	object_name("cond", c, obj, sizeof obj);
 	point_at("cond_wait", obj, pc);
 	if (!ctl())
-		return abstime ? real_pthread_cond_timedwait(c, m, abstime)
-			       : real_pthread_cond_wait(c, m);
+		return abstime ? a->timedwait(c, m, abstime) : a->wait(c, m);
 	int rc = real_pthread_mutex_unlock(m);
 	if (rc)
 		return rc;
@@ -945,7 +1013,7 @@ static int cond_wait_controlled(pthread_cond_t *c, pthread_mutex_t *m,
 	char where[48];
 	site(pc, where, sizeof where);
 	snprintf(what, sizeof what, "%s at %s", obj, where);
-	int pr = park_on(c, abstime ? cond_timeout(c, abstime) : 0, what);
+	int pr = park_on(c, abstime ? cond_timeout(a, c, abstime) : 0, what);
 	if (pr == EAGAIN) { /* released: a spurious wakeup, which callers allow */
 		real_pthread_mutex_lock(m);
 		return 0;
@@ -956,53 +1024,101 @@ static int cond_wait_controlled(pthread_cond_t *c, pthread_mutex_t *m,
 	return pr == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
-EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+static int cond_wait(struct cond_api *api, pthread_cond_t *c, pthread_mutex_t *m,
+		     const struct timespec *t, const void *pc)
 {
-	GETV(pthread_cond_wait);
-	GETV(pthread_cond_timedwait);
+	const struct cond_api *a = cond_get(api);
 	if (!ctl()) {
 		free_point("cond_wait");
-		return real_pthread_cond_wait(c, m);
+		return t ? a->timedwait(c, m, t) : a->wait(c, m);
 	}
-	return cond_wait_controlled(c, m, NULL, __builtin_return_address(0));
-}
-
-EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
-{
-	GETV(pthread_cond_wait);
-	GETV(pthread_cond_timedwait);
-	if (!ctl()) {
-		free_point("cond_wait");
-		return real_pthread_cond_timedwait(c, m, t);
-	}
-	return cond_wait_controlled(c, m, t, __builtin_return_address(0));
+	return cond_wait_controlled(a, c, m, t, pc);
 }
 
 /* The real call too: a thread released to free-running may be in the real
  * wait. */
-EXPORT int pthread_cond_signal(pthread_cond_t *c)
+static int cond_wake(struct cond_api *api, pthread_cond_t *c, int all, const void *pc)
 {
-	GETV(pthread_cond_signal);
+	const struct cond_api *a = cond_get(api);
 	if (ctl()) {
 		char obj[40];
 		object_name("cond", c, obj, sizeof obj);
-		point_at("signal", obj, __builtin_return_address(0));
-		wake(c, 0);
+		point_at(all ? "broadcast" : "signal", obj, pc);
+		wake(c, all);
 	}
-	return real_pthread_cond_signal(c);
+	return all ? a->broadcast(c) : a->signal(c);
+}
+
+EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	return cond_wait(&cond_new, c, m, NULL, __builtin_return_address(0));
+}
+
+EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
+{
+	return cond_wait(&cond_new, c, m, t, __builtin_return_address(0));
+}
+
+EXPORT int pthread_cond_signal(pthread_cond_t *c)
+{
+	return cond_wake(&cond_new, c, 0, __builtin_return_address(0));
 }
 
 EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 {
-	GETV(pthread_cond_broadcast);
-	if (ctl()) {
-		char obj[40];
-		object_name("cond", c, obj, sizeof obj);
-		point_at("broadcast", obj, __builtin_return_address(0));
-		wake(c, 1);
-	}
-	return real_pthread_cond_broadcast(c);
+	return cond_wake(&cond_new, c, 1, __builtin_return_address(0));
 }
+
+#if defined(__x86_64__)
+/* The GLIBC_2.2.5 versions, bound by programs linked against them (rt.map
+ * makes the version; the rr__compat_ names themselves stay local). */
+#define COMPAT(name, ver) __asm__(".symver rr__compat_" #name ", " #name "@" ver)
+EXPORT int rr__compat_pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m);
+EXPORT int rr__compat_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+					     const struct timespec *t);
+EXPORT int rr__compat_pthread_cond_signal(pthread_cond_t *c);
+EXPORT int rr__compat_pthread_cond_broadcast(pthread_cond_t *c);
+EXPORT int rr__compat_pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr);
+EXPORT int rr__compat_pthread_cond_destroy(pthread_cond_t *c);
+COMPAT(pthread_cond_wait, "GLIBC_2.2.5");
+COMPAT(pthread_cond_timedwait, "GLIBC_2.2.5");
+COMPAT(pthread_cond_signal, "GLIBC_2.2.5");
+COMPAT(pthread_cond_broadcast, "GLIBC_2.2.5");
+COMPAT(pthread_cond_init, "GLIBC_2.2.5");
+COMPAT(pthread_cond_destroy, "GLIBC_2.2.5");
+
+EXPORT int rr__compat_pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	return cond_wait(&cond_old, c, m, NULL, __builtin_return_address(0));
+}
+
+EXPORT int rr__compat_pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
+					     const struct timespec *t)
+{
+	return cond_wait(&cond_old, c, m, t, __builtin_return_address(0));
+}
+
+EXPORT int rr__compat_pthread_cond_signal(pthread_cond_t *c)
+{
+	return cond_wake(&cond_old, c, 0, __builtin_return_address(0));
+}
+
+EXPORT int rr__compat_pthread_cond_broadcast(pthread_cond_t *c)
+{
+	return cond_wake(&cond_old, c, 1, __builtin_return_address(0));
+}
+
+/* Nothing to schedule: init and destroy only reach the old ABI's own. */
+EXPORT int rr__compat_pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
+{
+	return cond_get(&cond_old)->init(c, attr);
+}
+
+EXPORT int rr__compat_pthread_cond_destroy(pthread_cond_t *c)
+{
+	return cond_get(&cond_old)->destroy(c);
+}
+#endif
 
 /* ---- rwlocks, spin locks, semaphores: try, else park ---- */
 
@@ -1343,13 +1459,111 @@ EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int timeout_ms)
 	return real_epoll_wait(ep, ev, max, 0);
 }
 
+/* select and pselect park on readiness as poll does: the fd_sets become a
+ * pollfd array (at most RR_MAX_FDS fds; more, and the call is a point only,
+ * its blocking left to the stall detector), the timeout is virtual, and the
+ * real call with a zero timeout then writes back the sets and the count
+ * exactly as the kernel's select would. fds >= FD_SETSIZE are the caller's
+ * problem, as with glibc. */
+static int sets_to_pollfds(int nfds, fd_set *r, fd_set *w, fd_set *e, struct pollfd *p)
+{
+	int n = 0;
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+		short ev = (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) |
+				   (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
+				   (e && FD_ISSET(fd, e) ? POLLPRI : 0));
+		if (!ev)
+			continue;
+		if (n == RR_MAX_FDS)
+			return -1;
+		p[n].fd = fd;
+		p[n].events = ev;
+		p[n].revents = 0;
+		n++;
+	}
+	return n;
+}
+
+/* Controlled: waits (virtual time) until one of the sets' fds is ready or
+ * TIMEOUT_NS passes (UINT64_MAX: no timeout). Returns 1 to make the real
+ * call with a zero timeout, 0 when not controlled (make the real call as
+ * asked), and sets *WAITED_NS to the virtual time the wait took. */
+static int select_wait(int nfds, fd_set *r, fd_set *w, fd_set *e, uint64_t timeout_ns,
+		       const sigset_t *mask, const char *op, const void *pc, uint64_t *waited_ns)
+{
+	struct pollfd p[RR_MAX_FDS];
+	*waited_ns = 0;
+	int n = nfds > 0 ? sets_to_pollfds(nfds, r, w, e, p) : 0;
+	char what[32];
+	if (n > 0)
+		snprintf(what, sizeof what, "%s fd %d", op, p[0].fd);
+	else
+		snprintf(what, sizeof what, "%s timeout", op);
+	point_at(op, what, pc);
+	if (!ctl() || n < 0)
+		return 0;
+	if (timeout_ns == 0)
+		return 1;
+	/* pselect's mask holds while it waits: a signal it lets through ends
+	 * the wait in the real call. */
+	sigset_t old;
+	int masked = mask && pthread_sigmask(SIG_SETMASK, mask, &old) == 0;
+	uint64_t t0 = rr__sched_vtime();
+	int ms = timeout_ns == UINT64_MAX ? -1
+		 : timeout_ns / 1000000 > INT32_MAX ? INT32_MAX
+						     : (int)((timeout_ns + 999999) / 1000000);
+	wait_ready(p, (nfds_t)n, ms, what);
+	*waited_ns = rr__sched_vtime() - t0;
+	if (masked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 1;
+}
+
 EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
 	GET(select);
-	if (ctl())
-		point_at("select", NULL, __builtin_return_address(0));
-	/* Not modelled: a select that blocks is caught by the stall detector. */
-	return real_select(nfds, r, w, e, tv);
+	if (!ctl()) {
+		free_point("select");
+		return real_select(nfds, r, w, e, tv);
+	}
+	if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint64_t t = tv ? (uint64_t)tv->tv_sec * 1000000000ull + (uint64_t)tv->tv_usec * 1000ull
+			: UINT64_MAX, waited;
+	if (!select_wait(nfds, r, w, e, t, NULL, "select", __builtin_return_address(0), &waited))
+		return real_select(nfds, r, w, e, tv);
+	struct timeval zero = {0, 0};
+	int rc = real_select(nfds, r, w, e, &zero);
+	if (tv) { /* Linux leaves the time not slept in the timeval */
+		uint64_t left = waited < t ? t - waited : 0;
+		if (rc == 0)
+			left = 0;
+		tv->tv_sec = (time_t)(left / 1000000000ull);
+		tv->tv_usec = (suseconds_t)(left % 1000000000ull / 1000);
+	}
+	return rc;
+}
+
+EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+		   const sigset_t *mask)
+{
+	GET(pselect);
+	if (!ctl()) {
+		free_point("pselect");
+		return real_pselect(nfds, r, w, e, ts, mask);
+	}
+	if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint64_t t = ts ? (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec : UINT64_MAX,
+		 waited;
+	if (!select_wait(nfds, r, w, e, t, mask, "pselect", __builtin_return_address(0), &waited))
+		return real_pselect(nfds, r, w, e, ts, mask);
+	struct timespec zero = {0, 0};
+	return real_pselect(nfds, r, w, e, &zero, mask);
 }
 
 /* Pipes and sockets in blocking mode only: other fds never block for long. */
@@ -1416,6 +1630,213 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t alen)
 	if (ctl())
 		point_at("connect", NULL, __builtin_return_address(0));
 	return real_connect(fd, a, alen);
+}
+
+/* ---- free: a point after it takes effect ----
+ * A switch between a free and the store that unpublishes the pointer is a
+ * use-after-free window no other point reaches in a program built without
+ * load/store hooks. Only frees the program asks for are points: glibc's own
+ * (fclose, TLS and key destructors, at exit) and the dynamic loader's may
+ * hold a lock the runtime cannot see, and the runtime's own must not recurse.
+ * A free called after the thread left its slot (thread exit, at exit) or
+ * before the constructor fails on() anyway. In a program built by racerepro
+ * cc, __wrap_free (rr-cov.o) is the point: a sanitizer's free in the
+ * executable never calls this one, and without a sanitizer this one is what
+ * __real_free reaches, so a call from __wrap_free is not a second point.
+ * C++'s delete: libstdc++'s calls free (a point here); racerepro c++ also
+ * wraps it, for a sanitizer's delete, which does not. */
+
+void __libc_free(void *p);
+
+#define N_WRAPS 5
+static const char *const wraps[N_WRAPS] = {"__wrap_free", "__wrap__ZdlPv", "__wrap__ZdaPv",
+					   "__wrap__ZdlPvm", "__wrap__ZdaPvm"};
+static struct {
+	uintptr_t lo, hi;
+} not_program[3 + N_WRAPS]; /* libc, the dynamic loader, this runtime, rr-cov.o's wrappers */
+static TLS const void *free_pointed; /* the runtime's free made the point for it */
+
+static int find_libs(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+	uintptr_t lo = 0, hi = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		lo = info->dlpi_addr + ph->p_vaddr;
+		hi = lo + ph->p_memsz;
+	}
+	int k = -1;
+	if (!strncmp(base, "libc.so", 7))
+		k = 0;
+	else if (!strncmp(base, "ld-linux", 8))
+		k = 1;
+	else if ((uintptr_t)&find_libs >= lo && (uintptr_t)&find_libs < hi)
+		k = 2;
+	if (k >= 0) {
+		not_program[k].lo = lo;
+		not_program[k].hi = hi;
+	}
+	return 0;
+}
+
+static void find_free_callers(void)
+{
+	dl_iterate_phdr(find_libs, NULL);
+	for (int i = 0; i < N_WRAPS; i++) {
+		void *p = dlsym(RTLD_DEFAULT, wraps[i]);
+		Dl_info di;
+		const ElfW(Sym) *sym = NULL;
+		if (p && dladdr1(p, &di, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+			not_program[3 + i].lo = (uintptr_t)p;
+			not_program[3 + i].hi = not_program[3 + i].lo + (sym->st_size ? sym->st_size : 64);
+		}
+	}
+}
+
+static int freed(const void *p, const void *pc)
+{
+	if (!ctl())
+		return 0;
+	for (int i = 0; i < 3 + N_WRAPS; i++)
+		if ((uintptr_t)pc - not_program[i].lo < not_program[i].hi - not_program[i].lo)
+			return 0;
+	char what[40] = "";
+	if (__atomic_load_n(&S->nevents, __ATOMIC_RELAXED) < RR_MAX_EVENTS) {
+		struct sb b = {what, sizeof what};
+		sb_str(&b, "free ");
+		sb_hex(&b, (uintptr_t)p);
+	}
+	point_at("free", what, pc);
+	return 1;
+}
+
+/* The next free, not glibc's: an allocator the program links (jemalloc,
+ * gcc's shared libasan) comes after the preload, and its memory must go back
+ * to it, also before the constructor has run (libasan initialises first).
+ * Found without dlsym: free is called from inside dlsym and dlerror (the
+ * last error string), and a nested dlsym corrupts their state. So the
+ * objects loaded after the runtime are searched in order, through their own
+ * GNU hash tables; dl_iterate_phdr takes no lock dlsym or dlerror hold. */
+static void (*next_free)(void *);
+
+static uint32_t gnu_hash(const char *name)
+{
+	uint32_t h = 5381;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = h * 33 + *c;
+	return h;
+}
+
+/* NAME defined in the object of INFO, through its DT_GNU_HASH, or NULL. */
+static void *object_sym(const struct dl_phdr_info *info, const char *name)
+{
+	const ElfW(Dyn) *dyn = NULL;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+	const ElfW(Sym) *symtab = NULL;
+	const char *strtab = NULL;
+	const uint32_t *gnu = NULL;
+	for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
+		uintptr_t v = dyn->d_un.d_ptr;
+		if (v < info->dlpi_addr) /* ld.so relocates these in place, but not everywhere */
+			v += info->dlpi_addr;
+		if (dyn->d_tag == DT_SYMTAB)
+			symtab = (const ElfW(Sym) *)v;
+		else if (dyn->d_tag == DT_STRTAB)
+			strtab = (const char *)v;
+		else if (dyn->d_tag == DT_GNU_HASH)
+			gnu = (const uint32_t *)v;
+	}
+	if (!symtab || !strtab || !gnu || !gnu[0])
+		return NULL;
+	uint32_t nbuckets = gnu[0], symoffset = gnu[1], bloom_size = gnu[2];
+	const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)&gnu[4] + bloom_size);
+	const uint32_t *chain = buckets + nbuckets;
+	uint32_t h = gnu_hash(name);
+	for (uint32_t i = buckets[h % nbuckets]; i >= symoffset; i++) {
+		uint32_t h2 = chain[i - symoffset];
+		const ElfW(Sym) *sym = &symtab[i];
+		if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF &&
+		    ELF64_ST_TYPE(sym->st_info) == STT_FUNC && !strcmp(strtab + sym->st_name, name))
+			return (void *)(info->dlpi_addr + sym->st_value);
+		if (h2 & 1)
+			break;
+	}
+	return NULL;
+}
+
+static int find_next_free(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	int *after = arg;
+	if (!*after) {
+		uintptr_t self = (uintptr_t)&find_next_free;
+		for (int i = 0; i < info->dlpi_phnum; i++) {
+			const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+			uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+			if (ph->p_type == PT_LOAD && self - lo < ph->p_memsz)
+				*after = 1;
+		}
+		return 0;
+	}
+	void *f = object_sym(info, "free");
+	if (f)
+		__atomic_store_n((void **)&next_free, f, __ATOMIC_RELEASE);
+	return f != NULL;
+}
+
+static void (*free_fn(void))(void *)
+{
+	void (*f)(void *) = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(f != NULL, 1))
+		return f;
+	int after = 0;
+	dl_iterate_phdr(find_next_free, &after);
+	f = __atomic_load_n(&next_free, __ATOMIC_ACQUIRE);
+	if (!f) { /* no hash table found it: glibc's own */
+		f = __libc_free;
+		__atomic_store_n(&next_free, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+/* The cost when racerepro is not running the program (active is 0): a call,
+ * two loads and an indirect call on top of the real free. */
+EXPORT void free(void *p)
+{
+	free_fn()(p);
+	if (__builtin_expect(active, 0) && p)
+		free_pointed = freed(p, __builtin_return_address(0)) ? p : NULL;
+}
+
+/* racerepro cc's __wrap_free, after the real free (a sanitizer's or ours). */
+EXPORT void rr__free_point(const void *p, const void *pc);
+EXPORT void rr__free_point(const void *p, const void *pc)
+{
+	if (active && p)
+		freed(p, pc);
+}
+
+/* racerepro c++'s operator delete wrappers. libstdc++'s delete tail-calls
+ * free, so the runtime's free sees the wrapper as its caller and leaves the
+ * point to it; had it made the point itself (a delete that does not
+ * tail-call), the wrapper makes none. */
+EXPORT void rr__delete_point(const void *p, const void *pc);
+EXPORT void rr__delete_point(const void *p, const void *pc)
+{
+	if (!active || !p)
+		return;
+	if (free_pointed == p) {
+		free_pointed = NULL;
+		return;
+	}
+	freed(p, pc);
 }
 
 /* ---- memory points: racerepro cc's load/store hooks land here ---- */
