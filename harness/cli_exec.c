@@ -80,6 +80,7 @@ int rr__cmd_exec(int argc, char **argv, int (*run)(int, char **))
 		if ((!strcmp(argv[i], "--expect-exit") || !strcmp(argv[i], "--fail-on"))) {
 			if (i + 1 >= dash) {
 				fprintf(stderr, "racerepro exec: %s needs a value\n", argv[i]);
+				free(nargv);
 				return RR_EXIT_USAGE;
 			}
 			int k = argv[i][2] == 'e' ? 0 : 1;
@@ -203,5 +204,6 @@ int rr__cmd_cc(int argc, char **argv, int cxx)
 	execvp(compiler, nargv);
 	fprintf(stderr, "racerepro cc: cannot run %s: %s (install clang, or set RR_CC)\n", compiler,
 		strerror(errno));
+	free(nargv);
 	return RR_EXIT_ENV;
 }

@@ -120,7 +120,7 @@ static int learned_find(const char *role, int add)
 	if (!add || nlearned >= MAX_LEARNED || strlen(role) >= sizeof learned[0].role)
 		return -1;
 	memset(&learned[nlearned], 0, sizeof learned[0]);
-	strcpy(learned[nlearned].role, role);
+	memcpy(learned[nlearned].role, role, strlen(role) + 1); /* fits: checked above */
 	return nlearned++;
 }
 
@@ -248,7 +248,7 @@ static void abstract_begin(struct rr__sched *s)
 			dup |= !strcmp(s->surw[j].role, role);
 		if (dup || strlen(role) >= sizeof s->surw[0].role)
 			continue;
-		strcpy(s->surw[s->nsurw].role, role);
+		memcpy(s->surw[s->nsurw].role, role, strlen(role) + 1); /* fits: checked above */
 		s->surw[s->nsurw++].expect = s->abs.expect[i];
 	}
 }
