@@ -52,16 +52,9 @@ measure_harness() {
 	[ -f "$out" ] && ns "$out" || echo "n/a"
 }
 
-# The bug programs as tests/test_exec.c builds them; shutdown_uaf needs ASan
-# for an oracle.
-build_bug() { # NAME OUT
-	case $1 in
-	lost_update | publish) "$bin" cc -g -O1 "tests/programs/$1.c" -o "$2" ;;
-	static_local) "$bin" c++ -g -O1 -fno-threadsafe-statics "tests/programs/$1.cc" -o "$2" ;;
-	shutdown_uaf) clang -g -O1 -rdynamic -pthread -fsanitize=address "tests/programs/$1.c" -o "$2" ;;
-	*) clang -g -O1 -rdynamic -pthread "tests/programs/$1.c" -o "$2" ;;
-	esac
-}
+# The bug programs as tests/test_exec.c builds them (build_program);
+# shutdown_uaf needs ASan for an oracle.
+. scripts/exec-programs.sh
 # "first-failure-iteration seconds" of one run (cap+1 when none failed).
 first_failure() { # PROG STRATEGY SEED
 	local start end rc=0
@@ -135,7 +128,9 @@ median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]
 	printf '| program |'; printf ' %s |' "${strategies[@]}"; echo
 	printf '|---|'; printf -- '---|%.0s' "${strategies[@]}"; echo
 	for p in abba lost_wakeup lost_update publish static_local shutdown_uaf free_window cond_compat; do
-		build_bug "$p" "$tmp/$p"
+		san=
+		[ "$p" != shutdown_uaf ] || san=-fsanitize=address
+		build_program "$p" "$san" "$tmp/$p" "$(bug_flag "$p")"
 		row="| $p |"
 		[ "$p" != shutdown_uaf ] || row="| $p (ASan) |"
 		for s in "${strategies[@]}"; do

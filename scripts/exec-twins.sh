@@ -36,21 +36,7 @@ command -v clang >/dev/null || { echo "exec-twins.sh: clang missing: run scripts
 tmp=$(mktemp -d /tmp/racerepro-twins-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-# How each program is built (as tests/test_exec.c does): sync-level programs
-# with clang, memory-level ones through racerepro cc / c++, free_window
-# through racerepro cc under a sanitizer (its free point is cc's __wrap_free).
-build() { # NAME SAN_FLAG OUT VARIANT_FLAG
-	local name=$1 san=$2 out=$3 flag=$4
-	case $name in
-	lost_update | publish) "$bin" cc -g -O1 $san $flag "tests/programs/$name.c" -o "$out" ;;
-	static_local) "$bin" c++ -g -O1 $san $flag "tests/programs/$name.cc" -o "$out" ;;
-	free_window) if [ -n "$san" ]; then "$bin" cc -g -O1 $san $flag "tests/programs/$name.c" -o "$out"
-		else clang -g -O1 -rdynamic -pthread $flag "tests/programs/$name.c" -o "$out"; fi ;;
-	*) clang -g -O1 -rdynamic -pthread $san $flag "tests/programs/$name.c" -o "$out" ;;
-	esac
-}
-# The buggy build's flag (the twin's is -DFIXED).
-bug_flag() { if [ "$1" = static_local ]; then echo -fno-threadsafe-statics; fi; }
+. scripts/exec-programs.sh
 san_flag() {
 	case $1 in none) ;; asan) echo -fsanitize=address ;; tsan) echo -fsanitize=thread ;;
 	*) echo "exec-twins.sh: unknown build '$1' (none, asan, tsan)" >&2; exit 2 ;; esac
@@ -100,7 +86,7 @@ if [ "$bugs" = 1 ]; then
 			# shutdown_uaf has no oracle without a sanitizer.
 			[ "$p:$b" != shutdown_uaf:none ] || continue
 			prog="$tmp/${p}_${b}_bug"
-			build "$p" "$san" "$prog" "$(bug_flag "$p")"
+			build_program "$p" "$san" "$prog" "$(bug_flag "$p")"
 			rc=0
 			(cd "$tmp" && "$bin" exec --quiet --strategy pct --seed 7 --iterations 1000 \
 				--stop-on-failure --out "$tmp/b-$p-$b" -- "$prog") >"$tmp/log" 2>&1 || rc=$?
@@ -136,7 +122,7 @@ if [ "$twins" = 1 ]; then
 		san=$(san_flag "$b")
 		for p in ${programs//,/ }; do
 			prog="$tmp/${p}_$b"
-			build "$p" "$san" "$prog" -DFIXED
+			build_program "$p" "$san" "$prog" -DFIXED
 			start=$(date +%s)
 			rc=0
 			(cd "$tmp" && "$bin" exec --quiet --variant fixed --strategy "$strategy" --seed "$seed" \
