@@ -507,8 +507,9 @@ static void test_schedule_mutator_output_is_valid(void **state)
 /* The mutator's sampling policy: by default every child draws a fresh base
  * seed (each execution a new sample of its base sampler); with
  * rr__schedule_reseed = 0 most children keep their parent's seed (only the
- * reseed operator changes it); the children of an input shorter than the
- * header start from surw (only the base-changing operator, 1 in 16 per
+ * reseed operator changes it) except those of an input shorter than the
+ * header, which has no seed to keep; the children of such an input start
+ * from surw (only the base-changing operator, 1 in 16 per
  * operation, can pick another); and RR_FUZZ_RESEED sets the policy or is
  * refused. */
 static void test_schedule_mutator_reseeds_and_starts_surw(void **state)
@@ -543,14 +544,21 @@ static void test_schedule_mutator_reseeds_and_starts_surw(void **state)
 	assert_true(surw < 1000); /* the base-changing operator still works */
 	rr__schedule_reseed = 0;
 	kept = 0;
+	int zero = 0;
 	for (int t = 0; t < 1000; t++) {
 		memcpy(child, parent, n);
 		size_t m = rr__schedule_mutate(child, n, sizeof child, rr__splitmix64(&rng), 3);
 		rr__schedule_decode(child, m, &a);
 		kept += a.seed == 0x1234;
+		/* a header-less parent has no seed to keep: its children would
+		 * all run seed 0 */
+		m = rr__schedule_mutate(child, t % 2, sizeof child, rr__splitmix64(&rng), 3);
+		rr__schedule_decode(child, m, &a);
+		zero += a.seed == 0;
 	}
 	rr__schedule_reseed = 8;
 	assert_true(kept >= 700 && kept < 1000);
+	assert_int_equal(zero, 0);
 	/* the environment switch */
 	assert_int_equal(setenv("RR_FUZZ_RESEED", "3", 1), 0);
 	assert_int_equal(rr__schedule_reseed_env(), 0);
