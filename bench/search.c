@@ -203,9 +203,9 @@ static double logrank_p(const struct series *a, const struct series *b, double *
  * summary. */
 static int run_one(const char *bin, const char *tmp, const struct cell *c, const char *strategy,
 		   const char *variant, const char *feedback, uint64_t seed, uint64_t iterations,
-		   int stop, uint64_t *its, uint64_t *first, double *rate)
+		   uint64_t seconds, int stop, uint64_t *its, uint64_t *first, double *rate)
 {
-	char seedbuf[32], itbuf[32], out[4200];
+	char seedbuf[32], itbuf[32], durbuf[32], out[4200];
 	snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
 	snprintf(itbuf, sizeof itbuf, "%llu", (unsigned long long)iterations);
 	snprintf(out, sizeof out, "%s/run", tmp);
@@ -228,6 +228,11 @@ static int run_one(const char *bin, const char *tmp, const struct cell *c, const
 	argv[a++] = out;
 	if (stop)
 		argv[a++] = "--stop-on-failure";
+	if (seconds) {
+		snprintf(durbuf, sizeof durbuf, "%llus", (unsigned long long)seconds);
+		argv[a++] = "--duration";
+		argv[a++] = durbuf;
+	}
 	for (int i = 0; c->params[i]; i++) {
 		argv[a++] = "--param";
 		argv[a++] = (char *)c->params[i];
@@ -436,6 +441,7 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 	char *env[] = {"AFL_SKIP_CPUFREQ=1", "AFL_NO_UI=1", "AFL_NO_AFFINITY=1",
 		       "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1", "AFL_BENCH_UNTIL_CRASH=1",
 		       "AFL_CUSTOM_MUTATOR_ONLY=1", "AFL_DISABLE_TRIM=1", "AFL_FAST_CAL=1",
+		       "AFL_NO_STARTUP_CALIBRATION=1",
 		       mut, NULL};
 	if (run_fuzzer(argv, log, c, variant, feedback, dir, env) < 0)
 		return -1;
@@ -491,7 +497,7 @@ static int usage(const char *what)
 	fprintf(stderr,
 		"racerepro-bench --search: %s\n"
 		"usage: racerepro-bench --search --bin BUILD/asan/racerepro-test [--trials N] "
-		"[--cap N] [--rate-iterations N] [--fixed-iterations N] [--cells a,b] "
+		"[--cap N] [--rate-iterations N] [--rate-seconds N] [--fixed-iterations N] [--cells a,b] "
 		"[--ablation-cells a,b|none] [--contenders NAME,NAME] [--fuzz-dir BUILD/fuzz/libfuzzer] "
 		"[--afl-dir BUILD/fuzz/afl] [--out DIR]\n",
 		what);
@@ -548,7 +554,7 @@ static int run_contender(const struct contender *k, const char *bin, const char 
 	uint64_t first;
 	double rate;
 	if (run_one(bin, tmp, c, k->name[0] == 'g' ? "greybox" : k->name, variant, k->feedback, seed,
-		    cap, 1, &n, &first, &rate) < 0)
+		    cap, 0, 1, &n, &first, &rate) < 0)
 		return -1;
 	*hit = first != 0;
 	*t = first ? (double)first : (double)n;
@@ -598,7 +604,8 @@ static void print_median(FILE *f, const struct result *r, uint64_t cap)
 	if (isnan(r->x.rate))
 		fprintf(f, " %s (%d/%d) |", m, r->x.hits, r->x.n);
 	else
-		fprintf(f, " %s (%d/%d; %.1f%%) |", m, r->x.hits, r->x.n, 100 * r->x.rate);
+		fprintf(f, " %s (%d/%d; %.1f%% of %llu) |", m, r->x.hits, r->x.n, 100 * r->x.rate,
+			(unsigned long long)r->x.rate_it);
 }
 
 /* The issue's targets for a fuzzer's median M in a cell: at most half of
@@ -613,7 +620,12 @@ int rr__bench_search(int argc, char **argv)
 	const char *bin = NULL, *outdir = "reports", *only = NULL, *fuzz_dir = NULL,
 		   *afl_dir = NULL, *ablation = NULL, *only_cont = NULL;
 	int ntrials = 20;
-	uint64_t cap = 2000, rate_it = 500, fixed_it = 0;
+	/* The failing fraction's run ends at RATE_IT iterations or RATE_SECS
+	 * seconds, whichever comes first: a failing iteration of cancel_uaf or
+	 * ftok_collision costs a new worker (ftok_collision's setup makes 65,537
+	 * key files), so 500 of them took most of an hour; the table says how
+	 * many iterations each fraction is of. */
+	uint64_t cap = 2000, rate_it = 500, rate_secs = 60, fixed_it = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(argv[i], "--bin") && v) {
@@ -649,6 +661,10 @@ int rr__bench_search(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--rate-iterations") && v) {
 			if (rr__parse_u64(v, &rate_it))
 				return usage("--rate-iterations must be a number (0: skip)");
+			i++;
+		} else if (!strcmp(argv[i], "--rate-seconds") && v) {
+			if (rr__parse_u64(v, &rate_secs))
+				return usage("--rate-seconds must be a number (0: no time bound)");
 			i++;
 		} else if (!strcmp(argv[i], "--fixed-iterations") && v) {
 			if (rr__parse_u64(v, &fixed_it))
@@ -714,7 +730,8 @@ int rr__bench_search(int argc, char **argv)
 				uint64_t its, first;
 				double rate;
 				if (run_one(bin, tmp, c, ck->name[0] == 'g' ? "greybox" : ck->name,
-					    "buggy", ck->feedback, 1000003, rate_it, 0, &its, &first,
+					    "buggy", ck->feedback, 1000003, rate_it, rate_secs, 0, &its,
+					    &first,
 					    &rate) == 0) {
 					x->rate = rate;
 					x->rate_it = its;
@@ -750,9 +767,9 @@ int rr__bench_search(int argc, char **argv)
 	}
 	fprintf(f, "# Search strategies and fuzzers: executions to the first failure\n\n");
 	fprintf(f, "`racerepro-bench --search --bin %s --trials %d --cap %llu --rate-iterations %llu "
-		   "--fixed-iterations %llu",
+		   "--rate-seconds %llu --fixed-iterations %llu",
 		bin, ntrials, (unsigned long long)cap, (unsigned long long)rate_it,
-		(unsigned long long)fixed_it);
+		(unsigned long long)rate_secs, (unsigned long long)fixed_it);
 	if (fuzz_dir)
 		fprintf(f, " --fuzz-dir %s", fuzz_dir);
 	if (afl_dir)
@@ -770,15 +787,19 @@ int rr__bench_search(int argc, char **argv)
 		"scenario code only, abstract schedules, custom mutator, reads-from feedback) from an "
 		"empty corpus with -seed=k+1 and -runs=%llu. aflpp: its AFL++ target (afl-clang-fast, "
 		"ASan, the same coverage) under afl-fuzz with the schedule mutator alone "
-		"(AFL_CUSTOM_MUTATOR_ONLY=1, AFL_DISABLE_TRIM=1, AFL_FAST_CAL=1, RR_FUZZ_FEEDBACK="
-		AFL_DEFAULT_FEEDBACK "), -s k+1, -E %llu, one zero byte as its seed; its count is "
-		"the first crash file's execs plus one. Kaplan-Meier medians of the iterations or "
+		"(AFL_CUSTOM_MUTATOR_ONLY=1, AFL_DISABLE_TRIM=1, AFL_FAST_CAL=1, "
+		"AFL_NO_STARTUP_CALIBRATION=1, RR_FUZZ_FEEDBACK=" AFL_DEFAULT_FEEDBACK
+		"), -s k+1, -E %llu, one zero byte as its seed; its count is "
+		"the first crash file's execs plus one, calibration runs included. Kaplan-Meier "
+		"medians of the iterations or "
 		"executions to the first failure, trials without one censored at what they ran "
 		"(\"> cap\": the estimate stays above one half). p: log-rank tests. Failing %%: one "
-		"run of %llu iterations (seed 1000003) per strategy. Load average %.2f at the start, "
+		"run per strategy (seed 1000003) of %llu iterations or %llu s, whichever ends first, "
+		"of the iterations given after it. Load average %.2f at the start, "
 		"%.2f at the end; %ld s in all.\n\n",
 		ntrials, (unsigned long long)cap, (unsigned long long)cap, (unsigned long long)cap,
-		(unsigned long long)rate_it, load_start, load_end, (long)(time(NULL) - t0));
+		(unsigned long long)rate_it, (unsigned long long)rate_secs, load_start, load_end,
+		(long)(time(NULL) - t0));
 	fprintf(f, "| cell |");
 	for (int k = 0; k < NCONT; k++)
 		if (!contenders[k].ablation)
@@ -824,6 +845,8 @@ int rr__bench_search(int argc, char **argv)
 			json_object_set_new(o, "errors", json_integer(x->errors));
 			json_object_set_new(o, "failing_fraction",
 					    isnan(x->rate) ? json_null() : json_real(x->rate));
+			json_object_set_new(o, "failing_fraction_iterations",
+					    json_integer((json_int_t)x->rate_it));
 			json_object_set_new(o, "fixed_findings", r[k].fixed_hits < 0
 									 ? json_null()
 									 : json_integer(r[k].fixed_hits));
@@ -923,8 +946,9 @@ int rr__bench_search(int argc, char **argv)
 		}
 	}
 	fclose(f);
-	json_t *root = json_pack("{s:s,s:i,s:I,s:I,s:I,s:f,s:f,s:o}", "bin", bin, "trials", ntrials,
-				 "cap", (json_int_t)cap, "rate_iterations", (json_int_t)rate_it,
+	json_t *root = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:f,s:f,s:o}", "bin", bin, "trials",
+				 ntrials, "cap", (json_int_t)cap, "rate_iterations", (json_int_t)rate_it,
+				 "rate_seconds", (json_int_t)rate_secs,
 				 "fixed_iterations", (json_int_t)fixed_it, "load_start", load_start,
 				 "load_end", load_end, "cells", jcells);
 	snprintf(path, sizeof path, "%s/bench-search.json", outdir);

@@ -8,20 +8,53 @@
  * AFL_DISABLE_TRIM=1: AFL++'s byte trimming would cut overrides in half and
  * shift the ones after the cut. Role indices are taken modulo the scenario's
  * role count when the schedule runs, so the library needs no scenario.
+ * surw children get the weights the target has learned so far, through a
+ * shared file the library makes at start (fuzz/surw_share.h).
  */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "rr_internal.h"
 #include "schedule.h"
+#include "surw_share.h"
 
 struct mutator {
 	uint64_t rng;
 	uint8_t *buf;
 	size_t cap;
+	struct rr__surw_share *share; /* NULL: surw children go without weights */
+	int share_fd;
 };
+
+/* afl-fuzz starts its target after loading this library, with its own
+ * environment: the descriptor (not close-on-exec) and its number reach
+ * every target it starts. A failure costs only the weights: say so once. */
+static void share_open(struct mutator *m)
+{
+	m->share_fd = memfd_create("racerepro-surw", 0);
+	if (m->share_fd < 0 || ftruncate(m->share_fd, sizeof *m->share) < 0) {
+		fprintf(stderr, "libschedule-mutator: no shared surw weights (%s); surw children "
+				"run unweighted\n", strerror(errno));
+		return;
+	}
+	void *p = mmap(NULL, sizeof *m->share, PROT_READ, MAP_SHARED, m->share_fd, 0);
+	char num[16];
+	snprintf(num, sizeof num, "%d", m->share_fd);
+	if (p == MAP_FAILED || setenv(RR_SURW_SHARE_ENV, num, 1) < 0) {
+		fprintf(stderr, "libschedule-mutator: no shared surw weights (%s); surw children "
+				"run unweighted\n", strerror(errno));
+		if (p != MAP_FAILED)
+			munmap(p, sizeof *m->share);
+		return;
+	}
+	m->share = p;
+}
 
 void *afl_custom_init(void *afl, unsigned int seed);
 size_t afl_custom_fuzz(void *data, uint8_t *buf, size_t buf_size, uint8_t **out_buf,
@@ -35,12 +68,14 @@ void *afl_custom_init(void *afl, unsigned int seed)
 	if (!m)
 		return NULL;
 	m->rng = seed ? seed : 1;
+	m->share_fd = -1;
 	/* afl-fuzz has no channel for an error here but stderr and NULL. */
 	if (rr__schedule_reseed_env() < 0) {
 		fprintf(stderr, "libschedule-mutator: RR_FUZZ_RESEED must be 0..8\n");
 		free(m);
 		return NULL;
 	}
+	share_open(m);
 	return m;
 }
 
@@ -70,6 +105,11 @@ size_t afl_custom_fuzz(void *data, uint8_t *buf, size_t buf_size, uint8_t **out_
 		memcpy(m->buf, buf, n);
 	}
 	n = rr__schedule_mutate(m->buf, n, max_size, rr__splitmix64(&m->rng), 0);
+	if (m->share) {
+		uint8_t role[RR_SCHED_EXPECTS], expect[RR_SCHED_EXPECTS];
+		int ne = rr__surw_share_read(m->share, role, expect);
+		n = rr__schedule_with_expectations(m->buf, n, max_size, role, expect, ne);
+	}
 	*out_buf = m->buf;
 	return n;
 }
@@ -77,7 +117,12 @@ size_t afl_custom_fuzz(void *data, uint8_t *buf, size_t buf_size, uint8_t **out_
 void afl_custom_deinit(void *data)
 {
 	struct mutator *m = data;
-	if (m)
+	if (m) {
 		free(m->buf);
+		if (m->share)
+			munmap(m->share, sizeof *m->share);
+		if (m->share_fd >= 0)
+			close(m->share_fd);
+	}
 	free(m);
 }

@@ -208,6 +208,89 @@ RR_NORETURN static void init_failed(const char *fmt, const char *arg)
 	_exit(RR_EXIT_ENV);
 }
 
+#ifdef RR_FUZZ_AFL
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "surw_share.h"
+
+static struct rr__surw_share *surw_share;
+
+/* fuzz/surw_share.h: this child starts from what the earlier children
+ * learned, and its totals go back after every iteration, for the mutator's
+ * surw children. Not set (the target run outside afl-fuzz, or with another
+ * mutator): this process learns for itself only. */
+static void surw_share_attach(void)
+{
+	const char *v = getenv(RR_SURW_SHARE_ENV);
+	if (!v || !*v)
+		return;
+	char *end;
+	long fd = strtol(v, &end, 10);
+	struct stat st;
+	if (*end || fd < 0 || fd > INT_MAX || fstat((int)fd, &st) < 0 ||
+	    st.st_size < (off_t)sizeof *surw_share)
+		init_failed(RR_SURW_SHARE_ENV "=%s is not libschedule-mutator.so's shared file: "
+			    "unset it outside afl-fuzz", v);
+	void *p = mmap(NULL, sizeof *surw_share, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+	if (p == MAP_FAILED)
+		init_failed("mmap(" RR_SURW_SHARE_ENV "): %s", strerror(errno));
+	/* The mapping stays; the descriptor would only leak into the
+	 * scenario's own child processes. */
+	close((int)fd);
+	surw_share = p;
+	uint64_t sum[RR_SCHED_EXPECTS], n[RR_SCHED_EXPECTS];
+	for (int r = 0; r < RR_SCHED_EXPECTS; r++) {
+		sum[r] = __atomic_load_n(&surw_share->sum[r], __ATOMIC_RELAXED);
+		n[r] = __atomic_load_n(&surw_share->n[r], __ATOMIC_RELAXED);
+	}
+	rr__surw_learn_add(scenario->roles, sum, n, RR_SCHED_EXPECTS);
+}
+
+static void surw_share_publish(void)
+{
+	if (!surw_share)
+		return;
+	uint64_t sum[RR_SCHED_EXPECTS], n[RR_SCHED_EXPECTS];
+	int k = rr__surw_learned(scenario->roles, sum, n, RR_SCHED_EXPECTS);
+	for (int r = 0; r < k; r++) {
+		__atomic_store_n(&surw_share->sum[r], sum[r], __ATOMIC_RELAXED);
+		__atomic_store_n(&surw_share->n[r], n[r], __ATOMIC_RELAXED);
+	}
+}
+
+/* Edges, not hit counts: AFL++ buckets how often each edge ran, and in
+ * the scenario code a count moves with the interleaving (how often a read
+ * loop spun before the peer wrote), so nearly every schedule showed a "new"
+ * count and became a queue entry, each costing AFL++ three calibration runs
+ * of an input this deterministic scheduler repeats exactly (measured:
+ * twelve of the first sixteen executions on broken_pipe). New interleavings
+ * are the reads-from bits' job (RR_FUZZ_FEEDBACK=1); code coverage keeps
+ * saying which branches a schedule reached. */
+static void afl_map_edges_only(void)
+{
+	uint32_t n;
+	uint8_t *map = rr__afl_map(&n);
+	for (uint32_t i = 1; map && i < n; i++)
+		if (map[i])
+			map[i] = 1;
+}
+
+/* The scenario's setup runs at a child's first input (see the top of this
+ * file), and its edges would land in that input's map: the same schedule
+ * would show more coverage in a fresh child than in a used one, which
+ * afl-fuzz reads as an unstable target and calibrates longer. The map
+ * starts again here, as AFL++'s persistent loop starts it between inputs
+ * (byte 0 is its own). */
+static void afl_map_forget_setup(void)
+{
+	uint32_t n;
+	uint8_t *map = rr__afl_map(&n);
+	if (map && n > 1)
+		memset(map + 1, 0, n - 1);
+}
+#endif
+
 static void fuzz_init(void)
 {
 	scenario = rr__scenario_find(SCENARIO_NAME);
@@ -284,6 +367,9 @@ static void fuzz_init(void)
 	} else if (rc < 0) {
 		init_failed("setup failed (environment error): %s", shm->message);
 	}
+#ifdef RR_FUZZ_AFL
+	surw_share_attach();
+#endif
 	ready = 1;
 }
 
@@ -319,14 +405,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (is_driver_warmup(data, size))
 		return 0;
 #endif
-	if (!ready)
+	if (!ready) {
 		fuzz_init();
+#ifdef RR_FUZZ_AFL
+		afl_map_forget_setup();
+#endif
+	}
 	if (skipped)
 		return 0;
 	struct rr__worker_shm *w = shm;
 	__atomic_store_n(&last_pair, 0, __ATOMIC_RELAXED);
 	uint32_t n = size > RR_MAX_SCHEDULE ? RR_MAX_SCHEDULE : (uint32_t)size;
 	int rc = rr__engine_iterate(&engine, RR_STRAT_INPUT, w->iter_index + 1, 0, data, n, 0, 0);
+#ifdef RR_FUZZ_AFL
+	surw_share_publish();
+	afl_map_edges_only();
+#endif
 	if (rc >= 0) {
 		env_errors_in_a_row = 0;
 	} else {
@@ -370,15 +464,9 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 		fuzz_init();
 	uint64_t s = seed * 0x9e3779b97f4a7c15ull + size;
 	size_t n = rr__schedule_mutate(data, size, max_size, s, scenario_nroles());
-	static struct rr__abstract a;
-	rr__schedule_decode(data, n, &a);
-	if (a.base == RR_STRAT_SURW && !a.nexpect) {
-		a.nexpect = (uint8_t)rr__surw_expectations(scenario->roles, a.expect_role, a.expect,
-							   RR_SCHED_EXPECTS);
-		if (a.nexpect)
-			n = rr__schedule_encode(&a, data, max_size);
-	}
-	return n;
+	uint8_t role[RR_SCHED_EXPECTS], expect[RR_SCHED_EXPECTS];
+	int ne = rr__surw_expectations(scenario->roles, role, expect, RR_SCHED_EXPECTS);
+	return rr__schedule_with_expectations(data, n, max_size, role, expect, ne);
 }
 
 size_t LLVMFuzzerCustomCrossOver(const uint8_t *data1, size_t size1, const uint8_t *data2,

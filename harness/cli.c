@@ -65,7 +65,7 @@ static const char *const run_help =
 	"                    | greybox\n"
 	"                    (run: noise, soak: portfolio by default)\n"
 	"  --seed S          64-bit run seed (default: from the clock; always printed)\n"
-	"  --iterations N    stop after N iterations\n"
+	"  --iterations N    stop after N iterations (with --duration: whichever ends first)\n"
 	"  --duration D      stop after D (90, 500ms, 30s, 5m, 2h); soak splits D over its cells\n"
 	"                    (defaults: run 10s, soak 60s)\n"
 	"  --jobs N          worker processes in parallel (default 1)\n"
@@ -348,8 +348,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 		if (!rr__scenario_find(o->scenarios[i]))
 			usage_error("unknown scenario '%s' (racerepro list shows the %s)",
 				    o->scenarios[i], "available ones");
-	if (o->iterations && o->duration_ns)
-		usage_error("give --iterations or --duration, not both");
 	if (!o->seed_given) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -65,14 +65,9 @@ uint32_t rr__greybox_next(uint64_t seed, const char *const *roles, uint8_t *out,
 	}
 	/* surw needs expectations in the schedule itself to replay anywhere:
 	 * what this worker has learned. */
-	rr__schedule_decode(out, n, &a);
-	if (a.base == RR_STRAT_SURW && !a.nexpect) {
-		a.nexpect = (uint8_t)rr__surw_expectations(roles, a.expect_role, a.expect,
-							   RR_SCHED_EXPECTS);
-		if (a.nexpect)
-			n = rr__schedule_encode(&a, out, cap);
-	}
-	return (uint32_t)n;
+	uint8_t role[RR_SCHED_EXPECTS], expect[RR_SCHED_EXPECTS];
+	int ne = rr__surw_expectations(roles, role, expect, RR_SCHED_EXPECTS);
+	return (uint32_t)rr__schedule_with_expectations(out, n, cap, role, expect, ne);
 }
 
 /* RR_GREYBOX_FEEDBACK=0: the same loop blind, every schedule it runs joins

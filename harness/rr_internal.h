@@ -81,6 +81,14 @@ extern int rr__input_legacy;
  * expected counts (at most CAP); for a fuzz target's mutator, which writes
  * them into the abstract schedules it makes. Returns how many. */
 int rr__surw_expectations(const char *const *roles, uint8_t *role, uint8_t *expect, int cap);
+/* What this process has learned per role of ROLES (index i < CAP): the named
+ * points summed over its iterations, and how many iterations (0: none yet);
+ * and the way back, which adds such totals to what is learned. A fuzz target
+ * under AFL++ keeps them across its fork server's children this way
+ * (fuzz/surw_share.h), as libFuzzer's one process keeps them by itself.
+ * rr__surw_learned returns how many roles it filled. */
+int rr__surw_learned(const char *const *roles, uint64_t *sum, uint64_t *n, int cap);
+void rr__surw_learn_add(const char *const *roles, const uint64_t *sum, const uint64_t *n, int count);
 /* Writes S's expectations as a preset spec into BUF ("" when none). */
 void rr__surw_format(const struct rr__sched *s, char *buf, size_t cap);
 /* The strategies portfolio chooses among, in tie-breaking order. */

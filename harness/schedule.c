@@ -224,3 +224,16 @@ size_t rr__schedule_cross(const uint8_t *pa, size_t na, const uint8_t *pb, size_
 	return rr__schedule_encode(&a, out, max);
 }
 
+
+size_t rr__schedule_with_expectations(uint8_t *data, size_t size, size_t max,
+				      const uint8_t *role, const uint8_t *expect, int count)
+{
+	static struct rr__abstract a;
+	rr__schedule_decode(data, size, &a);
+	if (a.base != RR_STRAT_SURW || a.nexpect || count <= 0)
+		return size;
+	a.nexpect = (uint8_t)(count < RR_SCHED_EXPECTS ? count : RR_SCHED_EXPECTS);
+	memcpy(a.expect_role, role, a.nexpect);
+	memcpy(a.expect, expect, a.nexpect);
+	return rr__schedule_encode(&a, data, max);
+}

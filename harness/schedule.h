@@ -81,5 +81,11 @@ int rr__schedule_reseed_env(void);
  * and of B after it. Deterministic in SEED. Returns its size (<= MAX). */
 size_t rr__schedule_cross(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, uint8_t *out,
 			  size_t max, uint64_t seed);
+/* surw's weights must travel in the schedule itself for it to replay
+ * anywhere: a schedule in DATA[0..SIZE) whose base is surw and that carries
+ * no expectations gets the COUNT pairs ROLE[i]/EXPECT[i] (what the mutating
+ * process has learned). Returns the new size (SIZE when nothing changed). */
+size_t rr__schedule_with_expectations(uint8_t *data, size_t size, size_t max,
+				      const uint8_t *role, const uint8_t *expect, int count);
 
 #endif

@@ -168,6 +168,30 @@ int rr__surw_expectations(const char *const *roles, uint8_t *role, uint8_t *expe
 	return n;
 }
 
+int rr__surw_learned(const char *const *roles, uint64_t *sum, uint64_t *n, int cap)
+{
+	int r = 0;
+	for (; roles && roles[r] && r < cap; r++) {
+		int i = learned_find(roles[r], 0);
+		sum[r] = i < 0 ? 0 : learned[i].sum;
+		n[r] = i < 0 ? 0 : learned[i].n;
+	}
+	return r;
+}
+
+void rr__surw_learn_add(const char *const *roles, const uint64_t *sum, const uint64_t *n, int count)
+{
+	for (int r = 0; roles && roles[r] && r < count; r++) {
+		if (!n[r] || preset)
+			continue;
+		int i = learned_find(roles[r], 1);
+		if (i < 0)
+			continue;
+		learned[i].sum += sum[r];
+		learned[i].n += n[r];
+	}
+}
+
 void rr__surw_format(const struct rr__sched *s, char *buf, size_t cap)
 {
 	size_t len = 0;

@@ -94,7 +94,10 @@ if [ "$mode" = quick ]; then
 	# short rate runs: a failing ASan iteration of cancel_uaf costs about 1 s.
 	search=(--trials 5 --cap 300 --rate-iterations 20 --fixed-iterations 20 --cells 0,1,2,4,5,6,7,8)
 else
-	search=(--trials 20 --cap 3000 --rate-iterations 500 --fixed-iterations 200)
+	# Failing fractions from 500 iterations or 60 s per strategy and cell,
+	# whichever ends first (a failing ASan iteration of cancel_uaf costs
+	# about a second, one of ftok_collision a new worker's 65,537 key files).
+	search=(--trials 20 --cap 3000 --rate-iterations 500 --rate-seconds 60 --fixed-iterations 200)
 	mk BUILDROOT="$root" fuzz-libfuzzer fuzz-afl fuzz-test-targets ||
 		echo "bench.sh: the fuzz targets did not build; the fuzzer columns are left out" >&2
 fi

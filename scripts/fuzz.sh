@@ -153,6 +153,10 @@ afl)
 		mutator=$buildroot/fuzz/afl/libschedule-mutator.so
 		[ -f "$mutator" ] || die "$mutator is not built (make fuzz-afl)" 3
 		export AFL_CUSTOM_MUTATOR_LIBRARY=$mutator AFL_DISABLE_TRIM=1
+		# The scheduler repeats a schedule exactly: calibration runs
+		# (three per new queue entry with AFL_FAST_CAL, none for the
+		# seeds) only cost executions (fuzz/README.md).
+		export AFL_FAST_CAL=1 AFL_NO_STARTUP_CALIBRATION=1
 	fi
 	[ "${FUZZ_UNTIL_CRASH:-0}" = 1 ] && export AFL_BENCH_UNTIL_CRASH=1
 	pids=()

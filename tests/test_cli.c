@@ -167,6 +167,30 @@ static void test_fixed_broken_pipe_clean_plain(void **state)
 	json_decref(j);
 }
 
+/* --iterations with --duration: the run ends at whichever comes first (the
+ * search benchmark bounds its failing-fraction runs this way). A budget of
+ * three ends at three long before a minute; a budget of ten million cannot
+ * end in 300 ms (broken_pipe's iterations take over 10 us each), so there
+ * the time ends it. */
+static void test_iterations_and_duration_whichever_first(void **state)
+{
+	(void)state;
+	json_t *j = run_json("none",
+			     "run broken_pipe --variant fixed --strategy random --iterations 3 "
+			     "--duration 60s",
+			     0, NULL);
+	assert_int_equal(rrt_outcome(rrt_cell(j, "broken_pipe", "fixed"), "pass"), 3);
+	json_decref(j);
+	j = run_json("none",
+		     "run broken_pipe --variant fixed --strategy random --iterations 10000000 "
+		     "--duration 300ms",
+		     0, NULL);
+	json_int_t n = json_integer_value(json_object_get(rrt_cell(j, "broken_pipe", "fixed"),
+							  "iterations"));
+	assert_true(n > 0 && n < 10000000);
+	json_decref(j);
+}
+
 static void test_fixed_broken_pipe_clean_asan(void **state)
 {
 	(void)state;
@@ -723,6 +747,7 @@ int main(void)
 		cmocka_unit_test(test_list_shows_scenarios_and_params),
 		cmocka_unit_test(test_buggy_broken_pipe_reproduces_under_noise),
 		cmocka_unit_test(test_fixed_broken_pipe_clean_plain),
+		cmocka_unit_test(test_iterations_and_duration_whichever_first),
 		cmocka_unit_test(test_fixed_broken_pipe_clean_asan),
 		cmocka_unit_test(test_fixed_broken_pipe_clean_tsan),
 		cmocka_unit_test(test_soak_verdict_and_reports),

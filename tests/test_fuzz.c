@@ -222,6 +222,58 @@ static void afl_fuzz_short_run(void **st)
 	rrt_free(&r);
 }
 
+/* fuzz/surw_share.h: under afl-fuzz, the schedule mutator's surw children
+ * carry the weights the target learned (before, they carried none, since the
+ * mutator runs inside afl-fuzz and the target's learning died with each
+ * fork-server child). A real afl-fuzz run with the mutator from one zero
+ * byte (whose children all start from surw): some queue entry the mutator
+ * made is a surw schedule with expectations in its header. */
+static void afl_mutator_shares_surw_weights(void **st)
+{
+	(void)st;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	char mutator[512];
+	snprintf(mutator, sizeof mutator, "%s/fuzz/afl/libschedule-mutator.so", root());
+	int rc = rrt_run(&r,
+			 "cd %s && mkdir seeds && printf '\\0' >seeds/zero && "
+			 "RR_FUZZ_VARIANT=fixed AFL_SKIP_CPUFREQ=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 "
+			 "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_QUIET=1 "
+			 "AFL_CUSTOM_MUTATOR_LIBRARY=%s AFL_CUSTOM_MUTATOR_ONLY=1 AFL_DISABLE_TRIM=1 "
+			 "timeout 120 afl-fuzz -i seeds -o out -s 1 -E 200 -V 30 -t 10000 -m none -- %s "
+			 "</dev/null >log 2>&1",
+			 dir, absolute(mutator), target("afl", "broken_pipe"));
+	if (rc != 0)
+		fail_msg("afl-fuzz with the schedule mutator: exit %d\n%s", rc, r.err);
+	rrt_free(&r);
+	char qdir[1024];
+	snprintf(qdir, sizeof qdir, "%s/out/default/queue", dir);
+	DIR *d = opendir(qdir);
+	if (!d)
+		fail_msg("%s: no queue", qdir);
+	int made = 0, weighted = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "id:", 3) || !strstr(de->d_name, "libschedule-mutator"))
+			continue;
+		made++;
+		char path[1400];
+		unsigned char h[13];
+		snprintf(path, sizeof path, "%s/%s", qdir, de->d_name);
+		FILE *f = fopen(path, "rb");
+		/* Header (harness/schedule.h): [0] % 4 == 2 is surw, [12] the
+		 * number of expectations that follow. */
+		if (f && fread(h, 1, sizeof h, f) == sizeof h && h[0] % 4 == 2 && h[12] % 17 > 0)
+			weighted++;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	if (!made || !weighted)
+		fail_msg("of %d queue entries the mutator made, %d are weighted surw schedules", made,
+			 weighted);
+}
+
 static void parsers_run_seeds(void **st)
 {
 	(void)st;
@@ -267,6 +319,7 @@ int main(void)
 		cmocka_unit_test(libfuzzer_tsan_fixed_runs),
 		cmocka_unit_test(afl_target_runs_seeds),
 		cmocka_unit_test(afl_fuzz_short_run),
+		cmocka_unit_test(afl_mutator_shares_surw_weights),
 	};
 	RRT_MAIN(tests);
 }
