@@ -73,7 +73,8 @@ size_t rr__schedule_mutate(uint8_t *data, size_t size, size_t max, uint64_t seed
 /* How many of 8 mutated children draw a fresh base seed (0..8; default 8:
  * all). The fuzz targets set it from RR_FUZZ_RESEED, to measure what
  * keeping the parent's seed (a near neighbour) buys with feedback. A child of
- * an input shorter than the header gets a surw header. */
+ * an input shorter than the header gets a surw header and always a fresh
+ * seed (it has none to keep). */
 extern int rr__schedule_reseed;
 /* Sets rr__schedule_reseed from RR_FUZZ_RESEED when set; -1: not 0..8. */
 int rr__schedule_reseed_env(void);
