@@ -390,7 +390,12 @@ static int run_libfuzzer(const char *fuzz_dir, const char *tmp, const struct cel
 }
 
 /* The executions of AFL++'s first crash, from the crash files' names
- * (",execs:N,"); 0 when there is none. */
+ * (",execs:N,"); 0 when there is none. N counts the crashing execution
+ * itself: afl-fuzz counts a run when it ends, before it saves the input
+ * (checked: a trial whose first execution crashed left "execs:1" and
+ * execs_done 1; with AFL_NO_STARTUP_CALIBRATION the seed is not run at
+ * start). The bench used to add one, so the AFL++ counts of the reports
+ * written before this comment are one high. */
 static uint64_t afl_first_crash(const char *crashes)
 {
 	DIR *d = opendir(crashes);
@@ -403,9 +408,10 @@ static uint64_t afl_first_crash(const char *crashes)
 		unsigned long long n;
 		if (strncmp(e->d_name, "id:", 3) || !x || sscanf(x, ",execs:%llu", &n) != 1)
 			continue;
-		/* A crash at execution 0 is the seed's own run. */
-		if (!best || n + 1 < best)
-			best = n + 1;
+		if (n == 0)
+			n = 1; /* not seen; a crash is at least one execution */
+		if (!best || n < best)
+			best = n;
 	}
 	closedir(d);
 	return best;
@@ -790,7 +796,7 @@ int rr__bench_search(int argc, char **argv)
 		"(AFL_CUSTOM_MUTATOR_ONLY=1, AFL_DISABLE_TRIM=1, AFL_FAST_CAL=1, "
 		"AFL_NO_STARTUP_CALIBRATION=1, RR_FUZZ_FEEDBACK=" AFL_DEFAULT_FEEDBACK
 		"), -s k+1, -E %llu, one zero byte as its seed; its count is "
-		"the first crash file's execs plus one, calibration runs included. Kaplan-Meier "
+		"the first crash file's execs (the crashing execution included), calibration runs included. Kaplan-Meier "
 		"medians of the iterations or "
 		"executions to the first failure, trials without one censored at what they ran "
 		"(\"> cap\": the estimate stays above one half). p: log-rank tests. Failing %%: one "
