@@ -37,9 +37,9 @@ struct rr__surw_share {
 	uint64_t n[RR_SCHED_EXPECTS];
 };
 
-/* The expectations the totals in SH give, rounded up like surw's own
- * (harness/strategy.c): role indices and counts, at most RR_SCHED_EXPECTS.
- * Returns how many. */
+/* The expectations the totals in SH give (rr__surw_expect_byte, as surw's
+ * own): role indices and counts, at most RR_SCHED_EXPECTS. Returns how
+ * many. */
 static inline int rr__surw_share_read(const struct rr__surw_share *sh, uint8_t *role,
 				      uint8_t *expect)
 {
@@ -49,9 +49,8 @@ static inline int rr__surw_share_read(const struct rr__surw_share *sh, uint8_t *
 		uint64_t sum = __atomic_load_n(&sh->sum[r], __ATOMIC_RELAXED);
 		if (!n)
 			continue;
-		uint64_t e = (sum + n - 1) / n;
 		role[k] = (uint8_t)r;
-		expect[k++] = (uint8_t)(e > 255 ? 255 : e);
+		expect[k++] = rr__surw_expect_byte(sum, n);
 	}
 	return k;
 }

@@ -82,6 +82,14 @@ int rr__schedule_reseed_env(void);
  * and of B after it. Deterministic in SEED. Returns its size (<= MAX). */
 size_t rr__schedule_cross(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, uint8_t *out,
 			  size_t max, uint64_t seed);
+/* surw's expected named points of a role that took SUM points over N
+ * iterations (N > 0): rounded up, so that a role seen taking 2 or 3 counts as
+ * 3 and is not starved early, and capped to the schedule's byte. */
+static inline uint8_t rr__surw_expect_byte(uint64_t sum, uint64_t n)
+{
+	uint64_t e = (sum + n - 1) / n;
+	return (uint8_t)(e > 255 ? 255 : e);
+}
 /* surw's weights must travel in the schedule itself for it to replay
  * anywhere: a schedule in DATA[0..SIZE) whose base is surw and that carries
  * no expectations gets the COUNT pairs ROLE[i]/EXPECT[i] (what the mutating

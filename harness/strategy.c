@@ -159,9 +159,8 @@ int rr__surw_expectations(const char *const *roles, uint8_t *role, uint8_t *expe
 		for (int r = 0; roles && roles[r] && r < 256; r++) {
 			if (strcmp(roles[r], learned[i].role) || !learned[i].n)
 				continue;
-			uint64_t e = (learned[i].sum + learned[i].n - 1) / learned[i].n;
 			role[n] = (uint8_t)r;
-			expect[n++] = (uint8_t)(e > 255 ? 255 : e);
+			expect[n++] = rr__surw_expect_byte(learned[i].sum, learned[i].n);
 			break;
 		}
 	}
