@@ -24,6 +24,11 @@
  *   RR_FUZZ_RESEED=0..8     how many of 8 mutated children get a fresh base
  *                           seed (default 8; 1 was the old near-neighbour
  *                           mutator, see rr__schedule_reseed)
+ *   RR_FUZZ_BASE=random|pct|surw|pos  every mutated schedule's base sampler
+ *                           (default: surw for a header-less input's
+ *                           children, any of the four after that; see
+ *                           rr__schedule_base). An ablation knob; the AFL++
+ *                           mutator does not read it.
  *
  * Errors keep their three channels (design/style.md): a finding aborts (a
  * crash for the engine); an environment error from iterate() is not a finding,
@@ -356,6 +361,8 @@ static void fuzz_init(void)
 	feedback_history = fb && !strcmp(fb, "2");
 	if (rr__schedule_reseed_env() < 0)
 		init_failed("RR_FUZZ_RESEED=%s: use 0..8", getenv("RR_FUZZ_RESEED"));
+	if (rr__schedule_base_env("RR_FUZZ_BASE") < 0)
+		init_failed("RR_FUZZ_BASE=%s: use random, pct, surw or pos", getenv("RR_FUZZ_BASE"));
 	if (atexit(cleanup_at_exit))
 		init_failed("%s", "atexit failed");
 	int rc = rr__engine_setup(&engine, &cfg, shm, RR_IN_FUZZER);

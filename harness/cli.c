@@ -18,6 +18,7 @@
 #include "minimize.h"
 #include "report.h"
 #include "repro.h"
+#include "schedule.h"
 #include "supervisor.h"
 
 
@@ -268,6 +269,14 @@ static void parse_options(int argc, char **argv, struct options *o)
 				usage_error("unknown strategy '%s' (use none, noise, random, pct, surw, "
 					    "pos, input, portfolio or greybox)",
 					    o->strategy);
+			/* greybox's ablation knob (schedule.h): read here, before
+			 * the workers fork, so that a bad value is a usage error
+			 * and not a worker's. */
+			if (rr__strategy_parse(o->strategy) == RR_STRAT_GREYBOX &&
+			    rr__schedule_base_env("RR_GREYBOX_BASE") < 0)
+				usage_error("RR_GREYBOX_BASE=%s: use random, pct, surw or pos (or "
+					    "unset it)",
+					    getenv("RR_GREYBOX_BASE"));
 			break;
 		case OPT_SEED:
 			if (rr__parse_u64(v, &o->seed))

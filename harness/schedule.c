@@ -134,7 +134,7 @@ static void mutate_once(struct rr__abstract *a, uint64_t *rng, int nroles, size_
 		a->seed = rr__splitmix64(rng);
 		return;
 	default: /* another base sampler (or pct's depth) */
-		if (below(rng, 2))
+		if (below(rng, 2) && rr__schedule_base < 0)
 			a->base = rr__schedule_bases[below(rng, 4)];
 		else
 			a->pct_depth = (uint8_t)(2 + below(rng, 4));
@@ -158,6 +158,20 @@ static size_t max_overrides(const struct rr__abstract *a, size_t max)
 }
 
 int rr__schedule_reseed = 8;
+int rr__schedule_base = -1;
+
+int rr__schedule_base_env(const char *var)
+{
+	const char *v = getenv(var);
+	if (!v || !*v)
+		return 0;
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(v, rr__strategy_names[rr__schedule_bases[i]])) {
+			rr__schedule_base = rr__schedule_bases[i];
+			return 0;
+		}
+	return -1;
+}
 
 int rr__schedule_reseed_env(void)
 {
@@ -184,6 +198,8 @@ size_t rr__schedule_mutate(uint8_t *data, size_t size, size_t max, uint64_t seed
 		a.base = RR_STRAT_SURW;
 		a.pct_depth = 3;
 	}
+	if (rr__schedule_base >= 0)
+		a.base = rr__schedule_base;
 	size_t mo = max_overrides(&a, max);
 	if (a.nover > mo)
 		a.nover = (uint16_t)mo;

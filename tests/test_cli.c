@@ -575,6 +575,33 @@ static void test_greybox_reproducer_replays_identically(void **state)
 	    !strstr(r.out, "checker saw a set and b not"))
 		fail_msg("replay --check 50 %s: exit %d\n%s%s", path, r.status, r.out, r.err);
 	rrt_free(&r);
+	/* RR_GREYBOX_BASE fixes the base sampler of every schedule it runs
+	 * (the feedback ablation where the sampler alone is weak): the
+	 * finding's schedule has it, and it still replays. */
+	rrt_run(&r,
+		"RR_GREYBOX_BASE=pct %s run test_reorder --param setters=3 --strategy greybox "
+		"--seed 2 --iterations 600 --stop-on-failure --quiet --out %s/gbpct",
+		rrt_bin("none-test"), dir);
+	if (r.status != 1)
+		fail_msg("RR_GREYBOX_BASE=pct greybox: exit %d\n%s%s", r.status, r.out, r.err);
+	rrt_free(&r);
+	rrt_run(&r, "ls %s/gbpct/failures/*/failure.repro", dir);
+	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	rrt_free(&r);
+	text = rrt_read_file(path);
+	assert_non_null(strstr(text, "strategy input\nbase pct\n"));
+	free(text);
+	rrt_run(&r, "%s replay --check 20 %s", rrt_bin("none-test"), path);
+	if (r.status != 0 || !strstr(r.out, "20 of 20 runs identical"))
+		fail_msg("replay --check 20 %s: exit %d\n%s%s", path, r.status, r.out, r.err);
+	rrt_free(&r);
+	/* a name that is not a base sampler: one line, exit 2, nothing run */
+	rrt_run(&r, "RR_GREYBOX_BASE=portfolio %s run test_reorder --strategy greybox --quiet "
+		    "--out %s/gbbad", rrt_bin("none-test"), dir);
+	if (r.status != 2 || count_lines(r.err) != 1 || !strstr(r.err, "RR_GREYBOX_BASE=portfolio"))
+		fail_msg("RR_GREYBOX_BASE=portfolio: want exit 2 and one line; got %d\n%s", r.status,
+			 r.err);
+	rrt_free(&r);
 }
 
 static void test_surw_reproducer_replays_identically(void **state)

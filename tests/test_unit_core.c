@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "evidence.h"
+#include "greybox.h"
 #include "repro.h"
 #include "report.h"
 #include "strategy.h"
@@ -573,6 +574,69 @@ static void test_schedule_mutator_reseeds_and_starts_surw(void **state)
 	assert_int_equal(rr__schedule_reseed, 8);
 }
 
+/* The base-sampler knob (RR_FUZZ_BASE, RR_GREYBOX_BASE): fixed, every
+ * mutated child and every fresh greybox schedule uses it, whatever its
+ * parent's base and whether the parent has a header; unset, the header-less
+ * start is surw and greybox's fresh schedules use all four; a name that is
+ * not a base sampler is refused and changes nothing. */
+static void test_schedule_base_knob_fixes_the_sampler(void **state)
+{
+	(void)state;
+	static uint8_t parent[256], child[256];
+	static struct rr__abstract a;
+	memset(&a, 0, sizeof a);
+	a.base = RR_STRAT_PCT;
+	a.seed = 7;
+	a.pct_depth = 3;
+	size_t n = rr__schedule_encode(&a, parent, sizeof parent);
+	assert_int_equal(rr__schedule_base, -1);
+	assert_int_equal(setenv("RR_FUZZ_BASE", "random", 1), 0);
+	assert_int_equal(rr__schedule_base_env("RR_FUZZ_BASE"), 0);
+	assert_int_equal(rr__schedule_base, RR_STRAT_RANDOM);
+	uint64_t rng = 5;
+	int other = 0;
+	for (int t = 0; t < 1000; t++) {
+		memcpy(child, parent, n);
+		size_t m = rr__schedule_mutate(child, n, sizeof child, rr__splitmix64(&rng), 3);
+		rr__schedule_decode(child, m, &a);
+		other += a.base != RR_STRAT_RANDOM;
+		m = rr__schedule_mutate(child, t % 2, sizeof child, rr__splitmix64(&rng), 3);
+		rr__schedule_decode(child, m, &a);
+		other += a.base != RR_STRAT_RANDOM;
+	}
+	assert_int_equal(other, 0);
+	static const char *const roles[] = {"main", "a", "b", NULL};
+	int bases[RR_NSTRATEGIES] = {0};
+	rr__greybox_reset();
+	for (int t = 0; t < 200; t++) {
+		uint32_t m = rr__greybox_next(rr__splitmix64(&rng), roles, child, sizeof child);
+		rr__schedule_decode(child, m, &a);
+		bases[a.base]++;
+	}
+	assert_int_equal(bases[RR_STRAT_RANDOM], 200);
+	/* refused: the knob stays where it was */
+	assert_int_equal(setenv("RR_FUZZ_BASE", "portfolio", 1), 0);
+	assert_int_equal(rr__schedule_base_env("RR_FUZZ_BASE"), -1);
+	assert_int_equal(rr__schedule_base, RR_STRAT_RANDOM);
+	assert_int_equal(setenv("RR_FUZZ_BASE", "pct", 1), 0);
+	assert_int_equal(rr__schedule_base_env("RR_FUZZ_BASE"), 0);
+	assert_int_equal(rr__schedule_base, RR_STRAT_PCT);
+	assert_int_equal(unsetenv("RR_FUZZ_BASE"), 0);
+	assert_int_equal(rr__schedule_base_env("RR_FUZZ_BASE"), 0);
+	assert_int_equal(rr__schedule_base, RR_STRAT_PCT);
+	/* the default again: fresh greybox schedules use all four */
+	rr__schedule_base = -1;
+	memset(bases, 0, sizeof bases);
+	for (int t = 0; t < 200; t++) {
+		uint32_t m = rr__greybox_next(rr__splitmix64(&rng), roles, child, sizeof child);
+		rr__schedule_decode(child, m, &a);
+		bases[a.base]++;
+	}
+	for (int i = 0; i < 4; i++)
+		assert_true(bases[rr__schedule_bases[i]] > 20);
+	rr__greybox_reset();
+}
+
 /* A version-2 reproducer (input with an abstract schedule) round-trips, and
  * is written as version 2 while a version-1 one stays version 1. */
 static void test_repro_version2_roundtrip(void **state)
@@ -732,6 +796,7 @@ int main(void)
 		cmocka_unit_test(test_abstract_schedule_encode_decode),
 		cmocka_unit_test(test_schedule_mutator_output_is_valid),
 		cmocka_unit_test(test_schedule_mutator_reseeds_and_starts_surw),
+		cmocka_unit_test(test_schedule_base_knob_fixes_the_sampler),
 		cmocka_unit_test(test_repro_version2_roundtrip),
 		cmocka_unit_test(test_reads_from_map_pairs_same_object_steps),
 		cmocka_unit_test(test_portfolio_bandit_favours_what_hits),
