@@ -65,10 +65,12 @@ struct contender {
 	int ablation, base;
 };
 
-/* AFL++'s default is its measured best (fuzz/README.md): without the
- * reads-from bits, because every execution that sets new ones costs AFL++ a
- * calibration of 3 more runs. Its ablation is then the feedback switched on. */
-#define AFL_DEFAULT_FEEDBACK "0"
+/* AFL++ runs with the reads-from bits, like libFuzzer. They used to be off
+ * by default: every execution that set new ones became a queue entry that
+ * afl-fuzz ran three more times. The target now answers those repeats
+ * without running the scenario (fuzz/libfuzzer.c), and with them answered
+ * the bits cost nothing measurable (fuzz/README.md). */
+#define AFL_DEFAULT_FEEDBACK "1"
 static const struct contender contenders[] = {
 	{"random", STRATEGY, NULL, 0, 0},
 	{"pct", STRATEGY, NULL, 0, 0},
@@ -80,7 +82,7 @@ static const struct contender contenders[] = {
 	{"aflpp", AFL, AFL_DEFAULT_FEEDBACK, 0, 0},
 	{"greybox feedback off", STRATEGY, "0", 1, 5},
 	{"libfuzzer feedback off", LIBFUZZER, "0", 1, 6},
-	{"aflpp feedback on", AFL, "1", 1, 7},
+	{"aflpp feedback off", AFL, "0", 1, 7},
 };
 #define NCONT ((int)(sizeof contenders / sizeof contenders[0]))
 #define PCT 1
@@ -389,6 +391,31 @@ static int run_libfuzzer(const char *fuzz_dir, const char *tmp, const struct cel
 	return found ? 0 : -1;
 }
 
+/* The scenario runs among afl-fuzz's first N executions, from the target's
+ * run log (RR_FUZZ_RUN_LOG, fuzz/libfuzzer.c): one byte per input afl-fuzz
+ * sent, 'r' when the scenario ran, 'c' when the target answered a
+ * calibration repeat from its last run. N = 0: the whole log. When the N-th
+ * execution is a crash it must be a run ('r'); -1: the log does not fit
+ * afl-fuzz's count. */
+static int64_t afl_runs(const char *log, uint64_t n)
+{
+	FILE *f = fopen(log, "rb");
+	if (!f)
+		return -1;
+	int64_t runs = 0;
+	uint64_t i = 0;
+	int ch, last = 0;
+	while ((!n || i < n) && (ch = getc(f)) != EOF) {
+		runs += ch == 'r';
+		last = ch;
+		i++;
+	}
+	fclose(f);
+	if (n && (i < n || last != 'r'))
+		return -1;
+	return runs;
+}
+
 /* The executions of AFL++'s first crash, from the crash files' names
  * (",execs:N,"); 0 when there is none. N counts the crashing execution
  * itself: afl-fuzz counts a run when it ends, before it saves the input
@@ -420,15 +447,17 @@ static uint64_t afl_first_crash(const char *crashes)
 /* One AFL++ trial: AFL_DIR/SCENARIO under afl-fuzz with the schedule
  * mutator alone (AFL_DIR/libschedule-mutator.so, no trimming), -s SEED+1,
  * at most CAP executions (-E), stopping at the first crash; the seed is one
- * zero byte. *EXECS: the first crash's executions (from its file name), or
- * the executions done (fuzzer_stats); *HIT: it crashed. afl-fuzz refuses to
+ * zero byte. *EXECS: afl-fuzz's count, the first crash's executions (from
+ * its file name) or the executions done (fuzzer_stats); *RUNS: the scenario
+ * runs among them (the rest are calibration repeats the target answered
+ * without running, fuzz/libfuzzer.c); *HIT: it crashed. afl-fuzz refuses to
  * start when its only seed crashes: then the first execution found it. */
 static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 		   const char *variant, const char *feedback, uint64_t seed, uint64_t cap,
-		   uint64_t *execs, int *hit)
+		   uint64_t *execs, uint64_t *runs, int *hit)
 {
 	char target[4200], dir[4200], in[4300], out[4300], log[4300], sarg[32], earg[32];
-	char mut[4300];
+	char mut[4300], runlog[4400];
 	snprintf(target, sizeof target, "%s/%s", afl_dir, c->scenario);
 	snprintf(mut, sizeof mut, "AFL_CUSTOM_MUTATOR_LIBRARY=%s/libschedule-mutator.so", afl_dir);
 	if (trial_dir(tmp, dir, sizeof dir, 1) < 0)
@@ -436,6 +465,7 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 	snprintf(in, sizeof in, "%s/in", dir);
 	snprintf(out, sizeof out, "%s/out", dir);
 	snprintf(log, sizeof log, "%s/log", dir);
+	snprintf(runlog, sizeof runlog, "RR_FUZZ_RUN_LOG=%s/runs", dir);
 	snprintf(sarg, sizeof sarg, "%llu", (unsigned long long)seed + 1);
 	snprintf(earg, sizeof earg, "%llu", (unsigned long long)cap);
 	/* -V: a wall-clock bound, in case a target stops making progress.
@@ -448,7 +478,7 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 		       "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1", "AFL_BENCH_UNTIL_CRASH=1",
 		       "AFL_CUSTOM_MUTATOR_ONLY=1", "AFL_DISABLE_TRIM=1", "AFL_FAST_CAL=1",
 		       "AFL_NO_STARTUP_CALIBRATION=1",
-		       mut, NULL};
+		       mut, runlog, NULL};
 	if (run_fuzzer(argv, log, c, variant, feedback, dir, env) < 0)
 		return -1;
 	char path[4400];
@@ -456,6 +486,7 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 	uint64_t first = afl_first_crash(path);
 	*hit = first != 0;
 	*execs = first;
+	*runs = first;
 	int rc = 0;
 	if (!first) {
 		char text[8192];
@@ -471,6 +502,17 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 		} else {
 			rc = -1;
 		}
+	}
+	if (rc == 0 && *execs > 1) {
+		int64_t r = afl_runs(runlog + strlen("RR_FUZZ_RUN_LOG="), *hit ? *execs : 0);
+		if (r < 0) {
+			fprintf(stderr, "racerepro-bench: %s: the target's run log does not fit "
+				"afl-fuzz's %llu executions\n", c->name, (unsigned long long)*execs);
+			rc = -1;
+		}
+		*runs = (uint64_t)r;
+	} else {
+		*runs = *execs;
 	}
 	rr__remove_tree(dir);
 	return rc;
@@ -543,18 +585,22 @@ static int kind_available(const struct contender *k, const struct cell *c, const
 	return access(target, X_OK) == 0;
 }
 
-/* One trial or check of contender K in cell C: *T iterations or executions
- * to the first failure, or the ones run when *HIT is 0. */
+/* One trial or check of contender K in cell C: *T iterations or scenario
+ * runs to the first failure, or the ones run when *HIT is 0; *T_ENGINE the
+ * same by the engine's own count (AFL++: with its calibration repeats). */
 static int run_contender(const struct contender *k, const char *bin, const char *fuzz_dir,
 			 const char *afl_dir, const char *tmp, const struct cell *c,
-			 const char *variant, uint64_t seed, uint64_t cap, double *t, int *hit)
+			 const char *variant, uint64_t seed, uint64_t cap, double *t,
+			 double *t_engine, int *hit)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, runs = 0;
 	if (k->kind == LIBFUZZER || k->kind == AFL) {
 		int rc = k->kind == LIBFUZZER
 				 ? run_libfuzzer(fuzz_dir, tmp, c, variant, k->feedback, seed, cap, &n, hit)
-				 : run_afl(afl_dir, tmp, c, variant, k->feedback, seed, cap, &n, hit);
-		*t = (double)n;
+				 : run_afl(afl_dir, tmp, c, variant, k->feedback, seed, cap, &n, &runs,
+					   hit);
+		*t_engine = (double)n;
+		*t = k->kind == AFL ? (double)runs : (double)n;
 		return rc;
 	}
 	uint64_t first;
@@ -564,11 +610,13 @@ static int run_contender(const struct contender *k, const char *bin, const char 
 		return -1;
 	*hit = first != 0;
 	*t = first ? (double)first : (double)n;
+	*t_engine = *t;
 	return 0;
 }
 
 struct result {
 	struct series x;
+	struct series engine; /* by the engine's own count (AFL++'s differs) */
 	int ran;
 	int fixed_hits;     /* -1: not checked */
 	double fixed_units; /* iterations or executions the fixed check ran */
@@ -719,10 +767,10 @@ int rr__bench_search(int argc, char **argv)
 			r->ran = 1;
 			struct series *x = &r->x;
 			for (int tr = 0; tr < ntrials; tr++) {
-				double t;
+				double t, te;
 				int hit = 0;
 				if (run_contender(ck, bin, fuzz_dir, afl_dir, tmp, c, "buggy", (uint64_t)tr,
-						  cap, &t, &hit) < 0) {
+						  cap, &t, &te, &hit) < 0) {
 					x->errors++;
 					continue;
 				}
@@ -730,8 +778,11 @@ int rr__bench_search(int argc, char **argv)
 				x->event[x->n] = hit;
 				x->hits += hit;
 				x->n++;
+				r->engine.t[r->engine.n] = te;
+				r->engine.event[r->engine.n++] = hit;
 			}
 			x->km_median = km_median(x);
+			r->engine.km_median = km_median(&r->engine);
 			if (rate_it && ck->kind == STRATEGY) {
 				uint64_t its, first;
 				double rate;
@@ -744,10 +795,10 @@ int rr__bench_search(int argc, char **argv)
 				}
 			}
 			if (fixed_it) {
-				double t;
+				double t, te;
 				int hit = 0;
 				if (run_contender(ck, bin, fuzz_dir, afl_dir, tmp, c, "fixed", 1,
-						  fixed_it, &t, &hit) == 0) {
+						  fixed_it, &t, &te, &hit) == 0) {
 					r->fixed_hits = hit;
 					r->fixed_units = t;
 				}
@@ -796,7 +847,8 @@ int rr__bench_search(int argc, char **argv)
 		"(AFL_CUSTOM_MUTATOR_ONLY=1, AFL_DISABLE_TRIM=1, AFL_FAST_CAL=1, "
 		"AFL_NO_STARTUP_CALIBRATION=1, RR_FUZZ_FEEDBACK=" AFL_DEFAULT_FEEDBACK
 		"), -s k+1, -E %llu, one zero byte as its seed; its count is "
-		"the first crash file's execs (the crashing execution included), calibration runs included. Kaplan-Meier "
+		"the scenario runs up to its first crash (the target's run log; afl-fuzz's own "
+		"count, with its calibration repeats, is in its own section below). Kaplan-Meier "
 		"medians of the iterations or "
 		"executions to the first failure, trials without one censored at what they ran "
 		"(\"> cap\": the estimate stays above one half). p: log-rank tests. Failing %%: one "
@@ -817,8 +869,10 @@ int rr__bench_search(int argc, char **argv)
 	fprintf(f, "---|---:|---:|---:|\n");
 	json_t *jcells = json_array();
 	int lf = 6, afl = 7;
-	int nontrivial = 0, half[2] = {0, 0}, over2x[2] = {0, 0};
-	char over2x_cells[2][512] = {"", ""};
+	/* The fuzzer targets: libFuzzer, AFL++ in scenario runs, AFL++ by
+	 * afl-fuzz's count. */
+	int nontrivial = 0, half[3] = {0, 0, 0}, over2x[3] = {0, 0, 0};
+	char over2x_cells[3][512] = {"", "", ""};
 	for (int ci = 0; ci < NCELLS; ci++) {
 		if (!cell_selected(only, ci))
 			continue;
@@ -867,6 +921,16 @@ int rr__bench_search(int argc, char **argv)
 				json_array_append_new(ts, json_pack("{s:f,s:b}", "t", x->t[i],
 								    "failed", x->event[i]));
 			json_object_set_new(o, "trials_detail", ts);
+			if (contenders[k].kind == AFL) {
+				const struct series *e = &r[k].engine;
+				json_object_set_new(o, "afl_fuzz_execs_km_median",
+						    isinf(e->km_median) ? json_null()
+									: json_real(e->km_median));
+				json_t *es = json_array();
+				for (int i = 0; i < e->n; i++)
+					json_array_append_new(es, json_real(e->t[i]));
+				json_object_set_new(o, "afl_fuzz_execs", es);
+			}
 			json_object_set_new(jk, contenders[k].name, o);
 		}
 		json_object_set_new(jc, "contenders", jk);
@@ -874,16 +938,19 @@ int rr__bench_search(int argc, char **argv)
 							  : json_null());
 		json_object_set_new(jc, "logrank_p_best_vs_pct", json_real(p));
 		json_object_set_new(jc, "logrank_chi2", json_real(chi2));
-		for (int j = 0; j < 2; j++) {
+		for (int j = 0; j < 3; j++) {
 			const struct result *fz = &r[j ? afl : lf];
-			if (!fz->ran || !fz->x.n)
+			const struct series *fx = j == 2 ? &fz->engine : &fz->x;
+			if (!fz->ran || !fx->n)
 				continue;
-			json_object_set_new(jc, j ? "logrank_p_aflpp_vs_pct" : "logrank_p_libfuzzer_vs_pct",
-					    json_real(logrank_p(&fz->x, &r[PCT].x, NULL)));
+			static const char *const pkey[3] = {"logrank_p_libfuzzer_vs_pct",
+							    "logrank_p_aflpp_vs_pct",
+							    "logrank_p_aflpp_afl_fuzz_execs_vs_pct"};
+			json_object_set_new(jc, pkey[j], json_real(logrank_p(fx, &r[PCT].x, NULL)));
 			if (cells[ci].trivial || bstrat < 0)
 				continue;
-			half[j] += at_most_half(fz->x.km_median, r);
-			if (isinf(fz->x.km_median) || fz->x.km_median > 2 * r[bstrat].x.km_median) {
+			half[j] += at_most_half(fx->km_median, r);
+			if (isinf(fx->km_median) || fx->km_median > 2 * r[bstrat].x.km_median) {
 				over2x[j]++;
 				snprintf(over2x_cells[j] + strlen(over2x_cells[j]),
 					 sizeof over2x_cells[j] - strlen(over2x_cells[j]), "%s%s",
@@ -900,11 +967,33 @@ int rr__bench_search(int argc, char **argv)
 		   "median at most half of both pct's and random's in at least 4 cells, and never "
 		   "more than twice the best strategy's.\n\n",
 		nontrivial);
-	for (int j = 0; j < 2; j++)
+	static const char *const fuzzer_name[3] = {
+		"libfuzzer", "aflpp (scenario runs)",
+		"aflpp by afl-fuzz's own count (its calibration repeats included)"};
+	for (int j = 0; j < 3; j++)
 		fprintf(f, "- %s: at most half of pct and random in %d of %d; more than twice the "
 			   "best strategy in %d%s%s%s.\n",
-			j ? "aflpp" : "libfuzzer", half[j], nontrivial, over2x[j],
+			fuzzer_name[j], half[j], nontrivial, over2x[j],
 			over2x[j] ? " (" : "", over2x_cells[j], over2x[j] ? ")" : "");
+	/* AFL++'s two counts, from the same trials */
+	fprintf(f, "\n## AFL++: scenario runs and afl-fuzz's count\n\nafl-fuzz runs every new "
+		   "queue entry three more times (calibration). The scheduler replays a schedule "
+		   "exactly, so the target answers such a repeat of its last input from that run's "
+		   "map without running the scenario (fuzz/libfuzzer.c); the aflpp column counts the "
+		   "scenario runs (the target's run log), as libFuzzer's counts its runs. afl-fuzz "
+		   "counts the repeats as executions too: same trials, both counts, KM medians; p: "
+		   "log-rank against pct.\n\n| cell | aflpp scenario runs | afl-fuzz executions | "
+		   "p (afl-fuzz executions vs pct) |\n|---|---:|---:|---:|\n");
+	for (int ci = 0; ci < NCELLS; ci++) {
+		const struct result *a = &res[ci][afl];
+		if (!cell_selected(only, ci) || !a->ran || !a->x.n)
+			continue;
+		char m1[32], m2[32];
+		fmt_median(m1, sizeof m1, a->x.km_median, cap);
+		fmt_median(m2, sizeof m2, a->engine.km_median, cap);
+		fprintf(f, "| %s | %s (%d/%d) | %s | %.3g |\n", cells[ci].name, m1, a->x.hits, a->x.n,
+			m2, logrank_p(&a->engine, &res[ci][PCT].x, NULL));
+	}
 	/* the feedback ablation */
 	fprintf(f, "\n## Interleaving feedback on and off\n\nThe same contender with its feedback "
 		   "switched (greybox: RR_GREYBOX_FEEDBACK=0 keeps every schedule it runs instead of "

@@ -37,23 +37,22 @@ struct mutator {
  * every target it starts. A failure costs only the weights: say so once. */
 static void share_open(struct mutator *m)
 {
-	m->share_fd = memfd_create("racerepro-surw", 0);
-	if (m->share_fd < 0 || ftruncate(m->share_fd, sizeof *m->share) < 0) {
-		fprintf(stderr, "libschedule-mutator: no shared surw weights (%s); surw children "
-				"run unweighted\n", strerror(errno));
-		return;
-	}
-	void *p = mmap(NULL, sizeof *m->share, PROT_READ, MAP_SHARED, m->share_fd, 0);
+	void *p = MAP_FAILED;
 	char num[16];
+	m->share_fd = memfd_create("racerepro-surw", 0);
+	if (m->share_fd < 0 || ftruncate(m->share_fd, sizeof *m->share) < 0)
+		goto unweighted;
+	p = mmap(NULL, sizeof *m->share, PROT_READ, MAP_SHARED, m->share_fd, 0);
 	snprintf(num, sizeof num, "%d", m->share_fd);
-	if (p == MAP_FAILED || setenv(RR_SURW_SHARE_ENV, num, 1) < 0) {
-		fprintf(stderr, "libschedule-mutator: no shared surw weights (%s); surw children "
-				"run unweighted\n", strerror(errno));
-		if (p != MAP_FAILED)
-			munmap(p, sizeof *m->share);
-		return;
-	}
+	if (p == MAP_FAILED || setenv(RR_SURW_SHARE_ENV, num, 1) < 0)
+		goto unweighted;
 	m->share = p;
+	return;
+unweighted:
+	fprintf(stderr, "libschedule-mutator: no shared surw weights (%s); surw children run "
+			"unweighted\n", strerror(errno));
+	if (p != MAP_FAILED)
+		munmap(p, sizeof *m->share);
 }
 
 void *afl_custom_init(void *afl, unsigned int seed);

@@ -29,6 +29,11 @@
  *                           children, any of the four after that; see
  *                           rr__schedule_base). An ablation knob; the AFL++
  *                           mutator does not read it.
+ *   RR_FUZZ_REPEATS=run     AFL++ only: run afl-fuzz's calibration repeats
+ *                           instead of answering them from the last run
+ *                           (the default, "answer"; see answer_repeat)
+ *   RR_FUZZ_RUN_LOG=FILE    AFL++ only: one byte per input, 'r' ran, 'c'
+ *                           answered a repeat, 's' skipped (for the bench)
  *
  * Errors keep their three channels (design/style.md): a finding aborts (a
  * crash for the engine); an environment error from iterate() is not a finding,
@@ -49,6 +54,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -294,6 +300,84 @@ static void afl_map_forget_setup(void)
 	if (map && n > 1)
 		memset(map + 1, 0, n - 1);
 }
+
+/* afl-fuzz runs every new queue entry three more times (calibration,
+ * AFL_FAST_CAL's floor) to see whether its coverage is stable. This
+ * scheduler replays a schedule exactly (afl-fuzz measures 100 % stability
+ * on the scenarios when the repeats do run: fuzz/README.md), so those runs
+ * can only confirm the first, and they cost three scenario runs per new
+ * entry: on broken_pipe, 3 to 9 of the 5 to 28 runs before the first crash.
+ * So a repeat of the input this process has just run to the end is
+ * answered with the map that run left, without running the scenario.
+ * RR_FUZZ_REPEATS=run runs the repeats (afl-fuzz then measures stability
+ * itself). RR_FUZZ_RUN_LOG=FILE appends one byte per input afl-fuzz sent:
+ * 'r' ran the scenario, 'c' answered from the last run, 's' the scenario
+ * skips itself here (RR_SKIP); the benchmark
+ * counts scenario runs with it (bench/search.c). */
+static struct {
+	int enabled;
+	int valid; /* the last input ran to the end without a finding */
+	uint32_t len;
+	uint8_t input[RR_MAX_SCHEDULE];
+	uint8_t *map; /* its map, bytes 1..map_len-1 */
+	uint32_t map_len;
+} last_run;
+static int run_log_fd = -1;
+
+static void repeats_init(void)
+{
+	const char *v = getenv("RR_FUZZ_REPEATS");
+	if (v && *v && strcmp(v, "run") && strcmp(v, "answer"))
+		init_failed("RR_FUZZ_REPEATS=%s: use answer (the default) or run", v);
+	last_run.enabled = !v || !*v || !strcmp(v, "answer");
+	const char *log = getenv("RR_FUZZ_RUN_LOG");
+	if (log && *log) {
+		run_log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (run_log_fd < 0)
+			init_failed("RR_FUZZ_RUN_LOG: cannot open it for appending: %s",
+				    strerror(errno));
+	}
+}
+
+static void run_log(char what)
+{
+	/* A measurement aid: a lost byte shows as a length that differs from
+	 * afl-fuzz's count, which the benchmark checks. */
+	if (run_log_fd >= 0 && write(run_log_fd, &what, 1) != 1)
+		run_log_fd = -1;
+}
+
+/* Whether DATA repeats the last input, whose map is then copied back. */
+static int answer_repeat(const uint8_t *data, uint32_t size)
+{
+	uint32_t n;
+	uint8_t *map = rr__afl_map(&n);
+	if (!last_run.enabled || !last_run.valid || size != last_run.len ||
+	    memcmp(data, last_run.input, size) || !map || n != last_run.map_len)
+		return 0;
+	memcpy(map + 1, last_run.map + 1, n - 1);
+	return 1;
+}
+
+static void remember_run(const uint8_t *data, uint32_t size, int ok)
+{
+	uint32_t n;
+	uint8_t *map = rr__afl_map(&n);
+	last_run.valid = 0;
+	if (!last_run.enabled || !ok || !map || n < 2)
+		return;
+	if (last_run.map_len != n) {
+		uint8_t *m = realloc(last_run.map, n);
+		if (!m)
+			return;
+		last_run.map = m;
+		last_run.map_len = n;
+	}
+	memcpy(last_run.map + 1, map + 1, n - 1);
+	memcpy(last_run.input, data, size);
+	last_run.len = size;
+	last_run.valid = 1;
+}
 #endif
 
 static void fuzz_init(void)
@@ -376,6 +460,7 @@ static void fuzz_init(void)
 	}
 #ifdef RR_FUZZ_AFL
 	surw_share_attach();
+	repeats_init();
 #endif
 	ready = 1;
 }
@@ -418,15 +503,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		afl_map_forget_setup();
 #endif
 	}
-	if (skipped)
+	if (skipped) {
+#ifdef RR_FUZZ_AFL
+		run_log('s');
+#endif
 		return 0;
+	}
 	struct rr__worker_shm *w = shm;
 	__atomic_store_n(&last_pair, 0, __ATOMIC_RELAXED);
 	uint32_t n = size > RR_MAX_SCHEDULE ? RR_MAX_SCHEDULE : (uint32_t)size;
+#ifdef RR_FUZZ_AFL
+	if (answer_repeat(data, n)) {
+		run_log('c');
+		return 0;
+	}
+	/* Before the run: a run that crashes is logged too. */
+	run_log('r');
+#endif
 	int rc = rr__engine_iterate(&engine, RR_STRAT_INPUT, w->iter_index + 1, 0, data, n, 0, 0);
 #ifdef RR_FUZZ_AFL
 	surw_share_publish();
 	afl_map_edges_only();
+	remember_run(data, n, rc >= 0);
 #endif
 	if (rc >= 0) {
 		env_errors_in_a_row = 0;

@@ -155,7 +155,8 @@ afl)
 		export AFL_CUSTOM_MUTATOR_LIBRARY=$mutator AFL_DISABLE_TRIM=1
 		# The scheduler repeats a schedule exactly: calibration runs
 		# (three per new queue entry with AFL_FAST_CAL, none for the
-		# seeds) only cost executions (fuzz/README.md).
+		# seeds) can only confirm the first run, and the target answers
+		# them without running the scenario (fuzz/README.md).
 		export AFL_FAST_CAL=1 AFL_NO_STARTUP_CALIBRATION=1
 	fi
 	[ "${FUZZ_UNTIL_CRASH:-0}" = 1 ] && export AFL_BENCH_UNTIL_CRASH=1

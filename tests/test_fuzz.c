@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "testlib.h"
 
 /* What each scenario's finding looks like in the fuzz target's output (the
@@ -203,6 +205,132 @@ static void afl_target_runs_seeds(void **st)
 	}
 }
 
+/* A real afl-fuzz run on broken_pipe in DIR, from one zero byte with the
+ * schedule mutator alone, in the extra environment ENV (NAME=VALUE ...),
+ * with -s SEED and at most EXECS executions; R's output is its fuzzer_stats
+ * (and the exit status cat's, non-zero when afl-fuzz wrote none). */
+static int afl_run_from_zero(struct rrt_result *r, const char *dir, const char *env, int seed,
+			     int execs)
+{
+	char mutator[512];
+	snprintf(mutator, sizeof mutator, "%s/fuzz/afl/libschedule-mutator.so", root());
+	return rrt_run(r,
+		       "cd %s && mkdir seeds && printf '\\0' >seeds/zero && %s "
+		       "AFL_SKIP_CPUFREQ=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 "
+		       "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_QUIET=1 "
+		       "AFL_CUSTOM_MUTATOR_LIBRARY=%s AFL_CUSTOM_MUTATOR_ONLY=1 AFL_DISABLE_TRIM=1 "
+		       "timeout 120 afl-fuzz -i seeds -o out -s %d -E %d -V 60 -t 60000 -m none -- %s "
+		       "</dev/null >log 2>&1; cat out/default/fuzzer_stats",
+		       dir, env, absolute(mutator), seed, execs, target("afl", "broken_pipe"));
+}
+
+/* fuzz/libfuzzer.c: the AFL++ target answers a repeat of the input it has
+ * just run (afl-fuzz's calibration) from that run's map instead of running
+ * the scenario again, and logs which it did (RR_FUZZ_RUN_LOG: 'r' ran, 'c'
+ * answered). Outside afl-fuzz, libAFLDriver runs the files given in one
+ * process, in order: A A B A B B is run, answer, run, run, run, answer.
+ * RR_FUZZ_REPEATS=run runs every one; another value is refused. */
+static void afl_target_answers_repeats(void **st)
+{
+	(void)st;
+	const char *dir = rrt_tmpdir();
+	const char *b = known_failure("broken_pipe"); /* any two different schedules */
+	struct rrt_result r;
+	int rc = rrt_run(&r,
+			 "cd %s && printf '\\002\\001\\002\\003\\004\\005\\006\\007\\010' >A && "
+			 "cp %s B && export RR_FUZZ_VARIANT=fixed && "
+			 "RR_FUZZ_RUN_LOG=answered %s A A B A B B && "
+			 "RR_FUZZ_REPEATS=run RR_FUZZ_RUN_LOG=ran %s A A B && "
+			 "echo \"answered=$(cat answered) ran=$(cat ran)\"",
+			 dir, b, target("afl", "broken_pipe"), target("afl", "broken_pipe"));
+	if (rc != 0 || !strstr(r.out, "answered=rcrrrc ran=rrr"))
+		fail_msg("AFL++ target's repeats: exit %d, want answered=rcrrrc ran=rrr\n%s\n%s", rc,
+			 r.out, r.err);
+	rrt_free(&r);
+	rc = rrt_run(&r, "cd %s && RR_FUZZ_REPEATS=sometimes %s A", dir,
+		     target("afl", "broken_pipe"));
+	if (rc != 3 || !strstr(r.err, "RR_FUZZ_REPEATS=sometimes: use answer (the default) or run"))
+		fail_msg("RR_FUZZ_REPEATS=sometimes: exit %d (want 3 and a one-line error)\n%s", rc,
+			 r.err);
+	rrt_free(&r);
+}
+
+/* The premise of answering repeats: a schedule replays with the same
+ * coverage. afl-fuzz, running every calibration repeat for real
+ * (RR_FUZZ_REPEATS=run), measures it: broken_pipe's buggy variant from one
+ * zero byte with the schedule mutator, 300 executions, must be 100 % stable
+ * with no variable bytes (a crash ends nothing here: afl-fuzz saves it and
+ * goes on). */
+static void afl_schedules_replay_stably(void **st)
+{
+	(void)st;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	int rc = afl_run_from_zero(&r, dir,
+				   "RR_FUZZ_VARIANT=buggy RR_FUZZ_FEEDBACK=0 RR_FUZZ_REPEATS=run "
+				   "AFL_FAST_CAL=1 AFL_NO_STARTUP_CALIBRATION=1",
+				   7, 300);
+	if (rc != 0 || !strstr(r.out, "execs_done"))
+		fail_msg("afl-fuzz with repeats run: exit %d\n%s\n%s", rc, r.out, r.err);
+	if (!strstr(r.out, "stability         : 100.00%") ||
+	    !strstr(r.out, "var_byte_count    : 0\n"))
+		fail_msg("a schedule did not replay with the same coverage\n%s", r.out);
+	rrt_free(&r);
+}
+
+/* The search bench counts AFL++'s scenario runs from the target's run log
+ * and keeps afl-fuzz's own count beside it (bench/search.c): three trials on
+ * the hard cell at N = 2. In every trial the runs are at most afl-fuzz's
+ * executions, and over the trials fewer (every first child is a new queue
+ * entry whose three repeats are answered); the report has both counts. */
+static void bench_counts_afl_scenario_runs(void **st)
+{
+	(void)st;
+	const char *dir = rrt_tmpdir();
+	struct rrt_result r;
+	char afl[512];
+	snprintf(afl, sizeof afl, "%s/fuzz/afl", root());
+	int rc = rrt_run(&r,
+			 "%s --search --bin %s --cells 6 --contenders aflpp --ablation-cells none "
+			 "--trials 3 --cap 300 --rate-iterations 0 --fixed-iterations 0 "
+			 "--afl-dir %s --out %s/bs",
+			 rrt_bin("none-bench"), rrt_bin("asan-test"), absolute(afl), dir);
+	if (rc != 0)
+		fail_msg("bench --search with aflpp: exit %d\n%s%s", rc, r.out, r.err);
+	rrt_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/bs/bench-search.json", dir);
+	json_error_t e;
+	json_t *j = json_load_file(path, 0, &e);
+	if (!j)
+		fail_msg("%s: %s", path, e.text);
+	json_t *a = json_object_get(
+		json_object_get(json_array_get(json_object_get(j, "cells"), 0), "contenders"), "aflpp");
+	assert_int_equal(json_integer_value(json_object_get(a, "trials")), 3);
+	assert_int_equal(json_integer_value(json_object_get(a, "errors")), 0);
+	json_t *detail = json_object_get(a, "trials_detail");
+	json_t *execs = json_object_get(a, "afl_fuzz_execs");
+	assert_int_equal(json_array_size(detail), 3);
+	assert_int_equal(json_array_size(execs), 3);
+	double runs = 0, counted = 0;
+	for (size_t i = 0; i < 3; i++) {
+		double t = json_number_value(json_object_get(json_array_get(detail, i), "t"));
+		double x = json_number_value(json_array_get(execs, i));
+		if (t < 1 || t > x)
+			fail_msg("trial %zu: %.0f scenario runs against %.0f afl-fuzz executions", i, t,
+				 x);
+		runs += t;
+		counted += x;
+	}
+	if (runs >= counted)
+		fail_msg("no repeat was answered: %.0f runs, %.0f executions", runs, counted);
+	json_decref(j);
+	snprintf(path, sizeof path, "%s/bs/bench-search.md", dir);
+	char *md = rrt_read_file(path);
+	assert_non_null(strstr(md, "## AFL++: scenario runs and afl-fuzz's count"));
+	free(md);
+}
+
 static void afl_fuzz_short_run(void **st)
 {
 	(void)st;
@@ -233,16 +361,7 @@ static void afl_mutator_shares_surw_weights(void **st)
 	(void)st;
 	const char *dir = rrt_tmpdir();
 	struct rrt_result r;
-	char mutator[512];
-	snprintf(mutator, sizeof mutator, "%s/fuzz/afl/libschedule-mutator.so", root());
-	int rc = rrt_run(&r,
-			 "cd %s && mkdir seeds && printf '\\0' >seeds/zero && "
-			 "RR_FUZZ_VARIANT=fixed AFL_SKIP_CPUFREQ=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 "
-			 "AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_QUIET=1 "
-			 "AFL_CUSTOM_MUTATOR_LIBRARY=%s AFL_CUSTOM_MUTATOR_ONLY=1 AFL_DISABLE_TRIM=1 "
-			 "timeout 120 afl-fuzz -i seeds -o out -s 1 -E 200 -V 30 -t 10000 -m none -- %s "
-			 "</dev/null >log 2>&1",
-			 dir, absolute(mutator), target("afl", "broken_pipe"));
+	int rc = afl_run_from_zero(&r, dir, "RR_FUZZ_VARIANT=fixed", 1, 200);
 	if (rc != 0)
 		fail_msg("afl-fuzz with the schedule mutator: exit %d\n%s", rc, r.err);
 	rrt_free(&r);
@@ -318,6 +437,9 @@ int main(void)
 		cmocka_unit_test(libfuzzer_fixed_runs),
 		cmocka_unit_test(libfuzzer_tsan_fixed_runs),
 		cmocka_unit_test(afl_target_runs_seeds),
+		cmocka_unit_test(afl_target_answers_repeats),
+		cmocka_unit_test(afl_schedules_replay_stably),
+		cmocka_unit_test(bench_counts_afl_scenario_runs),
 		cmocka_unit_test(afl_fuzz_short_run),
 		cmocka_unit_test(afl_mutator_shares_surw_weights),
 	};
