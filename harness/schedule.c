@@ -165,8 +165,11 @@ int rr__schedule_base_env(const char *var)
 	const char *v = getenv(var);
 	if (!v || !*v)
 		return 0;
+	/* The names of rr__schedule_bases, here and not from strategy.c's
+	 * table: the AFL++ mutator links this file without the core. */
+	static const char *const names[4] = {"random", "pct", "surw", "pos"};
 	for (int i = 0; i < 4; i++)
-		if (!strcmp(v, rr__strategy_names[rr__schedule_bases[i]])) {
+		if (!strcmp(v, names[i])) {
 			rr__schedule_base = rr__schedule_bases[i];
 			return 0;
 		}
