@@ -443,10 +443,7 @@ static void test_bench_search_small_run(void **state)
 	rrt_free(&r);
 	char path[600];
 	snprintf(path, sizeof path, "%s/bs/bench-search.json", dir);
-	json_error_t e;
-	json_t *j = json_load_file(path, 0, &e);
-	if (!j)
-		fail_msg("%s: %s", path, e.text);
+	json_t *j = rrt_load_json(path);
 	json_t *cells = json_object_get(j, "cells");
 	assert_int_equal(json_array_size(cells), 1);
 	json_t *c = json_array_get(cells, 0);

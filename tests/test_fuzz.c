@@ -18,8 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "testlib.h"
 
 /* What each scenario's finding looks like in the fuzz target's output (the
@@ -300,10 +298,7 @@ static void bench_counts_afl_scenario_runs(void **st)
 	rrt_free(&r);
 	char path[600];
 	snprintf(path, sizeof path, "%s/bs/bench-search.json", dir);
-	json_error_t e;
-	json_t *j = json_load_file(path, 0, &e);
-	if (!j)
-		fail_msg("%s: %s", path, e.text);
+	json_t *j = rrt_load_json(path);
 	json_t *a = json_object_get(
 		json_object_get(json_array_get(json_object_get(j, "cells"), 0), "contenders"), "aflpp");
 	assert_int_equal(json_integer_value(json_object_get(a, "trials")), 3);
