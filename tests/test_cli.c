@@ -479,6 +479,18 @@ static void test_bench_search_small_run(void **state)
 	free(md);
 }
 
+/* The first reproducer a run saved: DIR/SUB/failures/<signature>/failure.repro
+ * into PATH, or the test fails. */
+static void first_reproducer(const char *dir, const char *sub, char *path, size_t cap)
+{
+	struct rrt_result r;
+	rrt_run(&r, "ls %s/%s/failures/*/failure.repro", dir, sub);
+	if (r.status != 0 || !*r.out)
+		fail_msg("%s/%s: no failure.repro\n%s", dir, sub, r.err);
+	snprintf(path, cap, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	rrt_free(&r);
+}
+
 /* Every stored reproducer of broken_pipe replays the same steps to the same
  * end, in the plain build (100 times) and under TSan. */
 static void test_stored_reproducers_replay_identically(void **state)
@@ -523,10 +535,8 @@ static void search_strategy_replays(const char *strategy)
 	if (r.status != 1)
 		fail_msg("%s on test_reorder: exit %d\n%s%s", strategy, r.status, r.out, r.err);
 	rrt_free(&r);
-	rrt_run(&r, "ls %s/%s/failures/*/failure.repro", dir, strategy);
 	char path[600];
-	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
-	rrt_free(&r);
+	first_reproducer(dir, strategy, path, sizeof path);
 	char *text = rrt_read_file(path);
 	char want[64];
 	snprintf(want, sizeof want, "strategy %s\n", strategy);
@@ -558,10 +568,8 @@ static void test_greybox_reproducer_replays_identically(void **state)
 	if (r.status != 1)
 		fail_msg("greybox on test_reorder: exit %d\n%s%s", r.status, r.out, r.err);
 	rrt_free(&r);
-	rrt_run(&r, "ls %s/gb/failures/*/failure.repro", dir);
 	char path[600];
-	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
-	rrt_free(&r);
+	first_reproducer(dir, "gb", path, sizeof path);
 	char *text = rrt_read_file(path);
 	assert_true(!strncmp(text, "racerepro-repro 2\n", 18));
 	assert_non_null(strstr(text, "strategy input\nbase "));
@@ -582,9 +590,7 @@ static void test_greybox_reproducer_replays_identically(void **state)
 	if (r.status != 1)
 		fail_msg("RR_GREYBOX_BASE=pct greybox: exit %d\n%s%s", r.status, r.out, r.err);
 	rrt_free(&r);
-	rrt_run(&r, "ls %s/gbpct/failures/*/failure.repro", dir);
-	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
-	rrt_free(&r);
+	first_reproducer(dir, "gbpct", path, sizeof path);
 	text = rrt_read_file(path);
 	assert_non_null(strstr(text, "strategy input\nbase pct\n"));
 	free(text);
@@ -702,10 +708,7 @@ static void test_long_parameter_name_survives_a_reproducer(void **state)
 			 1);
 	rrt_free(&r);
 	char path[512];
-	rrt_run(&r, "ls %s/run/failures/*/failure.repro", dir);
-	assert_int_equal(r.status, 0);
-	snprintf(path, sizeof path, "%.*s", (int)strcspn(r.out, "\n"), r.out);
-	rrt_free(&r);
+	first_reproducer(dir, "run", path, sizeof path);
 	char *text = rrt_read_file(path);
 	char want[128];
 	snprintf(want, sizeof want, "\nparam %s=7\n", name);
