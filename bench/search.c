@@ -457,7 +457,7 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 		   uint64_t *execs, uint64_t *runs, int *hit)
 {
 	char target[4200], dir[4200], in[4300], out[4300], log[4300], sarg[32], earg[32];
-	char mut[4300], runlog[4400];
+	char mut[4300], runs_path[4300], runlog[4400];
 	snprintf(target, sizeof target, "%s/%s", afl_dir, c->scenario);
 	snprintf(mut, sizeof mut, "AFL_CUSTOM_MUTATOR_LIBRARY=%s/libschedule-mutator.so", afl_dir);
 	if (trial_dir(tmp, dir, sizeof dir, 1) < 0)
@@ -465,7 +465,8 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 	snprintf(in, sizeof in, "%s/in", dir);
 	snprintf(out, sizeof out, "%s/out", dir);
 	snprintf(log, sizeof log, "%s/log", dir);
-	snprintf(runlog, sizeof runlog, "RR_FUZZ_RUN_LOG=%s/runs", dir);
+	snprintf(runs_path, sizeof runs_path, "%s/runs", dir);
+	snprintf(runlog, sizeof runlog, "RR_FUZZ_RUN_LOG=%s", runs_path);
 	snprintf(sarg, sizeof sarg, "%llu", (unsigned long long)seed + 1);
 	snprintf(earg, sizeof earg, "%llu", (unsigned long long)cap);
 	/* -V: a wall-clock bound, in case a target stops making progress.
@@ -486,7 +487,6 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 	uint64_t first = afl_first_crash(path);
 	*hit = first != 0;
 	*execs = first;
-	*runs = first;
 	int rc = 0;
 	if (!first) {
 		char text[8192];
@@ -504,13 +504,14 @@ static int run_afl(const char *afl_dir, const char *tmp, const struct cell *c,
 		}
 	}
 	if (rc == 0 && *execs > 1) {
-		int64_t r = afl_runs(runlog + strlen("RR_FUZZ_RUN_LOG="), *hit ? *execs : 0);
+		int64_t r = afl_runs(runs_path, *hit ? *execs : 0);
 		if (r < 0) {
 			fprintf(stderr, "racerepro-bench: %s: the target's run log does not fit "
 				"afl-fuzz's %llu executions\n", c->name, (unsigned long long)*execs);
 			rc = -1;
+		} else {
+			*runs = (uint64_t)r;
 		}
-		*runs = (uint64_t)r;
 	} else {
 		*runs = *execs;
 	}
