@@ -312,8 +312,8 @@ static void afl_map_forget_setup(void)
  * RR_FUZZ_REPEATS=run runs the repeats (afl-fuzz then measures stability
  * itself). RR_FUZZ_RUN_LOG=FILE appends one byte per input afl-fuzz sent:
  * 'r' ran the scenario, 'c' answered from the last run, 's' the scenario
- * skips itself here (RR_SKIP); the benchmark
- * counts scenario runs with it (bench/search.c). */
+ * skips itself here (RR_SKIP); the benchmark counts scenario runs with it
+ * (bench/search.c). */
 static struct {
 	int enabled;
 	int valid; /* the last input ran to the end without a finding */
