@@ -946,6 +946,7 @@ static int cmd_minimize(int argc, char **argv)
 	snprintf(m.strategy, sizeof m.strategy, "input");
 	m.base[0] = '\0';
 	m.noverrides = 0;
+	m.nholds = 0;
 	m.surw_expect[0] = '\0';
 	m.nschedule = mz.n;
 	memcpy(m.schedule, mz.schedule, mz.n);

@@ -37,6 +37,13 @@
  *   build none
  *   signature ...
  *
+ * Version 3 is version 2 plus holds (schedule.h), which the greybox loop
+ * and the fuzz targets' children inherit from the schedule they were made
+ * from; only a schedule with holds is written as version 3:
+ *
+ *   hold setter-2 1 until checker 1   (setter-2 does not pass its race
+ *                                      point #1 before checker passed its #1)
+ *
  * A file without base lines is written as version 1, so version-1 files and
  * their meaning (the bytes, then the current thread keeps running) stay.
  */
@@ -57,6 +64,7 @@
 #define REPRO_MAGIC "racerepro-repro"
 #define REPRO_VERSION 1
 #define REPRO_VERSION_ABSTRACT 2 /* input as an abstract schedule: base, override */
+#define REPRO_VERSION_HOLDS 3    /* and holds */
 
 int rr__repro_write(const char *path, const struct rr__repro *r)
 {
@@ -66,7 +74,10 @@ int rr__repro_write(const char *path, const struct rr__repro *r)
 		return -errno;
 	/* Version 1 files stay byte for byte what they were; only an abstract
 	 * schedule needs version 2. */
-	fprintf(f, "%s %d\n", REPRO_MAGIC, r->base[0] ? REPRO_VERSION_ABSTRACT : REPRO_VERSION);
+	fprintf(f, "%s %d\n", REPRO_MAGIC,
+		r->nholds     ? REPRO_VERSION_HOLDS
+		: r->base[0] ? REPRO_VERSION_ABSTRACT
+			     : REPRO_VERSION);
 	fprintf(f, "scenario %s\nvariant %s\nstrategy %s\n", r->scenario, r->variant, r->strategy);
 	if (r->base[0])
 		fprintf(f, "base %s\n", r->base);
@@ -82,6 +93,9 @@ int rr__repro_write(const char *path, const struct rr__repro *r)
 	for (int i = 0; i < r->noverrides; i++)
 		fprintf(f, "override %s %u %s\n", r->overrides[i].role, r->overrides[i].k,
 			r->overrides[i].target);
+	for (int i = 0; i < r->nholds; i++)
+		fprintf(f, "hold %s %u until %s %u\n", r->holds[i].role, r->holds[i].k,
+			r->holds[i].until_role, r->holds[i].until_k);
 	if (!r->base[0]) {
 		fprintf(f, "schedule");
 		for (uint32_t i = 0; i < r->nschedule; i++)
@@ -200,9 +214,9 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 				return set_err(err, errlen, lineno,
 					       "not a racerepro reproducer (expected '%s 1' first)",
 					       REPRO_MAGIC);
-			if (strcmp(val, "1") && strcmp(val, "2"))
+			if (strcmp(val, "1") && strcmp(val, "2") && strcmp(val, "3"))
 				return set_err(err, errlen, lineno,
-					       "unknown format version '%s' (this racerepro reads 1 and 2)",
+					       "unknown format version '%s' (this racerepro reads 1 to 3)",
 					       val);
 			have_version = val[0] - '0';
 			continue;
@@ -260,6 +274,22 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 					       "bad override '%s' (expected ROLE K TARGET)", val);
 			o->k = k;
 			r->noverrides++;
+		} else if (have_version >= 3 && !strcmp(key, "hold")) {
+			struct rr__repro_hold *h = &r->holds[r->nholds];
+			char role[64], until[64], word[8];
+			unsigned k, uk;
+			char extra;
+			if (r->nholds >= RR_MAX_HOLDS ||
+			    sscanf(val, "%63s %u %7s %63s %u %c", role, &k, word, until, &uk, &extra) !=
+				    5 ||
+			    strcmp(word, "until") || k > 0xffff || uk > 0xffff ||
+			    copy_field(h->role, sizeof h->role, role) ||
+			    copy_field(h->until_role, sizeof h->until_role, until))
+				return set_err(err, errlen, lineno,
+					       "bad hold '%s' (expected ROLE K until ROLE K)", val);
+			h->k = k;
+			h->until_k = uk;
+			r->nholds++;
 		} else if (!strcmp(key, "schedule")) {
 			const char *p = val, *w;
 			size_t wlen;
@@ -312,11 +342,11 @@ int rr__repro_parse(const char *text, size_t len, struct rr__repro *r, char *err
 	}
 	if (!have_version)
 		return set_err(err, errlen, lineno, "%s", "the file is empty (expected 'racerepro-repro 1')");
-	if ((r->base[0] || r->noverrides) && strcmp(r->strategy, "input"))
+	if ((r->base[0] || r->noverrides || r->nholds) && strcmp(r->strategy, "input"))
 		return set_err(err, errlen, lineno, "%s",
-			       "base and override lines belong to strategy input only");
-	if (r->noverrides && !r->base[0])
-		return set_err(err, errlen, lineno, "%s", "override lines need a base line");
+			       "base, override and hold lines belong to strategy input only");
+	if ((r->noverrides || r->nholds) && !r->base[0])
+		return set_err(err, errlen, lineno, "%s", "override and hold lines need a base line");
 	static const struct {
 		unsigned bit;
 		const char *name;
@@ -598,6 +628,19 @@ int rr__schedule_from_repro(const struct rr__repro *r, const char *const *roles,
 		a->over[a->nover].k = (uint16_t)ro->k;
 		a->over[a->nover++].target = (uint8_t)ti;
 	}
+	for (int i = 0; i < r->nholds && i < RR_MAX_HOLDS; i++) {
+		const struct rr__repro_hold *rh = &r->holds[i];
+		int ri = role_index(roles, rh->role), ui = role_index(roles, rh->until_role);
+		if (ri < 0 || ui < 0) {
+			snprintf(err, cap, "hold names role '%s', which the scenario lacks",
+				 ri < 0 ? rh->role : rh->until_role);
+			return -1;
+		}
+		a->hold[a->nhold++] = (struct rr__hold){.role = (uint8_t)ri,
+							.k = (uint16_t)rh->k,
+							.until_role = (uint8_t)ui,
+							.until_k = (uint16_t)rh->until_k};
+	}
 	return 0;
 }
 
@@ -622,5 +665,14 @@ void rr__schedule_to_repro(const struct rr__sched *s, const char *const *roles,
 		snprintf(o->role, sizeof o->role, "%s", roles[a->over[i].role % nroles]);
 		o->k = a->over[i].k;
 		snprintf(o->target, sizeof o->target, "%s", roles[a->over[i].target % nroles]);
+	}
+	r->nholds = 0;
+	for (int i = 0; nroles && i < a->nhold; i++) {
+		struct rr__repro_hold *h = &r->holds[r->nholds++];
+		snprintf(h->role, sizeof h->role, "%s", roles[a->hold[i].role % nroles]);
+		h->k = a->hold[i].k;
+		snprintf(h->until_role, sizeof h->until_role, "%s",
+			 roles[a->hold[i].until_role % nroles]);
+		h->until_k = a->hold[i].until_k;
 	}
 }

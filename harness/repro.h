@@ -31,6 +31,15 @@ struct rr__repro {
 		uint32_t k;
 		char target[24];
 	} overrides[RR_MAX_OVERRIDES];
+	/* Holds (version 3): ROLE does not pass its K-th race point until
+	 * UNTIL_ROLE has passed its UNTIL_K-th. */
+	int nholds;
+	struct rr__repro_hold {
+		char role[24];
+		uint32_t k;
+		char until_role[24];
+		uint32_t until_k;
+	} holds[RR_MAX_HOLDS];
 	struct rr__params params;
 	int param_lines[RR_MAX_PARAMS]; /* the line of each param, for errors */
 };

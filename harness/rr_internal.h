@@ -104,6 +104,9 @@ extern const int rr__portfolio_narms;
 #define RR_MAX_SCHEDULE 8192
 #define RR_MAX_FDS 8
 #define RR_RF_BITS 8192 /* the reads-from feedback map, in bits */
+#define RR_CUT_EVENTS 256
+#define RR_CUT_ROLES 16
+#define RR_RF_LOG 512
 #define RR_NAME 40
 #define RR_DETAIL 72
 
@@ -145,6 +148,11 @@ struct rr__slot {
 	uint64_t obj;
 	uint64_t obj_done;
 	int32_t at_named;    /* its last point was a scenario's rr_point, not a wrapper */
+	/* Holds (schedule.h): the thread stands at a race point it has not
+	 * been let past yet; it has been let past one (the feedback's
+	 * progress counts). */
+	int32_t pending;
+	int32_t progressed;
 	uint32_t named;      /* scenario-named points it has taken this iteration */
 	int32_t surw_expect; /* surw: expected named points of its role, -1 unknown */
 	/* reads-from feedback: the thread's last event (role, point,
@@ -212,6 +220,23 @@ struct rr__sched {
 	int32_t nroles;
 	uint32_t role_points[RR_MAX_THREADS]; /* race points taken per role index */
 	struct rr__abstract abs;
+	uint32_t role_passed[RR_MAX_THREADS]; /* race points let past, per role index */
+	/* Where every role stood at each race point (the first RR_CUT_EVENTS
+	 * of roles below RR_CUT_ROLES), and which of them set each new
+	 * feedback bit: greybox turns the event behind a bit it had not seen
+	 * into holds for the kept schedule's children (greybox.c). */
+	uint32_t ncut;
+	struct rr__cut {
+		uint8_t role;
+		uint8_t unused;
+		uint16_t k;
+		uint8_t passed[RR_CUT_ROLES];
+	} cut[RR_CUT_EVENTS];
+	uint32_t nrf_log;
+	struct rr__rf_log {
+		uint16_t bit;
+		uint16_t cut;
+	} rf_log[RR_RF_LOG];
 	uint32_t rf_count;  /* bits set in rf_map this iteration */
 	uint8_t rf_map[RR_RF_BITS / 8]; /* reads-from feedback, set and never counted */
 	int32_t nsurw;    /* surw: the expectations this iteration used */

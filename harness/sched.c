@@ -116,6 +116,46 @@ static uint32_t fnv1a(const char *s)
 	return h;
 }
 
+static void set_bit(uint32_t bit)
+{
+	uint8_t mask = (uint8_t)(1u << (bit & 7));
+	if (rr__cur->rf_map[bit >> 3] & mask)
+		return;
+	rr__cur->rf_map[bit >> 3] |= mask;
+	rr__cur->rf_count++;
+	if (rr__cur->nrf_log < RR_RF_LOG && rr__cur->ncut) {
+		struct rr__rf_log *l = &rr__cur->rf_log[rr__cur->nrf_log++];
+		l->bit = (uint16_t)bit;
+		l->cut = (uint16_t)(rr__cur->ncut - 1);
+	}
+	if (rr__rf_hook)
+		rr__rf_hook(bit);
+}
+
+/* Progress counts beside the pairs: at each event, how many other threads
+ * had already ended and how many had not yet been let past a point, one bit
+ * per (event, count) for each. A pair says that some thread stood between
+ * two of its steps when the event happened; an ordering bug among many
+ * threads of one kind (the hard cell: the checker must read while no setter
+ * has finished) needs many of them held back at once, and the counts tell a
+ * schedule that held one more back from one that did not, so the greybox
+ * loop keeps it and its children inherit the holding (greybox.c). */
+static void feed_counts(const struct rr__slot *sl, uint32_t ev)
+{
+	uint32_t ended = 0, unstarted = 0;
+	for (int i = 0; i < rr__cur->nslots; i++) {
+		const struct rr__slot *o = &rr__cur->slots[i];
+		if (o == sl || o->state == RR_SLOT_FREE)
+			continue;
+		if (o->state == RR_SLOT_EXITED)
+			ended++;
+		else if (!o->progressed)
+			unstarted++;
+	}
+	set_bit(mix32(ev ^ mix32(0x10000u + ended)) % RR_RF_BITS);
+	set_bit(mix32(ev ^ mix32(0x20000u + unstarted)) % RR_RF_BITS);
+}
+
 /* SL takes the point NAME: the reads-from pairs it makes with every other
  * thread's last event (rr__rf_hook in rr_internal.h). Controlled runs only:
  * the token holder is the only thread reading the slots. */
@@ -143,15 +183,10 @@ static void feed_reads_from(struct rr__slot *sl, const char *name)
 		if (sl->obj && o->obj && sl->obj != o->obj)
 			continue;
 		uint32_t bit = mix32(o->rf_event * 0x9e3779b1u ^ ev) % RR_RF_BITS;
-		uint8_t mask = (uint8_t)(1u << (bit & 7));
-		if (rr__cur->rf_map[bit >> 3] & mask)
-			continue;
-		rr__cur->rf_map[bit >> 3] |= mask;
-		rr__cur->rf_count++;
-		if (rr__rf_hook)
-			rr__rf_hook(bit);
+		set_bit(bit);
 	}
 	sl->rf_event = ev;
+	feed_counts(sl, ev);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -318,6 +353,12 @@ static void reschedule(void)
 	int preempted = n > 1 && current_runnable && choice != 0;
 	int next = runnable[choice];
 	struct rr__slot *ns = &rr__cur->slots[next];
+	if (ns->pending) {
+		ns->pending = 0;
+		ns->progressed = 1;
+		if (ns->role_idx >= 0 && ns->role_idx < RR_MAX_THREADS)
+			rr__cur->role_passed[ns->role_idx]++;
+	}
 	if (ns->state == RR_SLOT_PARKED) {
 		ns->state = RR_SLOT_RUNNABLE;
 		ns->wait_kind = RR_WAIT_NONE;
@@ -329,6 +370,18 @@ static void reschedule(void)
 				 ns->role, preempted ? " (preemption)" : "");
 	}
 	hand_off(next);
+}
+
+/* Where every role stands as SL reaches a race point (struct rr__sched.cut). */
+static void note_cut(const struct rr__slot *sl)
+{
+	if (sl->role_idx < 0 || sl->role_idx >= RR_CUT_ROLES || rr__cur->ncut >= RR_CUT_EVENTS)
+		return;
+	struct rr__cut *c = &rr__cur->cut[rr__cur->ncut++];
+	c->role = (uint8_t)sl->role_idx;
+	c->k = (uint16_t)(rr__cur->role_points[sl->role_idx] - 1);
+	for (int r = 0; r < RR_CUT_ROLES; r++)
+		c->passed[r] = (uint8_t)(rr__cur->role_passed[r] > 255 ? 255 : rr__cur->role_passed[r]);
 }
 
 /* A race point under a controlled strategy: the caller finished the step
@@ -346,6 +399,8 @@ static void point_on(const char *name, uint64_t obj, int named)
 		sl->named++;
 	if (sl->role_idx >= 0 && sl->role_idx < RR_MAX_THREADS)
 		rr__cur->role_points[sl->role_idx]++;
+	sl->pending = 1;
+	note_cut(sl);
 	feed_reads_from(sl, name);
 	rr__trace_add(RR_EV_POINT, name);
 	reschedule();

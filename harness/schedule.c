@@ -39,12 +39,28 @@ void rr__schedule_decode(const uint8_t *d, size_t n, struct rr__abstract *a)
 		a->expect_role[i] = at(d, n, pos);
 		a->expect[i] = at(d, n, pos + 1);
 	}
+	int holds = 0;
 	while (pos + 4 <= n && a->nover < RR_MAX_OVERRIDES) {
+		if (!memcmp(d + pos, "\xff\xff\xff\xff", 4)) {
+			holds = 1;
+			pos += 4;
+			break;
+		}
 		struct rr__override *o = &a->over[a->nover++];
 		o->role = d[pos];
 		o->k = (uint16_t)(d[pos + 1] | d[pos + 2] << 8);
 		o->target = d[pos + 3];
 		pos += 4;
+	}
+	if (holds) {
+		while (pos + 6 <= n && a->nhold < RR_MAX_HOLDS) {
+			struct rr__hold *h = &a->hold[a->nhold++];
+			h->role = d[pos];
+			h->k = (uint16_t)(d[pos + 1] | d[pos + 2] << 8);
+			h->until_role = d[pos + 3];
+			h->until_k = (uint16_t)(d[pos + 4] | d[pos + 5] << 8);
+			pos += 6;
+		}
 	}
 }
 
@@ -73,6 +89,19 @@ size_t rr__schedule_encode(const struct rr__abstract *a, uint8_t *out, size_t ca
 		out[len++] = (uint8_t)o->k;
 		out[len++] = (uint8_t)(o->k >> 8);
 		out[len++] = o->target;
+	}
+	if (a->nhold && len + 4 + 6 <= cap) {
+		memset(out + len, 0xff, 4);
+		len += 4;
+		for (int i = 0; i < a->nhold && len + 6 <= cap; i++) {
+			const struct rr__hold *hd = &a->hold[i];
+			out[len++] = hd->role;
+			out[len++] = (uint8_t)hd->k;
+			out[len++] = (uint8_t)(hd->k >> 8);
+			out[len++] = hd->until_role;
+			out[len++] = (uint8_t)hd->until_k;
+			out[len++] = (uint8_t)(hd->until_k >> 8);
+		}
 	}
 	return len;
 }
@@ -152,7 +181,7 @@ static void mutate_once(struct rr__abstract *a, uint64_t *rng, int nroles, size_
 
 static size_t max_overrides(const struct rr__abstract *a, size_t max)
 {
-	size_t head = RR_SCHED_HEADER + 2u * a->nexpect;
+	size_t head = RR_SCHED_HEADER + 2u * a->nexpect + (a->nhold ? 4u + 6u * a->nhold : 0);
 	size_t n = max > head ? (max - head) / 4 : 0;
 	return n < RR_MAX_OVERRIDES ? n : RR_MAX_OVERRIDES;
 }
@@ -255,4 +284,65 @@ size_t rr__schedule_with_expectations(uint8_t *data, size_t size, size_t max,
 	memcpy(a.expect_role, role, a.nexpect);
 	memcpy(a.expect, expect, a.nexpect);
 	return rr__schedule_encode(&a, data, max);
+}
+
+static void add_hold(struct rr__abstract *a, struct rr__hold h)
+{
+	int i;
+	for (i = 0; i < a->nhold; i++)
+		if (a->hold[i].role == h.role && a->hold[i].k == h.k &&
+		    a->hold[i].until_role == h.until_role)
+			break;
+	if (i == a->nhold && a->nhold == RR_MAX_HOLDS) {
+		memmove(&a->hold[0], &a->hold[1], (RR_MAX_HOLDS - 1) * sizeof a->hold[0]);
+		i = RR_MAX_HOLDS - 1;
+	} else if (i == a->nhold) {
+		a->nhold++;
+	}
+	a->hold[i] = h;
+}
+
+static uint32_t role_threads(const struct rr__sched *s, int role)
+{
+	uint32_t n = 0;
+	for (int i = 0; i < s->nslots; i++)
+		n += s->slots[i].role_idx == role;
+	return n;
+}
+
+void rr__schedule_hold_event(const struct rr__sched *s, uint32_t cut, struct rr__abstract *a)
+{
+	if (cut >= s->ncut)
+		return;
+	const struct rr__cut *c = &s->cut[cut];
+	int nroles = s->nroles < RR_CUT_ROLES ? s->nroles : RR_CUT_ROLES;
+	for (int u = 0; u < nroles; u++) {
+		uint32_t q = c->passed[u];
+		/* Role indices name threads only when one thread has the role. */
+		if (u == c->role || q >= s->role_points[u] || role_threads(s, u) != 1)
+			continue;
+		add_hold(a, (struct rr__hold){.role = (uint8_t)u, .k = (uint16_t)q,
+					      .until_role = c->role, .until_k = c->k});
+		if (q > 0)
+			add_hold(a, (struct rr__hold){.role = c->role, .k = c->k,
+						      .until_role = (uint8_t)u,
+						      .until_k = (uint16_t)(q - 1)});
+	}
+}
+
+int rr__schedule_pick_event(const struct rr__sched *s, const uint32_t *hits, uint64_t *rng,
+			    uint16_t *bit)
+{
+	if (!s->nrf_log || !s->ncut)
+		return -1;
+	uint32_t pick = 0;
+	if (hits) {
+		for (uint32_t i = 1; i < s->nrf_log; i++)
+			if (hits[s->rf_log[i].bit] < hits[s->rf_log[pick].bit])
+				pick = i;
+		*bit = s->rf_log[pick].bit;
+		return s->rf_log[pick].cut;
+	}
+	*bit = s->rf_log[0].bit;
+	return (int)below(rng, s->ncut);
 }

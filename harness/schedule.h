@@ -24,12 +24,17 @@
  *   n x 2    (role, expected named points): surw's weights, carried in the
  *            input so that it replays without what a process learned
  *   4 each   overrides: role, k (2 bytes), target role
+ *   then, optionally, the four bytes ff ff ff ff (an override no mutator
+ *   makes: roles are below 16) and holds, 6 bytes each: role, k (2 bytes),
+ *   until_role, until_k (2 bytes)
  */
 #ifndef RR_SCHEDULE_H
 #define RR_SCHEDULE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct rr__sched;
 
 #define RR_MAX_OVERRIDES 128
 #define RR_SCHED_EXPECTS 16
@@ -41,6 +46,20 @@ struct rr__override {
 	uint16_t k;
 };
 
+/* A hold: ROLE does not pass its K-th race point (0-based) until UNTIL_ROLE
+ * has passed its UNTIL_K-th, unless nothing else could run. The greybox
+ * loop's children inherit a kept schedule's interleaving through these: the
+ * ordering at the event that set new feedback bits, kept as constraints,
+ * while the base sampler varies the rest. */
+struct rr__hold {
+	uint8_t role;
+	uint8_t until_role;
+	uint16_t k;
+	uint16_t until_k;
+};
+
+#define RR_MAX_HOLDS 48
+
 struct rr__abstract {
 	int base; /* RR_STRAT_RANDOM, _PCT, _SURW or _POS */
 	uint64_t seed;
@@ -51,6 +70,8 @@ struct rr__abstract {
 	uint8_t expect[RR_SCHED_EXPECTS];
 	uint16_t nover;
 	struct rr__override over[RR_MAX_OVERRIDES];
+	uint16_t nhold;
+	struct rr__hold hold[RR_MAX_HOLDS];
 };
 
 /* The base samplers, in the order of the header's first byte. */
@@ -96,6 +117,24 @@ int rr__schedule_base_env(const char *var);
  * and of B after it. Deterministic in SEED. Returns its size (<= MAX). */
 size_t rr__schedule_cross(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, uint8_t *out,
 			  size_t max, uint64_t seed);
+/* Holds, from a run to the schedules made from it. The run S took its race
+ * point CUT (an index into S->cut); the holds added to A make that event
+ * happen again between the same two steps of every other thread that stood
+ * between two of its steps there (after the step it had taken last, before
+ * the one it stood at), and before the first step of every thread that had
+ * not taken one. A thread that had ended is left free, so that the children
+ * can move it (the next step of a search for an ordering bug is often one
+ * more thread held back). Only roles that one thread has are held (a role
+ * index names a thread only then). A hold on the same (role, point, until
+ * role) is replaced; the oldest go when A is full. */
+void rr__schedule_hold_event(const struct rr__sched *s, uint32_t cut, struct rr__abstract *a);
+/* The event to hold: the one that set S's rarest feedback bit (HITS[bit]:
+ * the runs so far that set it, S included; that bit in *BIT), or with HITS
+ * NULL any race point of S, drawn from RNG (the feedback-off arms). Returns
+ * an index into S->cut, or -1 when S logged none. */
+int rr__schedule_pick_event(const struct rr__sched *s, const uint32_t *hits, uint64_t *rng,
+			    uint16_t *bit);
+
 /* surw's expected named points of a role that took SUM points over N
  * iterations (N > 0): rounded up, so that a role seen taking 2 or 3 counts as
  * 3 and is not starved early, and capped to the schedule's byte. */

@@ -21,7 +21,8 @@
  *              more often the ones that have found failures in this cell
  *   greybox    a corpus-and-mutation loop in the worker (greybox.c): each
  *              iteration runs an abstract schedule under input, mutated from
- *              one that set new reads-from bits
+ *              one that set new feedback bits, with holds that recreate the
+ *              event behind that one's rarest bit
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -414,10 +415,59 @@ static int override_choice(const struct rr__sched *s, const int *runnable, int n
 static int choose_as(struct rr__sched *s, int strategy, const int *runnable, int n,
 		     int current_runnable);
 
+/* A role has passed its K-th point once it was let past it, or ended. */
+static int role_passed(const struct rr__sched *s, int role, uint32_t k)
+{
+	if (s->role_passed[role] > k)
+		return 1;
+	int seen = 0;
+	for (int i = 0; i < s->nslots; i++) {
+		if (s->slots[i].role_idx != role)
+			continue;
+		if (s->slots[i].state != RR_SLOT_EXITED)
+			return 0;
+		seen = 1;
+	}
+	return seen;
+}
+
+/* The thread in SL stands at a point a hold keeps it at. */
+static int held(const struct rr__sched *s, const struct rr__slot *sl)
+{
+	int r = sl->role_idx;
+	if (!sl->pending || r < 0 || !s->nroles || !s->role_points[r])
+		return 0;
+	uint32_t k = s->role_points[r] - 1;
+	for (int i = 0; i < s->abs.nhold; i++) {
+		const struct rr__hold *h = &s->abs.hold[i];
+		int until = h->until_role % s->nroles;
+		if (h->role % s->nroles == r && h->k == k && until != r &&
+		    !role_passed(s, until, h->until_k))
+			return 1;
+	}
+	return 0;
+}
+
 int rr__strategy_choose(struct rr__sched *s, const int *runnable, int n, int current_runnable)
 {
 	if (!s->abstract)
 		return choose_as(s, s->strategy, runnable, n, current_runnable);
+	/* Holds narrow the choice to the threads they do not keep back; when
+	 * they keep back every runnable thread, none applies (a hold never
+	 * deadlocks a run). */
+	int free_idx[RR_MAX_THREADS], free_slot[RR_MAX_THREADS], m = 0;
+	if (s->abs.nhold) {
+		for (int j = 0; j < n; j++)
+			if (!held(s, &s->slots[runnable[j]])) {
+				free_idx[m] = j;
+				free_slot[m++] = runnable[j];
+			}
+	}
+	if (m && m < n) {
+		int c = choose_as(s, s->abs.base, free_slot, m, current_runnable && free_idx[0] == 0);
+		int o = override_choice(s, free_slot, m);
+		return free_idx[o >= 0 ? o : c];
+	}
 	/* The base sampler decides every time, forced or not, so that an
 	 * override changes its own decision and leaves the sampler's stream
 	 * where it would have been. */

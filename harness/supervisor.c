@@ -98,7 +98,7 @@ static int iteration_strategy(const struct rr__run_config *cfg, struct rr__run_s
 static int iterate_loop(const struct rr__run_config *cfg, struct rr__worker_shm *w,
 			struct rr__run_shm *rs, int in_process)
 {
-	static uint8_t greybox_input[256];
+	static uint8_t greybox_input[512];
 	struct rr__engine e;
 	int rc = rr__engine_setup(&e, cfg, w, in_process);
 	if (rc == RR_SKIP)

@@ -553,8 +553,8 @@ static void search_strategy_replays(const char *strategy)
 	rrt_free(&r);
 }
 
-/* greybox: the failing iteration's schedule is a version-2 input reproducer
- * (base sampler, seed, overrides) that names greybox as its finder and
+/* greybox: the failing iteration's schedule is an input reproducer (base
+ * sampler, seed, overrides, holds) that names greybox as its finder and
  * replays identically. */
 static void test_greybox_reproducer_replays_identically(void **state)
 {
@@ -571,7 +571,9 @@ static void test_greybox_reproducer_replays_identically(void **state)
 	char path[600];
 	first_reproducer(dir, "gb", path, sizeof path);
 	char *text = rrt_read_file(path);
-	assert_true(!strncmp(text, "racerepro-repro 2\n", 18));
+	/* version 3 when the schedule carries holds from its parent */
+	assert_true(!strncmp(text, "racerepro-repro 2\n", 18) ||
+		    !strncmp(text, "racerepro-repro 3\n", 18));
 	assert_non_null(strstr(text, "strategy input\nbase "));
 	assert_non_null(strstr(text, "found-by greybox"));
 	free(text);
@@ -604,6 +606,57 @@ static void test_greybox_reproducer_replays_identically(void **state)
 	if (r.status != 2 || count_lines(r.err) != 1 || !strstr(r.err, "RR_GREYBOX_BASE=portfolio"))
 		fail_msg("RR_GREYBOX_BASE=portfolio: want exit 2 and one line; got %d\n%s", r.status,
 			 r.err);
+	rrt_free(&r);
+}
+
+/* Holds (harness/schedule.h) are obeyed: on the hard cell with six setters,
+ * random schedules whose setters are all held at their second write until
+ * the checker has read b fail every time, while the same seeds without the
+ * holds fail less often; the finding's reproducer is version 3, names the
+ * holds and replays identically. */
+static void test_holds_steer_and_replay(void **state)
+{
+	(void)state;
+	const char *dir = rrt_tmpdir();
+	int held = 0, free_runs = 0;
+	for (int seed = 1; seed <= 10; seed++) {
+		/* header: random base, the seed, pct depth/steps, no expectations */
+		char hex[512];
+		int len = snprintf(hex, sizeof hex, "00%02x0000000000000001000000", seed);
+		char base[64];
+		memcpy(base, hex, (size_t)len + 1);
+		len += snprintf(hex + len, sizeof hex - (size_t)len, "ffffffff");
+		for (int setter = 2; setter <= 7; setter++) /* roles 2..7: setter-1..6 */
+			len += snprintf(hex + len, sizeof hex - (size_t)len, "%02x0100010100", setter);
+		struct rrt_result r;
+		for (int with = 0; with < 2; with++) {
+			rrt_run(&r,
+				"%s run test_reorder --param setters=6 --strategy input --schedule %s "
+				"--iterations 1 --quiet --out %s/holds-%d-%d",
+				rrt_bin("none-test"), with ? hex : base, dir, with, seed);
+			if (r.status != 0 && r.status != 1)
+				fail_msg("schedule %s: exit %d\n%s%s", with ? hex : base, r.status, r.out,
+					 r.err);
+			if (with)
+				held += r.status == 1;
+			else
+				free_runs += r.status == 1;
+			rrt_free(&r);
+		}
+	}
+	assert_int_equal(held, 10);
+	assert_true(free_runs < 10);
+	char path[600];
+	first_reproducer(dir, "holds-1-1", path, sizeof path);
+	char *text = rrt_read_file(path);
+	assert_true(!strncmp(text, "racerepro-repro 3\n", 18));
+	assert_non_null(strstr(text, "\nhold setter-1 1 until checker 1\n"));
+	assert_non_null(strstr(text, "\nhold setter-6 1 until checker 1\n"));
+	free(text);
+	struct rrt_result r;
+	rrt_run(&r, "%s replay --check 20 %s", rrt_bin("none-test"), path);
+	if (r.status != 0 || !strstr(r.out, "20 of 20 runs identical"))
+		fail_msg("replay --check 20 %s: exit %d\n%s%s", path, r.status, r.out, r.err);
 	rrt_free(&r);
 }
 
@@ -792,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_surw_reproducer_replays_identically),
 		cmocka_unit_test(test_pos_reproducer_replays_identically),
 		cmocka_unit_test(test_greybox_reproducer_replays_identically),
+		cmocka_unit_test(test_holds_steer_and_replay),
 		cmocka_unit_test(test_portfolio_records_the_finding_strategy),
 		cmocka_unit_test(test_explain_shows_close_before_write),
 		cmocka_unit_test(test_minimize_keeps_the_failure),

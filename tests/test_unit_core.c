@@ -155,7 +155,7 @@ static void test_repro_errors_name_the_line(void **state)
 {
 	(void)state;
 	expect_parse_error("", "line 1");
-	expect_parse_error("racerepro-repro 3\n", "version");
+	expect_parse_error("racerepro-repro 4\n", "version");
 	/* Version 2 lines belong to version 2 and to strategy input. */
 	expect_parse_error("racerepro-repro 1\nbase surw\n", "line 2");
 	expect_parse_error("racerepro-repro 2\nbase bogus\n", "line 2");
@@ -640,6 +640,138 @@ static void test_schedule_base_knob_fixes_the_sampler(void **state)
 
 /* A version-2 reproducer (input with an abstract schedule) round-trips, and
  * is written as version 2 while a version-1 one stays version 1. */
+/* Holds (schedule.h): the binary form after the ff ff ff ff marker, kept by
+ * the mutator, and written to a reproducer as version 3 by role name. */
+static void test_holds_encode_decode_and_repro(void **state)
+{
+	(void)state;
+	static struct rr__abstract a, b;
+	static uint8_t buf[512];
+	memset(&a, 0, sizeof a);
+	a.base = RR_STRAT_RANDOM;
+	a.seed = 7;
+	a.pct_depth = 3;
+	a.nover = 1;
+	a.over[0] = (struct rr__override){.role = 1, .k = 0, .target = 2};
+	a.nhold = 2;
+	a.hold[0] = (struct rr__hold){.role = 2, .k = 1, .until_role = 1, .until_k = 1};
+	a.hold[1] = (struct rr__hold){.role = 3, .k = 0, .until_role = 1, .until_k = 300};
+	size_t n = rr__schedule_encode(&a, buf, sizeof buf);
+	assert_int_equal(n, RR_SCHED_HEADER + 4 + 4 + 2 * 6);
+	rr__schedule_decode(buf, n, &b);
+	assert_int_equal(b.nover, 1);
+	assert_int_equal(b.nhold, 2);
+	assert_memory_equal(b.hold, a.hold, 2 * sizeof a.hold[0]);
+	/* Without the marker there are no holds: version-2 inputs keep
+	 * their meaning. */
+	rr__schedule_decode(buf, RR_SCHED_HEADER + 4, &b);
+	assert_int_equal(b.nhold, 0);
+	/* The mutator passes them on. */
+	static uint8_t child[512];
+	for (uint64_t seed = 1; seed <= 50; seed++) {
+		memcpy(child, buf, n);
+		size_t m = rr__schedule_mutate(child, n, sizeof child, seed, 4);
+		rr__schedule_decode(child, m, &b);
+		assert_int_equal(b.nhold, 2);
+		assert_memory_equal(b.hold, a.hold, 2 * sizeof a.hold[0]);
+	}
+	/* A reproducer names the roles and says version 3. */
+	static const char *const roles[] = {"main", "checker", "setter-1", "setter-2", NULL};
+	static struct rr__sched s;
+	static struct rr__repro r, back;
+	memset(&s, 0, sizeof s);
+	rr__schedule_decode(buf, n, &s.abs);
+	s.abs.hold[0].until_k = 5;
+	memset(&r, 0, sizeof r);
+	rr__schedule_to_repro(&s, roles, &r);
+	strcpy(r.scenario, "test_reorder");
+	strcpy(r.variant, "buggy");
+	strcpy(r.strategy, "input");
+	strcpy(r.build, "none");
+	strcpy(r.signature, "bug:x");
+	char path[600], err[256];
+	snprintf(path, sizeof path, "%s/v3.repro", rrt_tmpdir());
+	assert_int_equal(rr__repro_write(path, &r), 0);
+	char *text = rrt_read_file(path);
+	assert_true(!strncmp(text, "racerepro-repro 3\n", 18));
+	assert_non_null(strstr(text, "\nhold setter-1 1 until checker 5\n"));
+	assert_non_null(strstr(text, "\nhold setter-2 0 until checker 300\n"));
+	free(text);
+	assert_int_equal(rr__repro_read(path, &back, err, sizeof err), 0);
+	static struct rr__abstract c;
+	assert_int_equal(rr__schedule_from_repro(&back, roles, &c, err, sizeof err), 0);
+	assert_int_equal(c.nhold, 2);
+	assert_memory_equal(c.hold, s.abs.hold, 2 * sizeof c.hold[0]);
+	static const char *const fewer[] = {"main", "checker", "setter-1", NULL};
+	assert_int_equal(rr__schedule_from_repro(&back, fewer, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "hold names role 'setter-2'"));
+	/* A malformed hold names its line; a hold in version 2 is unknown. */
+	static const char bad[] = "racerepro-repro 3\nscenario test_reorder\nvariant buggy\n"
+				  "strategy input\nbase random\nseed 0x7\nhold setter-1 1 after checker 1\n";
+	assert_int_equal(rr__repro_parse(bad, sizeof bad - 1, &back, err, sizeof err), -1);
+	assert_non_null(strstr(err, "line 7"));
+	assert_non_null(strstr(err, "bad hold"));
+	static const char v2[] = "racerepro-repro 2\nscenario test_reorder\nvariant buggy\n"
+				 "strategy input\nbase random\nseed 0x7\nhold setter-1 1 until checker 1\n";
+	assert_int_equal(rr__repro_parse(v2, sizeof v2 - 1, &back, err, sizeof err), -1);
+	assert_non_null(strstr(err, "unknown key 'hold'"));
+}
+
+/* What a run passes on: at the event held, every other thread that stood
+ * between two of its steps stays between them, a thread that had not begun
+ * stays before its first step, and one that had ended is left free. */
+static void test_hold_event_keeps_the_threads_between_their_steps(void **state)
+{
+	(void)state;
+	static struct rr__sched s;
+	static struct rr__abstract a;
+	memset(&s, 0, sizeof s);
+	memset(&a, 0, sizeof a);
+	s.nroles = 6;
+	s.nslots = 5; /* roles 0..4 ran; role 5 (setter-4) never started */
+	static const uint32_t points[] = {3, 2, 2, 2, 2};
+	for (int i = 0; i < 5; i++) {
+		s.slots[i].role_idx = i;
+		s.role_points[i] = points[i];
+	}
+	/* The checker (role 1) at its point #1: main had passed all 3 of its
+	 * points (ended), setter-1 1 of 2 (between), setter-2 none (not
+	 * begun), setter-3 both (ended). */
+	s.ncut = 1;
+	s.cut[0] = (struct rr__cut){.role = 1, .k = 1, .passed = {3, 1, 1, 0, 2}};
+	rr__schedule_hold_event(&s, 0, &a);
+	assert_int_equal(a.nhold, 3);
+	assert_true(a.hold[0].role == 2 && a.hold[0].k == 1 && a.hold[0].until_role == 1 &&
+		    a.hold[0].until_k == 1);
+	assert_true(a.hold[1].role == 1 && a.hold[1].k == 1 && a.hold[1].until_role == 2 &&
+		    a.hold[1].until_k == 0);
+	assert_true(a.hold[2].role == 3 && a.hold[2].k == 0 && a.hold[2].until_role == 1 &&
+		    a.hold[2].until_k == 1);
+	/* The event held is the one behind the rarest bit; blind, any event. */
+	s.ncut = 3;
+	s.nrf_log = 3;
+	s.rf_log[0] = (struct rr__rf_log){.bit = 10, .cut = 0};
+	s.rf_log[1] = (struct rr__rf_log){.bit = 20, .cut = 2};
+	s.rf_log[2] = (struct rr__rf_log){.bit = 30, .cut = 1};
+	static uint32_t hits[RR_RF_BITS];
+	hits[10] = 5;
+	hits[20] = 1;
+	hits[30] = 9;
+	uint64_t rng = 1;
+	uint16_t bit = 0;
+	assert_int_equal(rr__schedule_pick_event(&s, hits, &rng, &bit), 2);
+	assert_int_equal(bit, 20);
+	int seen[3] = {0};
+	for (int i = 0; i < 60; i++) {
+		int cut = rr__schedule_pick_event(&s, NULL, &rng, &bit);
+		assert_true(cut >= 0 && cut < 3);
+		seen[cut] = 1;
+	}
+	assert_true(seen[0] && seen[1] && seen[2]);
+	s.nrf_log = 0;
+	assert_int_equal(rr__schedule_pick_event(&s, hits, &rng, &bit), -1);
+}
+
 static void test_repro_version2_roundtrip(void **state)
 {
 	(void)state;
@@ -799,6 +931,8 @@ int main(void)
 		cmocka_unit_test(test_schedule_mutator_reseeds_and_starts_surw),
 		cmocka_unit_test(test_schedule_base_knob_fixes_the_sampler),
 		cmocka_unit_test(test_repro_version2_roundtrip),
+		cmocka_unit_test(test_holds_encode_decode_and_repro),
+		cmocka_unit_test(test_hold_event_keeps_the_threads_between_their_steps),
 		cmocka_unit_test(test_reads_from_map_pairs_same_object_steps),
 		cmocka_unit_test(test_portfolio_bandit_favours_what_hits),
 		cmocka_unit_test(test_pos_reorders_only_conflicting_threads),
