@@ -30,7 +30,10 @@ static uint8_t seen[RR_RF_BITS / 8];
 static uint32_t hits[RR_RF_BITS]; /* runs that set each bit */
 static uint32_t nseen;
 static uint32_t kept; /* entries kept so far: the ring position once full */
-static uint32_t focus[FOCUS_MAX], focus_left[FOCUS_MAX], nfocus;
+static struct {
+	uint32_t slot, children_left;
+} focus[FOCUS_MAX];
+static uint32_t nfocus;
 
 void rr__greybox_reset(void)
 {
@@ -78,8 +81,8 @@ static int feedback_on(void)
 static uint32_t pick_parent(uint64_t *rng)
 {
 	if (nfocus) {
-		uint32_t pick = focus[nfocus - 1];
-		if (--focus_left[nfocus - 1] == 0)
+		uint32_t pick = focus[nfocus - 1].slot;
+		if (--focus[nfocus - 1].children_left == 0)
 			nfocus--;
 		return pick;
 	}
@@ -159,10 +162,9 @@ int rr__greybox_result(const struct rr__sched *s, const uint8_t *in, uint32_t n)
 	corpus_bit[slot] = bit;
 	if (nfocus == FOCUS_MAX) {
 		memmove(focus, focus + 1, (FOCUS_MAX - 1) * sizeof focus[0]);
-		memmove(focus_left, focus_left + 1, (FOCUS_MAX - 1) * sizeof focus_left[0]);
 		nfocus--;
 	}
-	focus[nfocus] = slot;
-	focus_left[nfocus++] = FOCUS_RUNS;
+	focus[nfocus].slot = slot;
+	focus[nfocus++].children_left = FOCUS_RUNS;
 	return 1;
 }

@@ -38,8 +38,8 @@
  *   signature ...
  *
  * Version 3 is version 2 plus holds (schedule.h), which the greybox loop
- * and the fuzz targets' children inherit from the schedule they were made
- * from; only a schedule with holds is written as version 3:
+ * makes and every mutated child keeps; only a schedule with holds is
+ * written as version 3:
  *
  *   hold setter-2 1 until checker 1   (setter-2 does not pass its race
  *                                      point #1 before checker passed its #1)

@@ -221,10 +221,10 @@ struct rr__sched {
 	uint32_t role_points[RR_MAX_THREADS]; /* race points taken per role index */
 	struct rr__abstract abs;
 	uint32_t role_passed[RR_MAX_THREADS]; /* race points let past, per role index */
-	/* Where every role stood at each race point (the first RR_CUT_EVENTS
-	 * of roles below RR_CUT_ROLES), and which of them set each new
-	 * feedback bit: greybox turns the event behind a bit it had not seen
-	 * into holds for the kept schedule's children (greybox.c). */
+	/* Abstract schedules only: where every role stood at each race point
+	 * (the first RR_CUT_EVENTS of roles below RR_CUT_ROLES), and which
+	 * of them set each bit of rf_map: greybox turns the event behind the
+	 * rarest bit of a kept run into holds for its children (greybox.c). */
 	uint32_t ncut;
 	struct rr__cut {
 		uint8_t role;

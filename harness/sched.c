@@ -132,33 +132,19 @@ static void set_bit(uint32_t bit)
 		rr__rf_hook(bit);
 }
 
-/* Progress counts beside the pairs: at each event, how many other threads
- * had already ended and how many had not yet been let past a point, one bit
- * per (event, count) for each. A pair says that some thread stood between
- * two of its steps when the event happened; an ordering bug among many
- * threads of one kind (the hard cell: the checker must read while no setter
- * has finished) needs many of them held back at once, and the counts tell a
- * schedule that held one more back from one that did not, so the greybox
- * loop keeps it and its children inherit the holding (greybox.c). */
-static void feed_counts(const struct rr__slot *sl, uint32_t ev)
-{
-	uint32_t ended = 0, unstarted = 0;
-	for (int i = 0; i < rr__cur->nslots; i++) {
-		const struct rr__slot *o = &rr__cur->slots[i];
-		if (o == sl || o->state == RR_SLOT_FREE)
-			continue;
-		if (o->state == RR_SLOT_EXITED)
-			ended++;
-		else if (!o->progressed)
-			unstarted++;
-	}
-	set_bit(mix32(ev ^ mix32(0x10000u + ended)) % RR_RF_BITS);
-	set_bit(mix32(ev ^ mix32(0x20000u + unstarted)) % RR_RF_BITS);
-}
-
 /* SL takes the point NAME: the reads-from pairs it makes with every other
  * thread's last event (rr__rf_hook in rr_internal.h). Controlled runs only:
- * the token holder is the only thread reading the slots. */
+ * the token holder is the only thread reading the slots.
+ *
+ * Progress counts beside the pairs, from the same pass over the slots: how
+ * many other threads had already ended and how many had not yet been let
+ * past a point, one bit per (event, count) for each. A pair says that some
+ * thread stood between two of its steps when the event happened; an
+ * ordering bug among many threads of one kind (the hard cell: the checker
+ * must read while no setter has finished) needs many of them held back at
+ * once, and the counts tell a schedule that held one more back from one that
+ * did not, so the greybox loop keeps it and its children inherit the
+ * holding (greybox.c). */
 static void feed_reads_from(struct rr__slot *sl, const char *name)
 {
 	uint32_t h = fnv1a(name), occ = 0;
@@ -176,17 +162,22 @@ static void feed_reads_from(struct rr__slot *sl, const char *name)
 		occ = 7; /* more distinct points than tracked: count as often seen */
 	}
 	uint32_t ev = mix32(sl->role_hash ^ mix32(h + occ)) | 1u; /* never 0 */
+	uint32_t ended = 0, unstarted = 0;
 	for (int i = 0; i < rr__cur->nslots; i++) {
 		struct rr__slot *o = &rr__cur->slots[i];
-		if (o == sl || !o->rf_event)
+		if (o == sl || o->state == RR_SLOT_FREE)
 			continue;
-		if (sl->obj && o->obj && sl->obj != o->obj)
+		if (o->state == RR_SLOT_EXITED)
+			ended++;
+		else if (!o->progressed)
+			unstarted++;
+		if (!o->rf_event || (sl->obj && o->obj && sl->obj != o->obj))
 			continue;
-		uint32_t bit = mix32(o->rf_event * 0x9e3779b1u ^ ev) % RR_RF_BITS;
-		set_bit(bit);
+		set_bit(mix32(o->rf_event * 0x9e3779b1u ^ ev) % RR_RF_BITS);
 	}
+	set_bit(mix32(ev ^ mix32(0x10000u + ended)) % RR_RF_BITS);
+	set_bit(mix32(ev ^ mix32(0x20000u + unstarted)) % RR_RF_BITS);
 	sl->rf_event = ev;
-	feed_counts(sl, ev);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -372,10 +363,12 @@ static void reschedule(void)
 	hand_off(next);
 }
 
-/* Where every role stands as SL reaches a race point (struct rr__sched.cut). */
+/* Where every role stands as SL reaches a race point (struct rr__sched.cut).
+ * Only abstract schedules are made from runs (greybox.c), so other runs
+ * skip it. */
 static void note_cut(const struct rr__slot *sl)
 {
-	if (sl->role_idx < 0 || sl->role_idx >= RR_CUT_ROLES || rr__cur->ncut >= RR_CUT_EVENTS)
+	if (!rr__cur->abstract || sl->role_idx < 0 || sl->role_idx >= RR_CUT_ROLES || rr__cur->ncut >= RR_CUT_EVENTS)
 		return;
 	struct rr__cut *c = &rr__cur->cut[rr__cur->ncut++];
 	c->role = (uint8_t)sl->role_idx;

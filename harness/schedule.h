@@ -49,8 +49,8 @@ struct rr__override {
 /* A hold: ROLE does not pass its K-th race point (0-based) until UNTIL_ROLE
  * has passed its UNTIL_K-th, unless nothing else could run. The greybox
  * loop's children inherit a kept schedule's interleaving through these: the
- * ordering at the event that set new feedback bits, kept as constraints,
- * while the base sampler varies the rest. */
+ * ordering at the event behind the rarest feedback bit its run set, kept as
+ * constraints, while the base sampler varies the rest. */
 struct rr__hold {
 	uint8_t role;
 	uint8_t until_role;

@@ -463,17 +463,17 @@ int rr__strategy_choose(struct rr__sched *s, const int *runnable, int n, int cur
 				free_slot[m++] = runnable[j];
 			}
 	}
-	if (m && m < n) {
-		int c = choose_as(s, s->abs.base, free_slot, m, current_runnable && free_idx[0] == 0);
-		int o = override_choice(s, free_slot, m);
-		return free_idx[o >= 0 ? o : c];
-	}
+	int narrowed = m && m < n;
+	const int *cand = narrowed ? free_slot : runnable;
+	int ncand = narrowed ? m : n;
 	/* The base sampler decides every time, forced or not, so that an
 	 * override changes its own decision and leaves the sampler's stream
 	 * where it would have been. */
-	int c = choose_as(s, s->abs.base, runnable, n, current_runnable);
-	int o = override_choice(s, runnable, n);
-	return o >= 0 ? o : c;
+	int c = choose_as(s, s->abs.base, cand, ncand,
+			  narrowed ? current_runnable && free_idx[0] == 0 : current_runnable);
+	int o = override_choice(s, cand, ncand);
+	int pick = o >= 0 ? o : c;
+	return narrowed ? free_idx[pick] : pick;
 }
 
 static int choose_as(struct rr__sched *s, int strategy, const int *runnable, int n,
